@@ -1,1 +1,54 @@
-//! placeholder
+//! # weft
+//!
+//! A WebAssembly runtime that gets concurrency right: memory that grows
+//! safely while other threads run, calls that cannot race (a [`Store`] is
+//! `Send` but not `Sync`, and every call takes `&mut Store`), execution that
+//! stops when asked, at Cranelift speed.
+//!
+//! ```
+//! use weft::{Engine, Instance, Module, Store};
+//!
+//! # fn main() -> weft::Result<()> {
+//! let engine = Engine::default();
+//! let module = Module::new(&engine, r#"
+//!     (module
+//!       (func $fib (export "fib") (param i32) (result i32)
+//!         (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+//!           (then (local.get 0))
+//!           (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+//!                          (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
+//! "#)?;
+//! let mut store = Store::new(&engine, ());
+//! let instance = Instance::new(&mut store, &module, &[])?;
+//! let fib = instance.get_typed_func::<i32, i32>(&mut store, "fib")?;
+//! assert_eq!(fib.call(&mut store, 20)?, 6765);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Traps are ordinary errors, and the store stays usable after one:
+//!
+//! ```
+//! # use weft::{Engine, Instance, Module, Store, TrapKind};
+//! # fn main() -> weft::Result<()> {
+//! let engine = Engine::default();
+//! let module = Module::new(&engine, r#"(module
+//!     (func (export "div") (param i32 i32) (result i32)
+//!       (i32.div_s (local.get 0) (local.get 1))))"#)?;
+//! let mut store = Store::new(&engine, ());
+//! let instance = Instance::new(&mut store, &module, &[])?;
+//! let div = instance.get_typed_func::<(i32, i32), i32>(&mut store, "div")?;
+//! let err = div.call(&mut store, (1, 0)).unwrap_err();
+//! assert_eq!(err.as_trap().unwrap().kind(), TrapKind::IntegerDivisionByZero);
+//! assert_eq!(div.call(&mut store, (7, 2))?, 3);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use weft_runtime::{
+    AsContextMut, Caller, Config, Engine, Error, Extern, ExternType, Func, FuncType, Global,
+    GlobalType, Instance, IntoFunc, IntoResults, Limits, Linker, Memory, MemoryType, Module,
+    OptLevel, Result, Store, StoreContextMut, TableType, Trap, TrapKind, TypedFunc, Val, ValType,
+    WasmList, WasmTy,
+};

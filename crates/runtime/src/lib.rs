@@ -1,1 +1,38 @@
-//! placeholder
+//! # weft-runtime
+//!
+//! Stores, instances, linking, host calls and traps for weft. The public
+//! crate `weft` re-exports this API; see its documentation for examples.
+//!
+//! The runtime composes [`weft_decoder`] (module descriptions), [`weft_jit`]
+//! (compiled code and the vmctx layout it expects) and [`weft_memory`]
+//! (linear memories). It lays out every instance's vmctx exactly as
+//! `weft_jit::VMOffsets` describes and reaches compiled code only through
+//! `array_call` entries, catching traps with the mechanism described in
+//! [`traphandlers`].
+#![deny(missing_docs)]
+
+mod engine;
+mod error;
+mod func;
+mod global;
+mod instance;
+mod linker;
+mod memory;
+mod module;
+pub mod registry;
+mod store;
+pub mod traphandlers;
+mod values;
+
+pub use engine::{Config, Engine};
+pub use error::{Error, Result, Trap, TrapKind};
+pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
+pub use global::Global;
+pub use instance::{Extern, Instance};
+pub use linker::Linker;
+pub use memory::Memory;
+pub use module::{ExternType, Module};
+pub use store::{AsContextMut, Store, StoreContextMut};
+pub use values::{Val, WasmList, WasmTy};
+pub use weft_decoder::{FuncType, GlobalType, Limits, MemoryType, TableType, ValType};
+pub use weft_jit::OptLevel;

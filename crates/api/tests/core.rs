@@ -1,0 +1,251 @@
+//! End-to-end behaviour of the core API: calls, traps, the stack limit,
+//! host functions and threads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use weft::{Caller, Engine, Error, Func, Instance, Linker, Module, Store, TrapKind, Val};
+
+fn instance(wat: &str) -> (Store<()>, Instance) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, wat).expect("module compiles");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    (store, instance)
+}
+
+const TRAPS: &str = r#"(module
+  (memory 1)
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "rem") (param i64 i64) (result i64) (i64.rem_u (local.get 0) (local.get 1)))
+  (func (export "trunc") (param f64) (result i32) (i32.trunc_f64_s (local.get 0)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "unreachable") unreachable)
+  (func $rec (export "recurse") (param i32) (result i32)
+    (i32.add (call $rec (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+)"#;
+
+fn trap_kind(r: weft::Result<impl std::fmt::Debug>) -> TrapKind {
+    match r {
+        Err(Error::Trap(t)) => t.kind(),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_core_trap_is_an_error_value_and_the_store_stays_usable() {
+    let (mut store, inst) = instance(TRAPS);
+    let div = inst.get_typed_func::<(i32, i32), i32>(&mut store, "div").unwrap();
+    let rem = inst.get_typed_func::<(i64, i64), i64>(&mut store, "rem").unwrap();
+    let trunc = inst.get_typed_func::<f64, i32>(&mut store, "trunc").unwrap();
+    let load = inst.get_typed_func::<i32, i32>(&mut store, "load").unwrap();
+    let store_fn = inst.get_typed_func::<(i32, i32), ()>(&mut store, "store").unwrap();
+    let unreachable = inst.get_typed_func::<(), ()>(&mut store, "unreachable").unwrap();
+
+    assert_eq!(trap_kind(div.call(&mut store, (1, 0))), TrapKind::IntegerDivisionByZero);
+    assert_eq!(div.call(&mut store, (-9, 2)).unwrap(), -4);
+    assert_eq!(trap_kind(div.call(&mut store, (i32::MIN, -1))), TrapKind::IntegerOverflow);
+    assert_eq!(trap_kind(rem.call(&mut store, (5, 0))), TrapKind::IntegerDivisionByZero);
+    assert_eq!(trap_kind(trunc.call(&mut store, f64::NAN)), TrapKind::BadConversionToInteger);
+    assert_eq!(trap_kind(trunc.call(&mut store, 3e10)), TrapKind::IntegerOverflow);
+    assert_eq!(trunc.call(&mut store, -7.9).unwrap(), -7);
+    assert_eq!(trap_kind(load.call(&mut store, 65535)), TrapKind::MemoryOutOfBounds);
+    assert_eq!(trap_kind(load.call(&mut store, -1)), TrapKind::MemoryOutOfBounds);
+    assert_eq!(trap_kind(store_fn.call(&mut store, (65533, 1))), TrapKind::MemoryOutOfBounds);
+    store_fn.call(&mut store, (65532, 0x1234_5678)).unwrap();
+    assert_eq!(load.call(&mut store, 65532).unwrap(), 0x1234_5678);
+    assert_eq!(trap_kind(unreachable.call(&mut store, ())), TrapKind::UnreachableCodeReached);
+    // After all that, ordinary calls still work.
+    assert_eq!(div.call(&mut store, (42, 6)).unwrap(), 7);
+}
+
+#[test]
+fn unbounded_recursion_is_call_stack_exhausted_and_repeatable() {
+    let (mut store, inst) = instance(TRAPS);
+    let rec = inst.get_typed_func::<i32, i32>(&mut store, "recurse").unwrap();
+    for _ in 0..3 {
+        let err = rec.call(&mut store, 0).unwrap_err();
+        let trap = err.as_trap().expect("a trap");
+        assert_eq!(trap.kind(), TrapKind::StackOverflow);
+        assert_eq!(trap.message(), "call stack exhausted");
+    }
+    let div = inst.get_typed_func::<(i32, i32), i32>(&mut store, "div").unwrap();
+    assert_eq!(div.call(&mut store, (9, 3)).unwrap(), 3);
+}
+
+#[test]
+fn dynamic_calls_check_argument_types() {
+    let (mut store, inst) = instance(TRAPS);
+    let div = inst.get_func(&mut store, "div").unwrap();
+    let mut out = [Val::I32(0)];
+    div.call(&mut store, &[Val::I32(10), Val::I32(3)], &mut out).unwrap();
+    assert_eq!(out[0], Val::I32(3));
+    assert!(matches!(
+        div.call(&mut store, &[Val::I32(1)], &mut out),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        div.call(&mut store, &[Val::I32(1), Val::I64(1)], &mut out),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        div.call(&mut store, &[Val::I32(1), Val::I32(1)], &mut []),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(inst.get_typed_func::<i32, i32>(&mut store, "div").is_err());
+    assert!(inst.get_typed_func::<(i32, i32), i32>(&mut store, "nope").is_err());
+}
+
+#[test]
+fn two_stores_of_one_module_run_on_two_threads_at_once() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (memory 1)
+          (func (export "sum") (param i32) (result i64) (local i64)
+            (block $done (loop $l
+              (br_if $done (i32.eqz (local.get 0)))
+              (local.set 1 (i64.add (local.get 1) (i64.extend_i32_u (local.get 0))))
+              (i32.store (i32.const 0) (local.get 0))
+              (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+              (br $l)))
+            (local.get 1)))"#,
+    )
+    .unwrap();
+    let handles: Vec<_> = (0..2u32)
+        .map(|t| {
+            let (engine, module) = (engine.clone(), module.clone());
+            std::thread::spawn(move || {
+                let mut store = Store::new(&engine, ());
+                let inst = Instance::new(&mut store, &module, &[]).unwrap();
+                let sum = inst.get_typed_func::<i32, i64>(&mut store, "sum").unwrap();
+                let n = 100_000 + t as i32;
+                for _ in 0..20 {
+                    assert_eq!(sum.call(&mut store, n).unwrap(), i64::from(n) * i64::from(n + 1) / 2);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+const HOST: &str = r#"(module
+  (import "host" "log" (func $log (param i32 i32)))
+  (import "host" "fail" (func $fail (param i32) (result i32)))
+  (import "host" "boom" (func $boom))
+  (import "host" "reenter" (func $reenter (param i32) (result i32)))
+  (import "host" "pair" (func $pair (param i32) (result i32 i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello, host")
+  (func (export "say") (call $log (i32.const 16) (i32.const 11)))
+  (func (export "fail") (param i32) (result i32) (i32.add (call $fail (local.get 0)) (i32.const 1)))
+  (func (export "boom") (call $boom))
+  (func $down (export "down") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (call $reenter (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  (func (export "pair") (param i32) (result i64)
+    (call $pair (local.get 0))
+    (i64.extend_i32_s)
+    (i64.add))
+)"#;
+
+fn host_instance() -> (Store<Vec<String>>, Instance) {
+    let engine = Engine::default();
+    let module = Module::new(&engine, HOST).unwrap();
+    let mut linker = Linker::<Vec<String>>::new();
+    linker
+        .func_wrap("host", "log", |mut caller: Caller<'_, Vec<String>>, ptr: i32, len: i32| {
+            let mem = caller.get_export("memory").unwrap().into_memory().unwrap();
+            let mut buf = vec![0u8; len as usize];
+            mem.read(&mut caller, ptr as usize, &mut buf)?;
+            caller.data_mut().push(String::from_utf8_lossy(&buf).into_owned());
+            Ok::<(), Error>(())
+        })
+        .func_wrap("host", "fail", |x: i32| -> weft::Result<i32> {
+            if x < 0 { Err(Error::msg(format!("negative: {x}"))) } else { Ok(x * 2) }
+        })
+        .func_wrap("host", "boom", || -> () { panic!("host function panicked") })
+        .func_wrap("host", "reenter", |mut caller: Caller<'_, Vec<String>>, n: i32| {
+            let down = caller.get_export("down").unwrap().into_func().unwrap();
+            let down = down.typed::<i32, i32>(&mut caller)?;
+            down.call(&mut caller, n)
+        })
+        .func_wrap("host", "pair", |x: i32| (x + 1, i64::from(x) * 1000));
+    let mut store = Store::new(&engine, Vec::new());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    (store, inst)
+}
+
+#[test]
+fn host_function_reads_guest_memory_through_caller() {
+    let (mut store, inst) = host_instance();
+    let say = inst.get_typed_func::<(), ()>(&mut store, "say").unwrap();
+    say.call(&mut store, ()).unwrap();
+    assert_eq!(store.data().as_slice(), ["hello, host"]);
+}
+
+#[test]
+fn host_error_becomes_the_callers_error() {
+    let (mut store, inst) = host_instance();
+    let fail = inst.get_typed_func::<i32, i32>(&mut store, "fail").unwrap();
+    assert_eq!(fail.call(&mut store, 20).unwrap(), 41);
+    let err = fail.call(&mut store, -3).unwrap_err();
+    assert!(matches!(err, Error::Host(_)), "{err:?}");
+    assert_eq!(err.to_string(), "negative: -3");
+    assert_eq!(fail.call(&mut store, 1).unwrap(), 3);
+}
+
+#[test]
+fn host_panic_propagates_to_the_embedder_and_the_store_survives() {
+    let (mut store, inst) = host_instance();
+    let boom = inst.get_typed_func::<(), ()>(&mut store, "boom").unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| boom.call(&mut store, ())));
+    let payload = r.expect_err("the panic reaches us");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"host function panicked"));
+    let fail = inst.get_typed_func::<i32, i32>(&mut store, "fail").unwrap();
+    assert_eq!(fail.call(&mut store, 2).unwrap(), 5);
+}
+
+#[test]
+fn wasm_host_wasm_reentrancy() {
+    let (mut store, inst) = host_instance();
+    let down = inst.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
+    assert_eq!(down.call(&mut store, 200).unwrap(), 200);
+}
+
+#[test]
+fn multi_value_host_results() {
+    let (mut store, inst) = host_instance();
+    let pair = inst.get_typed_func::<i32, i64>(&mut store, "pair").unwrap();
+    assert_eq!(pair.call(&mut store, 7).unwrap(), 7000 + 8);
+}
+
+#[test]
+fn func_new_and_wrong_import_types_are_link_errors() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, HOST).unwrap();
+    let mut store = Store::new(&engine, ());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let f = Func::wrap(&mut store, move |x: i32| {
+        c.fetch_add(1, Ordering::SeqCst);
+        x
+    })
+    .unwrap();
+    // Five imports are expected; the wrong types are refused.
+    let imports = [f.into(), f.into(), f.into(), f.into(), f.into()];
+    let err = Instance::new(&mut store, &module, &imports).unwrap_err();
+    assert!(err.to_string().contains("incompatible import type"), "{err}");
+    let linker = Linker::<()>::new();
+    let err = linker.instantiate(&mut store, &module).unwrap_err();
+    assert!(err.to_string().contains("unknown import"), "{err}");
+    let mut out = [Val::I32(0)];
+    f.call(&mut store, &[Val::I32(5)], &mut out).unwrap();
+    assert_eq!(out[0], Val::I32(5));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,192 @@
+//! Engine and configuration.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use weft_decoder::{FuncType, wasmparser::WasmFeatures};
+use weft_jit::{CompiledTrampoline, Compiler, OptLevel, Tunables};
+
+use crate::error::Result;
+use crate::registry::{self, CodeInfo, Registration};
+
+/// Global configuration for an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) features: WasmFeatures,
+    pub(crate) tunables: Tunables,
+    pub(crate) max_wasm_stack: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            features: WasmFeatures::WASM2 | WasmFeatures::THREADS,
+            tunables: Tunables::default(),
+            max_wasm_stack: 512 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// The default configuration: WebAssembly 2.0 plus threads, 4 GiB
+    /// reservations with 2 GiB guards (no explicit bounds checks for 32-bit
+    /// memories on 64-bit hosts), a 512 KiB wasm stack.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Enables or disables the threads proposal (shared memories, atomics).
+    pub fn wasm_threads(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::THREADS, enable);
+        self
+    }
+
+    /// Sets the full feature set used to validate modules.
+    pub fn wasm_features(&mut self, features: WasmFeatures) -> &mut Self {
+        self.features = features;
+        self
+    }
+
+    /// Bytes of address space reserved for each linear memory.
+    pub fn memory_reservation(&mut self, bytes: u64) -> &mut Self {
+        self.tunables.memory_reservation = bytes;
+        self
+    }
+
+    /// Bytes of inaccessible guard region after each linear memory.
+    pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
+        self.tunables.memory_guard_size = bytes;
+        self
+    }
+
+    /// Whether non-shared memories may move when they outgrow their reservation.
+    pub fn memory_may_move(&mut self, may_move: bool) -> &mut Self {
+        self.tunables.memory_may_move = may_move;
+        self
+    }
+
+    /// Maximum bytes of native stack that wasm code may use in one call.
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self.tunables.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Cranelift's optimisation level.
+    pub fn cranelift_opt_level(&mut self, level: OptLevel) -> &mut Self {
+        self.tunables.opt_level = level;
+        self
+    }
+}
+
+/// A compilation and execution environment, shared by modules and stores.
+///
+/// `Engine` is `Send + Sync` and cheap to clone: clones share one compiler,
+/// one function-type registry and one cache of host trampolines.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct EngineInner {
+    pub(crate) config: Config,
+    pub(crate) compiler: Compiler,
+    types: Mutex<TypeRegistry>,
+    trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
+}
+
+#[derive(Default)]
+struct TypeRegistry {
+    ids: HashMap<FuncType, u32>,
+}
+
+/// A compiled host trampoline, registered for trap lookup while alive.
+pub(crate) struct HostTrampoline {
+    pub(crate) code: Arc<CompiledTrampoline>,
+    _registration: Registration,
+}
+
+struct TrampolineCode(Arc<CompiledTrampoline>);
+
+impl CodeInfo for TrampolineCode {
+    fn lookup_trap(&self, pc: usize) -> Option<weft_jit::TrapKind> {
+        self.0.lookup_trap(pc)
+    }
+    fn func_at(&self, _pc: usize) -> Option<u32> {
+        None
+    }
+    fn func_name(&self, _pc: usize) -> Option<String> {
+        Some("host trampoline".to_string())
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(&Config::default()).expect("the default configuration is valid")
+    }
+}
+
+impl Engine {
+    /// Creates an engine for the host CPU.
+    ///
+    /// # Errors
+    /// Fails if the host ISA is not supported by Cranelift or the
+    /// configuration is inconsistent.
+    pub fn new(config: &Config) -> Result<Engine> {
+        crate::traphandlers::init();
+        let compiler = Compiler::new(config.tunables.clone())?;
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                config: config.clone(),
+                compiler,
+                types: Mutex::new(TypeRegistry::default()),
+                trampolines: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration this engine was created with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The engine-wide canonical id of a function type. Modules created by
+    /// the same engine agree on these ids, which `call_indirect` compares.
+    pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
+        let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        let next = reg.ids.len() as u32;
+        *reg.ids.entry(ty.clone()).or_insert(next)
+    }
+
+    /// The host trampoline for a function type, compiled once per engine.
+    pub(crate) fn host_trampoline(&self, ty: &FuncType) -> Result<Arc<HostTrampoline>> {
+        let mut map = self
+            .inner
+            .trampolines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = map.get(ty) {
+            return Ok(t.clone());
+        }
+        let code = Arc::new(self.inner.compiler.host_trampoline(ty)?);
+        let (start, end) = code.code_range();
+        let registration = registry::register(start, end, Arc::new(TrampolineCode(code.clone())));
+        let t = Arc::new(HostTrampoline {
+            code,
+            _registration: registration,
+        });
+        map.insert(ty.clone(), t.clone());
+        Ok(t)
+    }
+
+    /// Whether two engines are the same.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}

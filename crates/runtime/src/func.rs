@@ -1,0 +1,501 @@
+//! Functions: wasm functions, host functions, and calls between them.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+
+use weft_decoder::{FuncType, ValType};
+
+use crate::engine::HostTrampoline;
+use crate::error::{Error, Result, Trap, TrapKind};
+use crate::instance::{Extern, InstanceData};
+use crate::store::{AsContextMut, Pending, StoreContextMut, StoreInner, StoreOpaque};
+use crate::traphandlers::{self, ArrayCall};
+use crate::values::{Val, WasmList, WasmTy};
+
+/// The contract's `VMFuncRef`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VMFuncRef {
+    pub(crate) wasm_call: *const u8,
+    pub(crate) array_call: *const u8,
+    pub(crate) vmctx: *mut u8,
+    pub(crate) type_id: u32,
+    pub(crate) _pad: u32,
+}
+
+pub(crate) type HostCallback = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) -> u32;
+
+/// A host function as the store keeps it: works on raw value slots.
+pub(crate) type RawHostFn<T> =
+    dyn Fn(Caller<'_, T>, &mut [u128]) -> Result<()> + Send + Sync + 'static;
+
+struct HostFn<T: 'static>(Box<RawHostFn<T>>);
+
+/// The host context a host function's `VMFuncRef::vmctx` points at. The
+/// callback must be the first field (contract: first word of the host vmctx).
+#[repr(C)]
+pub(crate) struct HostCtx {
+    callback: HostCallback,
+    store: *mut StoreOpaque,
+    func: Arc<dyn Any + Send + Sync>,
+    ty: Arc<FuncType>,
+    funcref: VMFuncRef,
+    _trampoline: Arc<HostTrampoline>,
+}
+
+pub(crate) enum FuncKind {
+    /// A function defined by an instance; its `VMFuncRef` lives in that
+    /// instance's vmctx.
+    Wasm,
+    /// A host function.
+    Host(Box<HostCtx>),
+}
+
+pub(crate) struct FuncData {
+    pub(crate) ty: Arc<FuncType>,
+    pub(crate) funcref: *const VMFuncRef,
+    pub(crate) kind: FuncKind,
+}
+
+/// A WebAssembly or host function that belongs to a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Func {
+    pub(crate) store_id: u64,
+    pub(crate) index: usize,
+}
+
+/// Access to the store (and the calling instance's exports) from inside a
+/// host function.
+pub struct Caller<'a, T> {
+    pub(crate) store: &'a mut StoreInner<T>,
+    pub(crate) instance: Option<usize>,
+}
+
+impl<T> Caller<'_, T> {
+    /// The embedder's data.
+    pub fn data(&self) -> &T {
+        &self.store.data
+    }
+    /// The embedder's data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.store.data
+    }
+    /// An export of the calling instance (e.g. its `memory`), if called from wasm.
+    pub fn get_export(&mut self, name: &str) -> Option<Extern> {
+        let index = self.instance?;
+        crate::instance::Instance {
+            store_id: self.store.opaque.id,
+            index,
+        }
+        .get_export(StoreContextMut(self.store), name)
+    }
+}
+
+impl<T> AsContextMut for Caller<'_, T> {
+    type Data = T;
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
+        StoreContextMut(self.store)
+    }
+}
+
+impl Func {
+    /// Creates a host function with a dynamic signature.
+    ///
+    /// The closure receives the arguments and writes the results; returning
+    /// `Err` traps the calling wasm and delivers the error to the outermost
+    /// caller.
+    pub fn new<T: 'static>(
+        mut store: impl AsContextMut<Data = T>,
+        ty: FuncType,
+        f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Result<Func> {
+        let ty2 = ty.clone();
+        let raw = move |caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
+            let params: Vec<Val> = ty2
+                .params
+                .iter()
+                .zip(slots.iter())
+                .map(|(t, r)| Val::from_raw(*r, *t))
+                .collect();
+            let mut results: Vec<Val> = ty2
+                .results
+                .iter()
+                .map(|t| Val::default_for(*t).unwrap_or(Val::I64(0)))
+                .collect();
+            f(caller, &params, &mut results)?;
+            for (i, (v, t)) in results.iter().zip(ty2.results.iter()).enumerate() {
+                if v.ty() != *t {
+                    return Err(Error::InvalidArgument(format!(
+                        "host function result {i} has type {}, expected {t}",
+                        v.ty()
+                    )));
+                }
+                slots[i] = v.to_raw();
+            }
+            Ok(())
+        };
+        Self::new_raw(store.as_context_mut().0, ty, Box::new(raw))
+    }
+
+    /// Creates a host function from a Rust closure with typed parameters and
+    /// results, optionally taking a [`Caller`] first.
+    pub fn wrap<T: 'static, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        f: impl IntoFunc<T, Params, Results>,
+    ) -> Result<Func> {
+        let (ty, raw) = f.into_raw();
+        Self::new_raw(store.as_context_mut().0, ty, raw)
+    }
+
+    pub(crate) fn new_raw<T: 'static>(
+        store: &mut StoreInner<T>,
+        ty: FuncType,
+        raw: Box<RawHostFn<T>>,
+    ) -> Result<Func> {
+        let opaque = &mut store.opaque;
+        let trampoline = opaque.engine.host_trampoline(&ty)?;
+        let type_id = opaque.engine.type_id(&ty);
+        let ty = Arc::new(ty);
+        let mut ctx = Box::new(HostCtx {
+            callback: host_callback::<T>,
+            store: opaque as *mut StoreOpaque,
+            func: Arc::new(HostFn::<T>(raw)),
+            ty: ty.clone(),
+            funcref: VMFuncRef {
+                wasm_call: trampoline.code.wasm_call(),
+                array_call: std::ptr::null(),
+                vmctx: std::ptr::null_mut(),
+                type_id,
+                _pad: 0,
+            },
+            _trampoline: trampoline,
+        });
+        ctx.funcref.vmctx = &mut *ctx as *mut HostCtx as *mut u8;
+        let funcref = &ctx.funcref as *const VMFuncRef;
+        let index = opaque.funcs.len();
+        opaque.funcs.push(FuncData {
+            ty,
+            funcref,
+            kind: FuncKind::Host(ctx),
+        });
+        Ok(Func {
+            store_id: opaque.id,
+            index,
+        })
+    }
+
+    /// The function's type.
+    pub fn ty(&self, mut store: impl AsContextMut) -> Result<FuncType> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "function")?;
+        Ok((*cx.0.opaque.funcs[self.index].ty).clone())
+    }
+
+    /// Calls the function with dynamically typed arguments.
+    ///
+    /// # Errors
+    /// A wrong number or type of arguments or result slots is an
+    /// [`Error::InvalidArgument`]; a trap is [`Error::Trap`]; an error from a
+    /// host function is returned as it was produced.
+    pub fn call<T>(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let cx = store.as_context_mut();
+        let inner = cx.0;
+        inner.opaque.check(self.store_id, "function")?;
+        let ty = inner.opaque.funcs[self.index].ty.clone();
+        check_types("argument", params.iter().map(Val::ty), &ty.params)?;
+        if results.len() != ty.results.len() {
+            return Err(Error::InvalidArgument(format!(
+                "expected {} result slots, got {}",
+                ty.results.len(),
+                results.len()
+            )));
+        }
+        let mut slots = vec![0u128; ty.params.len().max(ty.results.len()).max(1)];
+        for (s, p) in slots.iter_mut().zip(params) {
+            *s = p.to_raw();
+        }
+        call_raw(inner, self.index, &mut slots)?;
+        for (i, r) in results.iter_mut().enumerate() {
+            *r = Val::from_raw(slots[i], ty.results[i]);
+        }
+        Ok(())
+    }
+
+    /// A typed view of this function; fails if the types do not match.
+    pub fn typed<P: WasmList, R: WasmList>(
+        &self,
+        mut store: impl AsContextMut,
+    ) -> Result<TypedFunc<P, R>> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "function")?;
+        let ty = &cx.0.opaque.funcs[self.index].ty;
+        check_types("parameter", P::types().into_iter(), &ty.params)?;
+        check_types("result", R::types().into_iter(), &ty.results)?;
+        Ok(TypedFunc {
+            func: *self,
+            _marker: PhantomData,
+        })
+    }
+}
+
+fn check_types(
+    what: &str,
+    got: impl ExactSizeIterator<Item = ValType>,
+    want: &[ValType],
+) -> Result<()> {
+    if got.len() != want.len() {
+        return Err(Error::InvalidArgument(format!(
+            "expected {} {what}s, got {}",
+            want.len(),
+            got.len()
+        )));
+    }
+    for (i, (g, w)) in got.zip(want).enumerate() {
+        if g != *w {
+            return Err(Error::InvalidArgument(format!(
+                "{what} {i}: expected {w}, got {g}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Calls function `index` of the store with parameters in `slots` (which
+/// must have room for the results), writing results back to `slots`.
+pub(crate) fn call_raw<T>(inner: &mut StoreInner<T>, index: usize, slots: &mut [u128]) -> Result<()> {
+    let data = &inner.opaque.funcs[index];
+    if let FuncKind::Host(ctx) = &data.kind {
+        let func = ctx.func.clone();
+        let func = func
+            .downcast_ref::<HostFn<T>>()
+            .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?;
+        return (func.0)(
+            Caller {
+                store: inner,
+                instance: None,
+            },
+            slots,
+        );
+    }
+    let funcref = data.funcref;
+    // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
+    let (array_call, vmctx) = unsafe { ((*funcref).array_call, (*funcref).vmctx) };
+    // SAFETY: `array_call` is a compiled array entry of a module kept alive by
+    // the instance; `slots` holds the parameters and has room for the results.
+    let f: ArrayCall = unsafe { std::mem::transmute::<*const u8, ArrayCall>(array_call) };
+    invoke(&mut inner.opaque, f, vmctx, slots)
+}
+
+/// Enters wasm: sets the stack limit for the outermost activation, catches
+/// traps, and delivers pending host errors and panics.
+pub(crate) fn invoke(
+    opaque: &mut StoreOpaque,
+    f: ArrayCall,
+    vmctx: *mut u8,
+    slots: &mut [u128],
+) -> Result<()> {
+    let outermost = opaque.depth == 0;
+    if outermost {
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        let max = opaque.engine.inner.config.max_wasm_stack;
+        *opaque.vmstore.stack_limit() = sp.saturating_sub(max);
+    }
+    opaque.depth += 1;
+    let len = slots.len();
+    let values = slots.as_mut_ptr();
+    let opaque_ptr = opaque as *mut StoreOpaque;
+    // SAFETY: see `call_raw`; while wasm runs, the store is reached only
+    // through raw pointers held by compiled code and host contexts.
+    let r = unsafe { traphandlers::call_wasm(f, vmctx, vmctx, values, len) };
+    // SAFETY: the call has returned; no other reference to the store is live.
+    let opaque = unsafe { &mut *opaque_ptr };
+    opaque.depth -= 1;
+    if outermost {
+        *opaque.vmstore.stack_limit() = 0;
+    }
+    match r {
+        Ok(()) => Ok(()),
+        Err(info) => {
+            if info.kind == TrapKind::Host {
+                match opaque.pending.take() {
+                    Some(Pending::Error(e)) => return Err(e),
+                    Some(Pending::Panic(p)) => panic::resume_unwind(p),
+                    None => {}
+                }
+            }
+            Err(Error::Trap(Trap::new(
+                info.kind,
+                crate::registry::func_name(info.pc),
+            )))
+        }
+    }
+}
+
+/// Called by compiled host trampolines: runs a host function on raw slots.
+unsafe extern "C" fn host_callback<T: 'static>(
+    host_vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut u128,
+    len: usize,
+) -> u32 {
+    // SAFETY: `host_vmctx` is the `HostCtx` this callback was registered
+    // with; it lives as long as its store. Copy out what we need before
+    // taking the store mutably.
+    let (store, func) = unsafe {
+        let ctx = &*(host_vmctx as *const HostCtx);
+        (ctx.store, ctx.func.clone())
+    };
+    let instance = if caller_vmctx.is_null() {
+        None
+    } else {
+        // SAFETY: a wasm caller's vmctx holds the runtime's instance pointer.
+        unsafe { InstanceData::from_vmctx(caller_vmctx).map(|i| i.index) }
+    };
+    // SAFETY: the store outlives every call into it and the outer Rust frame
+    // holding `&mut Store` is suspended in `invoke` while wasm runs.
+    // `StoreInner<T>` is `repr(C)` with `opaque` first.
+    let store = unsafe { &mut *(store as *mut StoreInner<T>) };
+    // SAFETY: the trampoline passes `len` valid slots.
+    let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
+    let Some(f) = func.downcast_ref::<HostFn<T>>() else {
+        return 1;
+    };
+    let store_ptr = store as *mut StoreInner<T>;
+    let r = panic::catch_unwind(AssertUnwindSafe(|| (f.0)(Caller { store, instance }, slots)));
+    // SAFETY: the closure has returned; the borrow it had ended.
+    let store = unsafe { &mut *store_ptr };
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            store.opaque.pending = Some(Pending::Error(e));
+            1
+        }
+        Err(p) => {
+            store.opaque.pending = Some(Pending::Panic(p));
+            1
+        }
+    }
+}
+
+/// A function with statically known parameter and result types: calls pass
+/// values in fixed-size arrays, with no boxing or type checks per call.
+pub struct TypedFunc<P, R> {
+    func: Func,
+    _marker: PhantomData<fn(P) -> R>,
+}
+
+impl<P, R> Clone for TypedFunc<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for TypedFunc<P, R> {}
+
+impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
+    /// Calls the function.
+    pub fn call<T>(&self, mut store: impl AsContextMut<Data = T>, params: P) -> Result<R> {
+        let cx = store.as_context_mut();
+        let inner = cx.0;
+        inner.opaque.check(self.func.store_id, "function")?;
+        let mut small = [0u128; 8];
+        let mut big;
+        let n = P::LEN.max(R::LEN).max(1);
+        let slots: &mut [u128] = if n <= small.len() {
+            &mut small[..n]
+        } else {
+            big = vec![0u128; n];
+            &mut big
+        };
+        params.store(slots);
+        call_raw(inner, self.func.index, slots)?;
+        Ok(R::load(slots))
+    }
+
+    /// The untyped function.
+    pub fn func(&self) -> Func {
+        self.func
+    }
+}
+
+/// What a host closure may return: a [`WasmList`] or a `Result` of one.
+pub trait IntoResults: Send + 'static {
+    /// The value list.
+    type List: WasmList;
+    /// Converts to a result.
+    fn into_results(self) -> Result<Self::List>;
+}
+
+impl<L: WasmList> IntoResults for L {
+    type List = L;
+    fn into_results(self) -> Result<L> {
+        Ok(self)
+    }
+}
+
+impl<L: WasmList> IntoResults for Result<L> {
+    type List = L;
+    fn into_results(self) -> Result<L> {
+        self
+    }
+}
+
+/// Rust closures that can become host functions; see [`Func::wrap`].
+pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>);
+}
+
+macro_rules! into_func {
+    ($($a:ident $i:tt),*) => {
+        impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, ($($a,)*), R> for F
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: IntoResults,
+        {
+            #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
+            fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
+                let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
+                let raw = move |_caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
+                    let r = self($($a::from_raw(slots[$i])),*).into_results()?;
+                    r.store(slots);
+                    Ok(())
+                };
+                (ty, Box::new(raw))
+            }
+        }
+
+        impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, (Caller<'static, T>, $($a,)*), R> for F
+        where
+            F: for<'c> Fn(Caller<'c, T>, $($a),*) -> R + Send + Sync + 'static,
+            R: IntoResults,
+        {
+            #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
+            fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
+                let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
+                let raw = move |caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
+                    let r = self(caller, $($a::from_raw(slots[$i])),*).into_results()?;
+                    r.store(slots);
+                    Ok(())
+                };
+                (ty, Box::new(raw))
+            }
+        }
+    };
+}
+into_func!();
+into_func!(A 0);
+into_func!(A 0, B 1);
+into_func!(A 0, B 1, C 2);
+into_func!(A 0, B 1, C 2, D 3);
+into_func!(A 0, B 1, C 2, D 3, E 4);
+into_func!(A 0, B 1, C 2, D 3, E 4, F2 5);
+into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6);
+into_func!(A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7);

@@ -1,0 +1,104 @@
+//! Globals.
+
+use std::cell::UnsafeCell;
+
+use weft_decoder::{GlobalType, ValType};
+
+use crate::error::{Error, Result};
+use crate::store::AsContextMut;
+use crate::values::Val;
+
+/// The contract's `VMGlobal`: one 16-byte value slot.
+#[repr(C, align(16))]
+pub(crate) struct VMGlobalCell(pub(crate) UnsafeCell<u128>);
+
+pub(crate) struct GlobalData {
+    pub(crate) cell: Box<VMGlobalCell>,
+    pub(crate) ty: GlobalType,
+}
+
+impl GlobalData {
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.cell.0.get() as *mut u8
+    }
+    pub(crate) fn get(&self) -> u128 {
+        // SAFETY: the store is borrowed, so no wasm is running on this store
+        // and nothing writes the cell concurrently (globals are not shared).
+        unsafe { *self.cell.0.get() }
+    }
+    pub(crate) fn set(&self, raw: u128) {
+        // SAFETY: as in `get`.
+        unsafe { *self.cell.0.get() = raw }
+    }
+}
+
+/// A global variable that belongs to a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Global {
+    pub(crate) store_id: u64,
+    pub(crate) index: usize,
+}
+
+impl Global {
+    /// Creates a global of type `ty` with initial value `val`.
+    pub fn new(mut store: impl AsContextMut, ty: GlobalType, val: Val) -> Result<Global> {
+        let cx = store.as_context_mut();
+        if val.ty() != ty.ty {
+            return Err(Error::InvalidArgument(format!(
+                "global of type {} initialised with a value of type {}",
+                ty.ty,
+                val.ty()
+            )));
+        }
+        let opaque = &mut cx.0.opaque;
+        Ok(Global {
+            store_id: opaque.id,
+            index: opaque.push_global(ty, val.to_raw()),
+        })
+    }
+
+    /// The global's type.
+    pub fn ty(&self, mut store: impl AsContextMut) -> Result<GlobalType> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "global")?;
+        Ok(cx.0.opaque.globals[self.index].ty)
+    }
+
+    /// The current value.
+    pub fn get(&self, mut store: impl AsContextMut) -> Result<Val> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "global")?;
+        let g = &cx.0.opaque.globals[self.index];
+        Ok(Val::from_raw(g.get(), g.ty.ty))
+    }
+
+    /// Sets the value; an immutable global or a value of the wrong type is
+    /// an error.
+    pub fn set(&self, mut store: impl AsContextMut, val: Val) -> Result<()> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "global")?;
+        let g = &cx.0.opaque.globals[self.index];
+        if !g.ty.mutable {
+            return Err(Error::InvalidArgument("cannot set an immutable global".into()));
+        }
+        if val.ty() != g.ty.ty || g.ty.ty == ValType::FuncRef || g.ty.ty == ValType::ExternRef {
+            return Err(Error::InvalidArgument(format!(
+                "global of type {} cannot hold a value of type {}",
+                g.ty.ty,
+                val.ty()
+            )));
+        }
+        g.set(val.to_raw());
+        Ok(())
+    }
+}
+
+impl crate::store::StoreOpaque {
+    pub(crate) fn push_global(&mut self, ty: GlobalType, raw: u128) -> usize {
+        self.globals.push(GlobalData {
+            cell: Box::new(VMGlobalCell(UnsafeCell::new(raw))),
+            ty,
+        });
+        self.globals.len() - 1
+    }
+}

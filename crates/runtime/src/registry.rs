@@ -1,0 +1,71 @@
+//! The process-wide registry of compiled code, so that a faulting PC can be
+//! mapped to a trap kind and a function.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use weft_jit::TrapKind;
+
+/// Something that owns a range of compiled code.
+pub trait CodeInfo: Send + Sync {
+    /// The trap recorded at exactly `pc`.
+    fn lookup_trap(&self, pc: usize) -> Option<TrapKind>;
+    /// The function index containing `pc`.
+    fn func_at(&self, pc: usize) -> Option<u32>;
+    /// A printable name of the function containing `pc` (not called from
+    /// the signal handler).
+    fn func_name(&self, pc: usize) -> Option<String>;
+}
+
+struct Entry {
+    end: usize,
+    info: Arc<dyn CodeInfo>,
+}
+
+static REGISTRY: RwLock<BTreeMap<usize, Entry>> = RwLock::new(BTreeMap::new());
+
+/// Registers `[start, end)`; the returned guard unregisters it on drop.
+pub fn register(start: usize, end: usize, info: Arc<dyn CodeInfo>) -> Registration {
+    if start < end {
+        REGISTRY
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(start, Entry { end, info });
+    }
+    Registration { start }
+}
+
+/// Keeps a code range registered while alive.
+#[derive(Debug)]
+pub struct Registration {
+    start: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        REGISTRY
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.start);
+    }
+}
+
+/// Looks up the trap at `pc` (called from the signal handler: only reads).
+pub(crate) fn lookup_trap(pc: usize) -> Option<TrapKind> {
+    let map = REGISTRY.read().ok()?;
+    let (_, entry) = map.range(..=pc).next_back()?;
+    if pc >= entry.end {
+        return None;
+    }
+    entry.info.lookup_trap(pc)
+}
+
+/// A printable name of the function containing `pc`, if it is registered code.
+pub fn func_name(pc: usize) -> Option<String> {
+    let map = REGISTRY.read().ok()?;
+    let (_, entry) = map.range(..=pc).next_back()?;
+    if pc >= entry.end {
+        return None;
+    }
+    entry.info.func_name(pc)
+}

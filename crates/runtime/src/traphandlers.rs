@@ -1,0 +1,264 @@
+//! Catching traps raised by compiled code.
+//!
+//! **Mechanism.** Host code enters WebAssembly only through [`call_wasm`],
+//! which calls a small C function (`weft_call_wasm`, csrc/helpers.c) that does
+//! `setjmp` and then calls the compiled `array_call` entry. A trap in compiled
+//! code is a hardware fault (guard page hit: SIGSEGV/SIGBUS) or a trap
+//! instruction (`ud2`: SIGILL). The process-wide signal handler installed here
+//! looks the faulting PC up in the [code registry](crate::registry); if it is a
+//! recorded trap site and this thread is inside `call_wasm`, it records the
+//! trap in the thread's call state and `longjmp`s back to the C frame, which
+//! returns 0. Any other fault is passed on to the handler that was installed
+//! before ours (or the default action).
+//!
+//! **Soundness with respect to Rust frames.** `longjmp` skips frames without
+//! running destructors, so it must never skip a Rust frame. It cannot: the
+//! frames between the C `setjmp` frame and a trap site are JIT code only.
+//! Host functions and runtime builtins never raise traps themselves; they
+//! return a status and compiled code executes the trap instruction after they
+//! have returned. A panic in a host function is caught at the host-call
+//! boundary and resumed by the embedder-facing call after wasm has unwound.
+//!
+//! Handlers run on an alternate signal stack (installed per thread on first
+//! entry), so a fault at the very edge of the stack can still be handled.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::Once;
+
+use weft_jit::TrapKind;
+
+unsafe extern "C" {
+    fn weft_call_wasm(
+        jmp_slot: *mut *mut c_void,
+        f: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize),
+        vmctx: *mut u8,
+        caller_vmctx: *mut u8,
+        values: *mut u128,
+        len: usize,
+    ) -> i32;
+    fn weft_unwind(jmp_buf: *mut c_void) -> !;
+}
+
+/// What the signal handler learned about a trap.
+#[derive(Debug, Clone, Copy)]
+pub struct TrapInfo {
+    /// The faulting program counter.
+    pub pc: usize,
+    /// The trap kind recorded for that PC.
+    pub kind: TrapKind,
+}
+
+struct CallState {
+    jmp_buf: *mut c_void,
+    trap: Option<TrapInfo>,
+}
+
+thread_local! {
+    // Const-initialised and without a destructor, so reading it from a signal
+    // handler performs no lazy initialisation or allocation.
+    static CURRENT: Cell<*mut CallState> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The signature of compiled `array_call` entries.
+pub type ArrayCall = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize);
+
+/// Calls compiled code through its `array_call` entry, catching traps.
+///
+/// # Safety
+///
+/// `f` must be an `array_call` entry produced by weft-jit whose code is kept
+/// alive and registered in the code registry for the duration of the call;
+/// `vmctx` must be an instance context laid out as that code expects, and
+/// `values` must point to `len` valid slots holding the parameters.
+pub unsafe fn call_wasm(
+    f: ArrayCall,
+    vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut u128,
+    len: usize,
+) -> Result<(), TrapInfo> {
+    init();
+    ensure_alt_stack();
+    let mut state = CallState {
+        jmp_buf: ptr::null_mut(),
+        trap: None,
+    };
+    let prev = CURRENT.with(|c| c.replace(&mut state));
+    // SAFETY: the caller guarantees `f`, `vmctx` and `values`; the jump slot
+    // points into `state`, which lives until after the call returns.
+    let ok = unsafe { weft_call_wasm(&mut state.jmp_buf, f, vmctx, caller_vmctx, values, len) };
+    CURRENT.with(|c| c.set(prev));
+    if ok != 0 {
+        Ok(())
+    } else {
+        Err(state.trap.expect("weft_call_wasm returned 0 without a recorded trap"))
+    }
+}
+
+const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
+
+struct PrevHandlers(std::cell::UnsafeCell<[libc::sigaction; 4]>);
+// SAFETY: written once inside `INIT.call_once` before any handler can run,
+// read-only afterwards.
+unsafe impl Sync for PrevHandlers {}
+
+static PREV: PrevHandlers = PrevHandlers(std::cell::UnsafeCell::new(
+    // SAFETY: `sigaction` is a plain C struct for which all-zeroes is valid.
+    unsafe { std::mem::zeroed() },
+));
+static INIT: Once = Once::new();
+
+/// Installs weft's signal handlers once per process.
+pub fn init() {
+    INIT.call_once(|| {
+        for (i, &sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: we build a valid `sigaction`, and write the previous
+            // handler into our own static slot before anything reads it.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = handler as *const () as usize;
+                act.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut act.sa_mask);
+                let prev = &mut (*PREV.0.get())[i];
+                if libc::sigaction(sig, &act, prev) != 0 {
+                    panic!(
+                        "weft: failed to install the handler for signal {sig}: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+        }
+    });
+}
+
+unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let state = CURRENT.with(|c| c.get());
+    if !state.is_null() {
+        // SAFETY: `state` points at the live `CallState` of the innermost
+        // `call_wasm` on this thread (it is reset before that frame returns).
+        let jmp_buf = unsafe { (*state).jmp_buf };
+        if !jmp_buf.is_null() {
+            let pc = pc_of(ctx);
+            if let Some(kind) = crate::registry::lookup_trap(pc) {
+                // SAFETY: as above; we are the only code touching it now.
+                unsafe {
+                    (*state).trap = Some(TrapInfo { pc, kind });
+                    weft_unwind(jmp_buf);
+                }
+            }
+        }
+    }
+    // Not ours: hand it to whoever was installed before us.
+    let idx = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
+    // SAFETY: PREV was fully written before our handler was installed.
+    unsafe {
+        let prev = &(*PREV.0.get())[idx];
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
+                std::mem::transmute(prev.sa_sigaction);
+            f(sig, info, ctx);
+        } else if prev.sa_sigaction == libc::SIG_DFL || prev.sa_sigaction == libc::SIG_IGN {
+            // Restore the default action; returning re-executes the faulting
+            // instruction, which then takes it.
+            libc::signal(sig, libc::SIG_DFL);
+        } else {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
+fn pc_of(ctx: *mut c_void) -> usize {
+    let uc = ctx as *const libc::ucontext_t;
+    // SAFETY: the kernel passes a valid `ucontext_t` to SA_SIGINFO handlers.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            (*uc).uc_mcontext.pc as usize
+        }
+    }
+}
+
+const ALT_STACK_SIZE: usize = 256 * 1024;
+
+struct AltStack {
+    mapping: *mut c_void,
+    size: usize,
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: disable the alternate stack before unmapping it; the mapping
+        // was created by `ensure_alt_stack` with exactly this size.
+        unsafe {
+            let ss = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: ALT_STACK_SIZE,
+            };
+            libc::sigaltstack(&ss, ptr::null_mut());
+            libc::munmap(self.mapping, self.size);
+        }
+    }
+}
+
+thread_local! {
+    static ALT_STACK: Cell<Option<()>> = const { Cell::new(None) };
+    static ALT_STACK_OWNED: std::cell::RefCell<Option<AltStack>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes sure this thread has an alternate signal stack big enough for our
+/// handler (Rust installs a small one on its own threads; we replace it only
+/// if it is smaller than we need).
+fn ensure_alt_stack() {
+    if ALT_STACK.with(|c| c.get().is_some()) {
+        return;
+    }
+    // SAFETY: querying and installing a signal stack for the current thread;
+    // the mapping stays alive until the thread-local is dropped at thread exit.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(ptr::null(), &mut old) == 0
+            && old.ss_flags & libc::SS_DISABLE == 0
+            && old.ss_size >= ALT_STACK_SIZE
+        {
+            ALT_STACK.with(|c| c.set(Some(())));
+            return;
+        }
+        let page = 4096;
+        let size = ALT_STACK_SIZE + page;
+        let mapping = libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANON,
+            -1,
+            0,
+        );
+        if mapping == libc::MAP_FAILED {
+            return; // fall back to whatever the thread has; faults still work on the main stack
+        }
+        let stack = (mapping as *mut u8).add(page) as *mut c_void;
+        if libc::mprotect(stack, ALT_STACK_SIZE, libc::PROT_READ | libc::PROT_WRITE) != 0 {
+            libc::munmap(mapping, size);
+            return;
+        }
+        let ss = libc::stack_t {
+            ss_sp: stack,
+            ss_flags: 0,
+            ss_size: ALT_STACK_SIZE,
+        };
+        if libc::sigaltstack(&ss, ptr::null_mut()) != 0 {
+            libc::munmap(mapping, size);
+            return;
+        }
+        ALT_STACK_OWNED.with(|c| *c.borrow_mut() = Some(AltStack { mapping, size }));
+        ALT_STACK.with(|c| c.set(Some(())));
+    }
+}
