@@ -1,0 +1,157 @@
+//! Executable code: linking compiled functions into one region, trap tables
+//! and PC lookups.
+
+use std::sync::Mutex;
+
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::ir;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
+use cranelift_module::{FuncId, Module as _, ModuleReloc};
+
+use crate::error::CompileError;
+use crate::trap::{TrapKind, TrapTable};
+
+/// One function compiled to machine code, not yet placed in memory.
+pub(crate) struct CompiledFunc {
+    /// What it is, for error messages.
+    pub name: String,
+    /// Its signature (needed to declare it in the JIT module).
+    pub signature: ir::Signature,
+    pub bytes: Vec<u8>,
+    pub align: u64,
+    pub relocs: Vec<ModuleReloc>,
+    /// Trap sites, as offsets from the function's start.
+    pub traps: Vec<(u32, TrapKind)>,
+}
+
+/// Owns a region of executable code built from several functions.
+///
+/// The functions are laid out contiguously in one reservation (an arena), so
+/// `[start, end)` covers exactly this code.
+pub(crate) struct CodeMemory {
+    /// The JIT module owning the memory. Never used after linking except to
+    /// free the memory on drop; the mutex only makes the type `Sync`.
+    module: Mutex<Option<JITModule>>,
+    /// Address of each function, in the order they were given.
+    funcs: Vec<(usize, usize)>,
+    start: usize,
+    end: usize,
+    traps: TrapTable,
+}
+
+impl CodeMemory {
+    /// Places `funcs` in executable memory and resolves calls between them:
+    /// a function's IR must name function `i` of `funcs` as the user external
+    /// name `(0, i)`.
+    pub(crate) fn link(isa: &OwnedTargetIsa, funcs: Vec<CompiledFunc>) -> Result<Self, CompileError> {
+        let page = 4096usize.max(page_size());
+        let mut total = 0usize;
+        let mut largest = 0usize;
+        for f in &funcs {
+            largest = largest.max(f.bytes.len());
+            let veneers = f.relocs.iter().filter(|r| r.kind == Reloc::Arm64Call).count();
+            let align = (f.align as usize).max(16);
+            total = total.next_multiple_of(align) + f.bytes.len() + veneers * 24;
+        }
+        // The arena grows its code segment in page-rounded steps of at most
+        // one function, so the layout needs at most `largest + page` bytes
+        // beyond the functions themselves.
+        let reserve = (total + largest + 2 * page).next_multiple_of(page);
+        let arena = ArenaMemoryProvider::new_with_size(reserve)
+            .map_err(|e| CompileError::CodeMemory(e.to_string()))?;
+        let mut builder = JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
+        builder.memory_provider(Box::new(arena));
+        let mut module = JITModule::new(builder);
+
+        let mut ids = Vec::with_capacity(funcs.len());
+        for (i, f) in funcs.iter().enumerate() {
+            let id = module
+                .declare_anonymous_function(&f.signature)
+                .map_err(|e| CompileError::CodeMemory(e.to_string()))?;
+            debug_assert_eq!(id, FuncId::from_u32(i as u32));
+            ids.push(id);
+        }
+        for (f, &id) in funcs.iter().zip(&ids) {
+            module
+                .define_function_bytes(id, f.align, &f.bytes, &f.relocs)
+                .map_err(|e| CompileError::Codegen {
+                    func: f.name.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        module
+            .finalize_definitions()
+            .map_err(|e| CompileError::CodeMemory(e.to_string()))?;
+
+        let mut traps = TrapTable::default();
+        let mut addrs = Vec::with_capacity(funcs.len());
+        for (f, &id) in funcs.iter().zip(&ids) {
+            let ptr = module.get_finalized_function(id) as usize;
+            addrs.push((ptr, ptr + f.bytes.len()));
+        }
+        let start = addrs.iter().map(|a| a.0).min().unwrap_or(0);
+        let end = addrs.iter().map(|a| a.1).max().unwrap_or(0);
+        for (f, &(ptr, _)) in funcs.iter().zip(&addrs) {
+            for &(off, kind) in &f.traps {
+                traps.push((ptr - start) as u32 + off, kind);
+            }
+        }
+        traps.finish();
+        Ok(CodeMemory {
+            module: Mutex::new(Some(module)),
+            funcs: addrs,
+            start,
+            end,
+            traps,
+        })
+    }
+
+    /// Address of function `i` (in the order given to [`CodeMemory::link`]).
+    pub(crate) fn func_ptr(&self, i: usize) -> *const u8 {
+        self.funcs[i].0 as *const u8
+    }
+
+    /// `[start, end)` of function `i`.
+    pub(crate) fn func_range(&self, i: usize) -> (usize, usize) {
+        self.funcs[i]
+    }
+
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (self.start, self.end)
+    }
+
+    pub(crate) fn lookup_trap(&self, pc: usize) -> Option<TrapKind> {
+        if pc < self.start || pc >= self.end {
+            return None;
+        }
+        self.traps.lookup((pc - self.start) as u32)
+    }
+
+    pub(crate) fn num_trap_sites(&self) -> usize {
+        self.traps.len()
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        let module = self
+            .module
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(module) = module {
+            // SAFETY: the owner of this code memory (a `CompiledModule` or
+            // `CompiledTrampoline`) is being dropped; the runtime keeps it
+            // alive (in an `Arc`) as long as any instance may run its code, so
+            // no pointer into this memory is used after this point.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // Cranelift's arena rounds to the host page size; 64 KiB covers every
+    // host we run on without asking the OS.
+    65536
+}

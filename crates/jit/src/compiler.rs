@@ -1,0 +1,333 @@
+//! The compiler: ISA setup, module compilation, compiled artifacts.
+
+use cranelift_codegen::Context;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir;
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_module::{FuncId, ModuleReloc};
+use weft_decoder::{FuncType, Module};
+
+use crate::code::{CodeMemory, CompiledFunc};
+use crate::error::CompileError;
+use crate::trap::TrapKind;
+use crate::vmoffsets::VMOffsets;
+
+/// How hard Cranelift optimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OptLevel {
+    /// No optimisation: fastest compilation.
+    None,
+    /// Optimise for speed (the default).
+    #[default]
+    Speed,
+    /// Optimise for speed and code size.
+    SpeedAndSize,
+}
+
+/// Knobs that change the generated code. The runtime must configure its
+/// memories to match (reservation, guard, whether they may move).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tunables {
+    /// Bytes of address space reserved for each linear memory. With at least
+    /// 4 GiB, accesses to 32-bit memories whose static offset fits in the
+    /// guard need no explicit bounds check (the guard pages fault instead).
+    pub memory_reservation: u64,
+    /// Bytes of inaccessible guard region after each memory's reservation.
+    pub memory_guard_size: u64,
+    /// Whether a non-shared memory's base may change when it grows. When
+    /// true, compiled code reloads the base after calls and `memory.grow`.
+    pub memory_may_move: bool,
+    /// Cranelift optimisation level.
+    pub opt_level: OptLevel,
+    /// Maximum wasm stack, in bytes (informational here: the runtime sets
+    /// `VMStoreContext::stack_limit` from it).
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            memory_reservation: 4 << 30,
+            memory_guard_size: 2 << 30,
+            memory_may_move: false,
+            opt_level: OptLevel::Speed,
+            max_wasm_stack: 512 << 10,
+        }
+    }
+}
+
+/// Compiles modules and trampolines for the host. `Send + Sync`: one
+/// compiler serves a whole engine.
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    tunables: Tunables,
+}
+
+impl std::fmt::Debug for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiler")
+            .field("isa", &self.isa.triple().to_string())
+            .field("tunables", &self.tunables)
+            .finish()
+    }
+}
+
+impl Compiler {
+    /// Creates a compiler for the host CPU, using every feature it has.
+    pub fn new(tunables: Tunables) -> Result<Compiler, CompileError> {
+        let isa_err = |e: &dyn std::fmt::Display| CompileError::Isa(e.to_string());
+        let mut flags = settings::builder();
+        let opt = match tunables.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        };
+        let settings: [(&str, &str); 6] = [
+            ("opt_level", opt),
+            // cranelift-jit links with absolute addresses.
+            ("is_pic", "false"),
+            ("use_colocated_libcalls", "false"),
+            // The runtime walks frame pointers for backtraces.
+            ("preserve_frame_pointers", "true"),
+            // Traps are found by PC, never by unwinding with tables.
+            ("unwind_info", "false"),
+            (
+                "enable_verifier",
+                if cfg!(debug_assertions) { "true" } else { "false" },
+            ),
+        ];
+        for (name, value) in settings {
+            flags.set(name, value).map_err(|e| isa_err(&e))?;
+        }
+        let isa_builder = cranelift_native::builder().map_err(|e| isa_err(&e))?;
+        let isa = isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| isa_err(&e))?;
+        if isa.pointer_bytes() != 8 {
+            return Err(CompileError::Isa("weft-jit supports 64-bit hosts only".into()));
+        }
+        Ok(Compiler { isa, tunables })
+    }
+
+    /// The tunables this compiler generates code for.
+    pub fn tunables(&self) -> &Tunables {
+        &self.tunables
+    }
+
+    /// The call convention of `wasm_call` functions, builtins and host
+    /// callbacks (the host's C convention).
+    pub(crate) fn call_conv(&self) -> CallConv {
+        self.isa.default_call_conv()
+    }
+
+    /// Compiles every defined function of `module`, and an `array_call`
+    /// trampoline for each, into one code region.
+    pub fn compile(&self, module: &Module) -> Result<CompiledModule, CompileError> {
+        let offsets = VMOffsets::new(module);
+        let num_defined = module.bodies.len();
+        let mut funcs = Vec::with_capacity(2 * num_defined);
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        let env = crate::translate::ModuleEnv::new(self, module, &offsets);
+        for (i, body) in module.bodies.iter().enumerate() {
+            let func_index = module.num_imported_funcs + i as u32;
+            ctx.clear();
+            env.translate_function(func_index, body, &mut ctx.func, &mut fctx)?;
+            funcs.push(self.finish(
+                &mut ctx,
+                i as u32,
+                format!("wasm function {func_index}"),
+            )?);
+        }
+        for i in 0..num_defined {
+            let func_index = module.num_imported_funcs + i as u32;
+            ctx.clear();
+            let ty = module.func_type(func_index);
+            crate::trampolines::array_trampoline(
+                self,
+                ty,
+                i as u32,
+                (num_defined + i) as u32,
+                &mut ctx.func,
+                &mut fctx,
+            )?;
+            funcs.push(self.finish(
+                &mut ctx,
+                (num_defined + i) as u32,
+                format!("array trampoline of function {func_index}"),
+            )?);
+        }
+        let code = CodeMemory::link(&self.isa, funcs)?;
+        let mut func_ranges: Vec<(usize, usize, u32)> = (0..num_defined)
+            .map(|i| {
+                let (s, e) = code.func_range(i);
+                (s, e, module.num_imported_funcs + i as u32)
+            })
+            .collect();
+        func_ranges.sort_unstable();
+        Ok(CompiledModule {
+            code,
+            offsets,
+            num_defined: num_defined as u32,
+            func_ranges,
+        })
+    }
+
+    /// Compiles the host trampoline for functions of type `ty`: a
+    /// `wasm_call`-convention function that passes its arguments to the host
+    /// callback stored in the first word of its callee vmctx (see
+    /// `CONTRACT.md`) and traps with [`TrapKind::Host`] if it fails.
+    pub fn host_trampoline(&self, ty: &FuncType) -> Result<CompiledTrampoline, CompileError> {
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        crate::trampolines::host_trampoline(self, ty, &mut ctx.func, &mut fctx)?;
+        let f = self.finish(&mut ctx, 0, format!("host trampoline for {ty}"))?;
+        let code = CodeMemory::link(&self.isa, vec![f])?;
+        Ok(CompiledTrampoline { code })
+    }
+
+    /// Compiles the function in `ctx` to machine code, as function `id` of
+    /// its code region.
+    fn finish(&self, ctx: &mut Context, id: u32, name: String) -> Result<CompiledFunc, CompileError> {
+        ctx.func.name = ir::UserFuncName::user(0, id);
+        let signature = ctx.func.signature.clone();
+        ctx.compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| CompileError::Codegen {
+                func: name.clone(),
+                message: format!("{:?}", e.inner),
+            })?;
+        let compiled = ctx.compiled_code().expect("just compiled");
+        let align = u64::from(compiled.buffer.alignment);
+        let bytes = compiled.code_buffer().to_vec();
+        let mut traps = Vec::new();
+        for t in compiled.buffer.traps() {
+            let kind = TrapKind::from_code(t.code).ok_or_else(|| CompileError::Codegen {
+                func: name.clone(),
+                message: format!("unexpected trap code {}", t.code),
+            })?;
+            traps.push((t.offset, kind));
+        }
+        let relocs = compiled
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, FuncId::from_u32(id)))
+            .collect();
+        Ok(CompiledFunc {
+            name,
+            signature,
+            bytes,
+            align,
+            relocs,
+            traps,
+        })
+    }
+}
+
+/// A compiled module: the machine code of its defined functions and their
+/// `array_call` trampolines, with trap and function tables. `Send + Sync`;
+/// the code is freed when this is dropped, so keep it alive (e.g. in an
+/// `Arc`) while any instance of it may run.
+pub struct CompiledModule {
+    code: CodeMemory,
+    offsets: VMOffsets,
+    num_defined: u32,
+    /// `[start, end)` and function index of each defined function, sorted.
+    func_ranges: Vec<(usize, usize, u32)>,
+}
+
+impl std::fmt::Debug for CompiledModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledModule")
+            .field("code_range", &self.code_range())
+            .field("num_defined_funcs", &self.num_defined)
+            .field("trap_sites", &self.code.num_trap_sites())
+            .finish()
+    }
+}
+
+impl CompiledModule {
+    /// The vmctx layout this code was compiled against.
+    pub fn offsets(&self) -> &VMOffsets {
+        &self.offsets
+    }
+
+    /// The `wasm_call` entry of defined function `defined_func_index` (an
+    /// index among the defined functions, not the function index space).
+    pub fn wasm_call(&self, defined_func_index: u32) -> *const u8 {
+        assert!(defined_func_index < self.num_defined);
+        self.code.func_ptr(defined_func_index as usize)
+    }
+
+    /// The `array_call` trampoline of defined function `defined_func_index`.
+    pub fn array_call(&self, defined_func_index: u32) -> *const u8 {
+        assert!(defined_func_index < self.num_defined);
+        self.code
+            .func_ptr((self.num_defined + defined_func_index) as usize)
+    }
+
+    /// The trap recorded at exactly `pc`, if any.
+    pub fn lookup_trap(&self, pc: usize) -> Option<TrapKind> {
+        self.code.lookup_trap(pc)
+    }
+
+    /// The function (index in the module's function index space) whose code
+    /// contains `pc`; `None` outside wasm functions (trampolines included).
+    pub fn func_at(&self, pc: usize) -> Option<u32> {
+        let i = self.func_ranges.partition_point(|r| r.0 <= pc);
+        let (start, end, index) = *self.func_ranges.get(i.checked_sub(1)?)?;
+        (start <= pc && pc < end).then_some(index)
+    }
+
+    /// `[start, end)` of all code of this module.
+    pub fn code_range(&self) -> (usize, usize) {
+        self.code.range()
+    }
+}
+
+/// A host trampoline: owns its code. `Send + Sync`.
+pub struct CompiledTrampoline {
+    code: CodeMemory,
+}
+
+impl std::fmt::Debug for CompiledTrampoline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledTrampoline")
+            .field("code_range", &self.code_range())
+            .finish()
+    }
+}
+
+impl CompiledTrampoline {
+    /// The trampoline's entry, to store as `VMFuncRef::wasm_call`.
+    pub fn wasm_call(&self) -> *const u8 {
+        self.code.func_ptr(0)
+    }
+
+    /// The trap recorded at exactly `pc` ([`TrapKind::Host`] at the
+    /// trampoline's status check).
+    pub fn lookup_trap(&self, pc: usize) -> Option<TrapKind> {
+        self.code.lookup_trap(pc)
+    }
+
+    /// `[start, end)` of the trampoline's code.
+    pub fn code_range(&self) -> (usize, usize) {
+        self.code.range()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_sync() {
+        assert_send_sync::<Compiler>();
+        assert_send_sync::<CompiledModule>();
+        assert_send_sync::<CompiledTrampoline>();
+    }
+}

@@ -1,0 +1,260 @@
+//! The vmctx layout that compiled code is built against (see `CONTRACT.md`).
+//!
+//! Every offset is in bytes, for a 64-bit host (pointers are 8 bytes). The
+//! runtime allocates each instance's vmctx with [`VMOffsets::vmctx_size`]
+//! bytes, 16-aligned, and fills the fields at the offsets given here.
+
+use weft_decoder::Module;
+
+/// Size of a pointer on the hosts weft supports.
+pub const PTR_SIZE: u32 = 8;
+
+/// Byte offsets of every field of an instance's vmctx, computed from a module.
+///
+/// Layout (in this order, each array immediately after the previous one):
+///
+/// | offset | field |
+/// |---|---|
+/// | 0 | `store_ctx: *mut VMStoreContext` |
+/// | 8 | `builtins: *const *const u8` (indexed by [`crate::Builtin`]) |
+/// | 16 | `runtime: *mut u8` (opaque to compiled code) |
+/// | 24.. | `imported_funcs: [*const VMFuncRef; num_imported_funcs]` |
+/// | .. | `memories: [*mut VMMemoryDefinition; num_memories]` |
+/// | .. | `tables: [*mut VMTableDefinition; num_tables]` |
+/// | .. | `globals: [*mut VMGlobal; num_globals]` |
+/// | .. | `type_ids: [u32; num_types]`, padded to 8 bytes |
+/// | .. | `func_refs: [VMFuncRef; num_defined_funcs]` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VMOffsets {
+    num_imported_funcs: u32,
+    num_defined_funcs: u32,
+    num_memories: u32,
+    num_tables: u32,
+    num_globals: u32,
+    num_types: u32,
+    imported_funcs: u32,
+    memories: u32,
+    tables: u32,
+    globals: u32,
+    type_ids: u32,
+    func_refs: u32,
+    size: u32,
+}
+
+impl VMOffsets {
+    // ---- VMStoreContext ----
+    /// `VMStoreContext::stack_limit: usize`: the lowest stack pointer wasm
+    /// code may use. Function prologues trap with
+    /// [`crate::TrapKind::StackOverflow`] below it.
+    pub const STORE_CTX_STACK_LIMIT: u32 = 0;
+
+    // ---- VMFuncRef ----
+    /// `VMFuncRef::wasm_call: *const u8`.
+    pub const FUNC_REF_WASM_CALL: u32 = 0;
+    /// `VMFuncRef::array_call: *const u8`.
+    pub const FUNC_REF_ARRAY_CALL: u32 = 8;
+    /// `VMFuncRef::vmctx: *mut u8` (the callee's vmctx, or a host context).
+    pub const FUNC_REF_VMCTX: u32 = 16;
+    /// `VMFuncRef::type_id: u32` (engine-wide canonical type id).
+    pub const FUNC_REF_TYPE_ID: u32 = 24;
+    /// Size of a `VMFuncRef` (8-aligned).
+    pub const FUNC_REF_SIZE: u32 = 32;
+
+    // ---- VMMemoryDefinition ----
+    /// `VMMemoryDefinition::base: *mut u8`.
+    pub const MEMORY_BASE: u32 = 0;
+    /// `VMMemoryDefinition::current_length: usize` (bytes; written with
+    /// `Release`, read with `Acquire`).
+    pub const MEMORY_CURRENT_LENGTH: u32 = 8;
+    /// Size of a `VMMemoryDefinition`.
+    pub const MEMORY_DEFINITION_SIZE: u32 = 16;
+
+    // ---- VMTableDefinition ----
+    /// `VMTableDefinition::base: *mut usize`.
+    pub const TABLE_BASE: u32 = 0;
+    /// `VMTableDefinition::current_elements: usize`.
+    pub const TABLE_CURRENT_ELEMENTS: u32 = 8;
+    /// Size of a `VMTableDefinition`.
+    pub const TABLE_DEFINITION_SIZE: u32 = 16;
+
+    // ---- VMGlobal / ValRaw ----
+    /// Size of a `VMGlobal` (one `ValRaw`, 16-aligned).
+    pub const GLOBAL_SIZE: u32 = 16;
+    /// Size (and alignment) of a `ValRaw` slot.
+    pub const VAL_RAW_SIZE: u32 = 16;
+
+    /// Computes the layout for `module`.
+    pub fn new(module: &Module) -> VMOffsets {
+        let num_imported_funcs = module.num_imported_funcs;
+        let num_defined_funcs = module.bodies.len() as u32;
+        let num_memories = module.memories.len() as u32;
+        let num_tables = module.tables.len() as u32;
+        let num_globals = module.globals.len() as u32;
+        let num_types = module.types.len() as u32;
+        Self::from_counts(
+            num_imported_funcs,
+            num_defined_funcs,
+            num_memories,
+            num_tables,
+            num_globals,
+            num_types,
+        )
+    }
+
+    /// Computes the layout from the entity counts directly.
+    pub fn from_counts(
+        num_imported_funcs: u32,
+        num_defined_funcs: u32,
+        num_memories: u32,
+        num_tables: u32,
+        num_globals: u32,
+        num_types: u32,
+    ) -> VMOffsets {
+        let imported_funcs = 3 * PTR_SIZE;
+        let memories = imported_funcs + num_imported_funcs * PTR_SIZE;
+        let tables = memories + num_memories * PTR_SIZE;
+        let globals = tables + num_tables * PTR_SIZE;
+        let type_ids = globals + num_globals * PTR_SIZE;
+        let func_refs = align(type_ids + num_types * 4, 8);
+        let size = align(func_refs + num_defined_funcs * Self::FUNC_REF_SIZE, 16);
+        VMOffsets {
+            num_imported_funcs,
+            num_defined_funcs,
+            num_memories,
+            num_tables,
+            num_globals,
+            num_types,
+            imported_funcs,
+            memories,
+            tables,
+            globals,
+            type_ids,
+            func_refs,
+            size,
+        }
+    }
+
+    /// Total size of the vmctx in bytes (a multiple of 16; allocate it
+    /// 16-aligned).
+    pub fn vmctx_size(&self) -> u32 {
+        self.size
+    }
+
+    /// Offset of `store_ctx: *mut VMStoreContext`.
+    pub fn store_ctx(&self) -> u32 {
+        0
+    }
+
+    /// Offset of `builtins: *const *const u8`.
+    pub fn builtins(&self) -> u32 {
+        PTR_SIZE
+    }
+
+    /// Offset of `runtime: *mut u8` (opaque to compiled code).
+    pub fn runtime(&self) -> u32 {
+        2 * PTR_SIZE
+    }
+
+    /// Offset of `imported_funcs[i]: *const VMFuncRef`.
+    pub fn imported_func(&self, i: u32) -> u32 {
+        assert!(i < self.num_imported_funcs, "imported function {i} out of range");
+        self.imported_funcs + i * PTR_SIZE
+    }
+
+    /// Offset of `memories[i]: *mut VMMemoryDefinition` (imported and defined).
+    pub fn memory(&self, i: u32) -> u32 {
+        assert!(i < self.num_memories, "memory {i} out of range");
+        self.memories + i * PTR_SIZE
+    }
+
+    /// Offset of `tables[i]: *mut VMTableDefinition` (imported and defined).
+    pub fn table(&self, i: u32) -> u32 {
+        assert!(i < self.num_tables, "table {i} out of range");
+        self.tables + i * PTR_SIZE
+    }
+
+    /// Offset of `globals[i]: *mut VMGlobal` (imported and defined).
+    pub fn global(&self, i: u32) -> u32 {
+        assert!(i < self.num_globals, "global {i} out of range");
+        self.globals + i * PTR_SIZE
+    }
+
+    /// Offset of `type_ids[i]: u32`, the canonical id of type `i`.
+    pub fn type_ids(&self, i: u32) -> u32 {
+        assert!(i < self.num_types, "type {i} out of range");
+        self.type_ids + i * 4
+    }
+
+    /// Offset of `func_refs[defined_i]: VMFuncRef`, the funcref of defined
+    /// function `defined_i` (an index among defined functions).
+    pub fn func_ref(&self, defined_i: u32) -> u32 {
+        assert!(defined_i < self.num_defined_funcs, "defined function {defined_i} out of range");
+        self.func_refs + defined_i * Self::FUNC_REF_SIZE
+    }
+
+    /// Number of imported functions.
+    pub fn num_imported_funcs(&self) -> u32 {
+        self.num_imported_funcs
+    }
+
+    /// Number of defined functions.
+    pub fn num_defined_funcs(&self) -> u32 {
+        self.num_defined_funcs
+    }
+
+    /// Number of memories (imported and defined).
+    pub fn num_memories(&self) -> u32 {
+        self.num_memories
+    }
+
+    /// Number of tables (imported and defined).
+    pub fn num_tables(&self) -> u32 {
+        self.num_tables
+    }
+
+    /// Number of globals (imported and defined).
+    pub fn num_globals(&self) -> u32 {
+        self.num_globals
+    }
+
+    /// Number of function types.
+    pub fn num_types(&self) -> u32 {
+        self.num_types
+    }
+}
+
+fn align(x: u32, to: u32) -> u32 {
+    x.div_ceil(to) * to
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_follows_contract() {
+        let o = VMOffsets::from_counts(2, 3, 1, 1, 2, 3);
+        assert_eq!(o.store_ctx(), 0);
+        assert_eq!(o.builtins(), 8);
+        assert_eq!(o.runtime(), 16);
+        assert_eq!(o.imported_func(0), 24);
+        assert_eq!(o.imported_func(1), 32);
+        assert_eq!(o.memory(0), 40);
+        assert_eq!(o.table(0), 48);
+        assert_eq!(o.global(0), 56);
+        assert_eq!(o.global(1), 64);
+        assert_eq!(o.type_ids(0), 72);
+        assert_eq!(o.type_ids(2), 80);
+        // 72 + 12 = 84, padded to 88.
+        assert_eq!(o.func_ref(0), 88);
+        assert_eq!(o.func_ref(2), 88 + 64);
+        assert_eq!(o.vmctx_size(), 192);
+        assert_eq!(o.vmctx_size() % 16, 0);
+    }
+
+    #[test]
+    fn empty_module() {
+        let o = VMOffsets::from_counts(0, 0, 0, 0, 0, 0);
+        assert_eq!(o.vmctx_size(), 32);
+    }
+}
