@@ -1,1 +1,373 @@
-fn main() {}
+//! `cargo xtask`: weft's project automation. Run it without arguments for the
+//! list of tasks.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use xtask::spec;
+
+const TASKS: &[(&str, &str)] = &[
+    (
+        "test",
+        "everything CI runs, in order: fmt, clippy, tests, loom, examples, spec",
+    ),
+    (
+        "spec [FILTER] [--post2] [--sets] [--jobs N]",
+        "the spec testsuite; per-file table (FILTER: substring of the path; \
+         --post2: also run post-2.0 modules with their features; --sets: set table only)",
+    ),
+    (
+        "loom",
+        "the loom models of weft-memory (release, target/loom)",
+    ),
+    (
+        "bench [NAME] [-- ARGS]",
+        "cargo bench for the workspace, or one package or bench target",
+    ),
+];
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(task) = args.next() else {
+        print_tasks();
+        return Ok(());
+    };
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    match task.as_str() {
+        "test" => {
+            no_args(&task, &rest)?;
+            test(&root)
+        }
+        "spec" => spec_task(&root, &rest),
+        "loom" => {
+            no_args(&task, &rest)?;
+            run_steps(&root, vec![loom_step(&root)])
+        }
+        "bench" => bench(&root, &rest),
+        "help" | "-h" | "--help" => {
+            print_tasks();
+            Ok(())
+        }
+        other => {
+            print_tasks();
+            bail!("unknown task `{other}`")
+        }
+    }
+}
+
+fn print_tasks() {
+    println!("usage: cargo xtask <task>\n\ntasks:");
+    for (name, what) in TASKS {
+        println!("  {name:<44} {what}");
+    }
+}
+
+fn no_args(task: &str, rest: &[String]) -> Result<()> {
+    if let Some(a) = rest.first() {
+        bail!("`{task}` takes no arguments (got `{a}`)");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    dir.parent().unwrap_or(dir).to_path_buf()
+}
+
+/// One step of a task: a cargo command or something run in-process.
+struct Step {
+    name: &'static str,
+    what: String,
+    action: Action,
+}
+
+enum Action {
+    Cargo {
+        args: Vec<&'static str>,
+        env: Vec<(&'static str, OsString)>,
+    },
+    InProcess(Box<dyn FnOnce() -> Result<()>>),
+}
+
+fn cargo_step(name: &'static str, args: &[&'static str]) -> Step {
+    Step {
+        name,
+        what: format!("cargo {}", args.join(" ")),
+        action: Action::Cargo {
+            args: args.to_vec(),
+            env: Vec::new(),
+        },
+    }
+}
+
+fn loom_step(root: &Path) -> Step {
+    let args = ["test", "-p", "weft-memory", "--release", "--lib"];
+    let mut env = vec![
+        ("LOOM_MAX_PREEMPTIONS", OsString::from("2")),
+        (
+            "CARGO_TARGET_DIR",
+            root.join("target/loom").into_os_string(),
+        ),
+    ];
+    // Append to the flags the user already has. CARGO_ENCODED_RUSTFLAGS wins
+    // over RUSTFLAGS when set, so extend whichever is in effect.
+    match std::env::var_os("CARGO_ENCODED_RUSTFLAGS").filter(|v| !v.is_empty()) {
+        Some(mut flags) => {
+            flags.push("\x1f--cfg\x1floom");
+            env.push(("CARGO_ENCODED_RUSTFLAGS", flags));
+        }
+        None => {
+            let mut flags = std::env::var_os("RUSTFLAGS").unwrap_or_default();
+            if !flags.is_empty() {
+                flags.push(" ");
+            }
+            flags.push("--cfg loom");
+            env.push(("RUSTFLAGS", flags));
+        }
+    }
+    let what = format!(
+        "{} cargo {}",
+        env.iter()
+            .map(|(k, v)| format!("{k}={:?}", v.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        args.join(" ")
+    );
+    Step {
+        name: "loom",
+        what,
+        action: Action::Cargo {
+            args: args.to_vec(),
+            env,
+        },
+    }
+}
+
+fn test(root: &Path) -> Result<()> {
+    let spec_root = root.to_path_buf();
+    let examples_root = root.to_path_buf();
+    run_steps(
+        root,
+        vec![
+            cargo_step("fmt", &["fmt", "--all", "--", "--check"]),
+            cargo_step(
+                "clippy",
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            ),
+            cargo_step("test", &["test", "--workspace"]),
+            loom_step(root),
+            Step {
+                name: "examples",
+                what: "decode and validate examples/*.wat".into(),
+                action: Action::InProcess(Box::new(move || check_examples(&examples_root))),
+            },
+            Step {
+                name: "spec",
+                what: "the spec testsuite (in-process)".into(),
+                action: Action::InProcess(Box::new(move || {
+                    let mut opts = spec::Options::for_workspace(&spec_root);
+                    opts.per_file = false;
+                    run_spec(&opts)
+                })),
+            },
+        ],
+    )
+}
+
+/// Runs steps in order, stopping at the first that fails.
+fn run_steps(root: &Path, steps: Vec<Step>) -> Result<()> {
+    let total = steps.len();
+    let start = Instant::now();
+    let mut times: Vec<(&str, Duration)> = Vec::new();
+    for (i, step) in steps.into_iter().enumerate() {
+        println!("\n==> [{}/{total}] {}: {}", i + 1, step.name, step.what);
+        let t = Instant::now();
+        let result = match step.action {
+            Action::Cargo { args, env } => {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let mut cmd = Command::new(cargo);
+                cmd.current_dir(root).args(&args).envs(env);
+                match cmd.status() {
+                    Ok(s) if s.success() => Ok(()),
+                    Ok(s) => Err(anyhow::anyhow!("`{}` exited with {s}", step.what)),
+                    Err(e) => Err(anyhow::anyhow!("could not run cargo: {e}")),
+                }
+            }
+            Action::InProcess(f) => f(),
+        };
+        let took = t.elapsed();
+        if let Err(e) = result {
+            print_times(&times);
+            bail!(
+                "step `{}` failed after {:.1}s: {e:#}",
+                step.name,
+                took.as_secs_f64()
+            );
+        }
+        println!("==> {} ok ({:.1}s)", step.name, took.as_secs_f64());
+        times.push((step.name, took));
+    }
+    print_times(&times);
+    println!(
+        "all {total} steps passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn print_times(times: &[(&str, Duration)]) {
+    if times.is_empty() {
+        return;
+    }
+    println!("\nstep times:");
+    for (name, d) in times {
+        println!("  {name:<10} {:>7.1}s", d.as_secs_f64());
+    }
+}
+
+fn check_examples(root: &Path) -> Result<()> {
+    let dir = root.join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wat" || e == "wasm"))
+        .collect();
+    files.sort();
+    let mut bad = 0;
+    for f in &files {
+        let result = std::fs::read(f)
+            .map_err(anyhow::Error::from)
+            .and_then(|src| Ok(weft_decoder::parse_wat(&src)?))
+            .and_then(|bytes| Ok(weft_decoder::Module::decode(&bytes)?));
+        match result {
+            Ok(m) => println!(
+                "  ok   {} ({} functions, {} exports)",
+                f.display(),
+                m.functions.len(),
+                m.exports.len()
+            ),
+            Err(e) => {
+                bad += 1;
+                println!("  FAIL {}: {e:#}", f.display());
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} examples do not validate", files.len());
+    }
+    Ok(())
+}
+
+fn spec_task(root: &Path, rest: &[String]) -> Result<()> {
+    let mut opts = spec::Options::for_workspace(root);
+    opts.per_file = true;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--post2" => opts.post2 = true,
+            "--sets" => opts.per_file = false,
+            "--jobs" | "-j" => {
+                let n = it.next().context("--jobs needs a number")?;
+                opts.jobs = n.parse().with_context(|| format!("bad --jobs {n:?}"))?;
+            }
+            f if f.starts_with('-') => bail!("unknown spec option `{f}`"),
+            f => {
+                if opts.filter.is_some() {
+                    bail!("spec takes one FILTER (got a second: `{f}`)");
+                }
+                opts.filter = Some(f.to_string());
+            }
+        }
+    }
+    run_spec(&opts)
+}
+
+fn run_spec(opts: &spec::Options) -> Result<()> {
+    match spec::run(opts)? {
+        spec::Status::NoTestsuite => Ok(()),
+        spec::Status::Ran { regressions: 0 } => Ok(()),
+        spec::Status::Ran { regressions } => bail!(
+            "{regressions} regressions against {} (see above)",
+            opts.supported.display()
+        ),
+    }
+}
+
+fn bench(root: &Path, rest: &[String]) -> Result<()> {
+    let (ours, passthrough) = match rest.iter().position(|a| a == "--") {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
+    let mut args: Vec<String> = vec!["bench".into()];
+    match ours {
+        [] => args.push("--workspace".into()),
+        [name] => {
+            if workspace_packages(root)?.iter().any(|p| p == name) {
+                args.extend(["-p".into(), name.clone()]);
+            } else {
+                args.extend(["--workspace".into(), "--bench".into(), name.clone()]);
+            }
+        }
+        _ => bail!("bench takes at most one NAME (a package or a bench target)"),
+    }
+    if !passthrough.is_empty() {
+        args.push("--".into());
+        args.extend(passthrough.iter().cloned());
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("==> cargo {}", args.join(" "));
+    let t = Instant::now();
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(&args)
+        .status()
+        .context("could not run cargo")?;
+    println!("==> bench took {:.1}s", t.elapsed().as_secs_f64());
+    if !status.success() {
+        bail!("`cargo {}` exited with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Names of the workspace's packages, from `cargo metadata`.
+fn workspace_packages(root: &Path) -> Result<Vec<String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .output()
+        .context("could not run cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok(v["packages"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
