@@ -199,7 +199,7 @@ impl Func {
     /// A wrong number or type of arguments or result slots is an
     /// [`Error::InvalidArgument`]; a trap is [`Error::Trap`]; an error from a
     /// host function is returned as it was produced.
-    pub fn call<T>(
+    pub fn call<T: 'static>(
         &self,
         mut store: impl AsContextMut<Data = T>,
         params: &[Val],
@@ -269,7 +269,7 @@ fn check_types(
 
 /// Calls function `index` of the store with parameters in `slots` (which
 /// must have room for the results), writing results back to `slots`.
-pub(crate) fn call_raw<T>(inner: &mut StoreInner<T>, index: usize, slots: &mut [u128]) -> Result<()> {
+pub(crate) fn call_raw<T: 'static>(inner: &mut StoreInner<T>, index: usize, slots: &mut [u128]) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
         let func = ctx.func.clone();
@@ -401,7 +401,7 @@ impl<P, R> Copy for TypedFunc<P, R> {}
 
 impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
     /// Calls the function.
-    pub fn call<T>(&self, mut store: impl AsContextMut<Data = T>, params: P) -> Result<R> {
+    pub fn call<T: 'static>(&self, mut store: impl AsContextMut<Data = T>, params: P) -> Result<R> {
         let cx = store.as_context_mut();
         let inner = cx.0;
         inner.opaque.check(self.func.store_id, "function")?;

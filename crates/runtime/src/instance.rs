@@ -11,7 +11,7 @@ use crate::global::Global;
 use crate::memory::Memory;
 use crate::module::Module;
 use crate::store::{AsContextMut, StoreOpaque};
-use crate::values::{Val, WasmList};
+use crate::values::WasmList;
 
 /// Something an instance can import or export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,9 +130,13 @@ unsafe extern "C" fn builtin_memory_grow(vmctx: *mut u8, memory_index: u32, delt
     store.memories[mem].grow(delta).unwrap_or(u64::MAX)
 }
 
-struct Builtins([usize; Builtin::COUNT]);
+struct Builtins([*const u8; Builtin::COUNT]);
 
-static BUILTINS: Builtins = Builtins([builtin_memory_grow as MemoryGrowFn as usize]);
+// SAFETY: the table holds code addresses of functions, immutable for the
+// life of the process.
+unsafe impl Sync for Builtins {}
+
+static BUILTINS: Builtins = Builtins([builtin_memory_grow as MemoryGrowFn as *const u8]);
 
 impl Instance {
     /// Instantiates `module` in `store` with `imports` given in the order of
@@ -142,11 +146,11 @@ impl Instance {
     /// A missing or mistyped import is an [`Error::Link`]; a trap while
     /// initialising (an out-of-bounds data segment, a trapping start
     /// function) is an [`Error::Trap`].
-    pub fn new(
-        mut store: impl AsContextMut,
-        module: &Module,
-        imports: &[Extern],
-    ) -> Result<Instance> {
+    pub fn new<S>(mut store: S, module: &Module, imports: &[Extern]) -> Result<Instance>
+    where
+        S: AsContextMut,
+        S::Data: 'static,
+    {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
         let instance = instantiate(opaque, module, imports)?;

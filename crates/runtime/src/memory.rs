@@ -6,10 +6,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::AsContextMut;
 
-pub(crate) enum MemoryData {
-    Local(weft_memory::LinearMemory),
-    Shared(weft_memory::SharedMemory),
-}
+pub(crate) struct MemoryData(weft_memory::Memory);
 
 impl MemoryData {
     pub(crate) fn new(engine: &Engine, ty: &MemoryType) -> Result<MemoryData> {
@@ -17,32 +14,55 @@ impl MemoryData {
             return Err(Error::Link("64-bit memories are not supported".into()));
         }
         let t = &engine.inner.config.tunables;
-        let mut cfg = weft_memory::MemoryConfig::new(ty.limits.min, ty.limits.max);
-        cfg.page_size(ty.page_size())
-            .reservation(t.memory_reservation)
-            .guard_after(t.memory_guard_size)
-            .may_move(t.memory_may_move);
-        if ty.shared {
-            let m = weft_memory::SharedMemory::new(&cfg)
-                .map_err(|e| Error::Resource(format!("cannot create shared memory: {e}")))?;
-            Ok(MemoryData::Shared(m))
-        } else {
-            let m = weft_memory::LinearMemory::new(&cfg)
-                .map_err(|e| Error::Resource(format!("cannot create memory: {e}")))?;
-            Ok(MemoryData::Local(m))
+        let cfg = weft_memory::MemoryConfig::new(ty.limits.min)
+            .with_maximum(ty.limits.max)
+            .with_page_size_log2(ty.page_size_log2 as u8)
+            .with_reservation(usize::try_from(t.memory_reservation).unwrap_or(usize::MAX))
+            .with_guards(
+                weft_memory::DEFAULT_GUARD_BEFORE,
+                usize::try_from(t.memory_guard_size).unwrap_or(usize::MAX),
+            )
+            .with_may_move(t.memory_may_move);
+        let m = weft_memory::Memory::new(&cfg, ty.shared)
+            .map_err(|e| Error::Resource(format!("cannot create memory: {e}")))?;
+        let data = MemoryData(m);
+        data.check_engine(engine)?;
+        Ok(data)
+    }
+
+    /// Checks that compiled code of `engine` may access this memory the way
+    /// the engine's tunables promise (reservation and guard at least as large
+    /// as assumed when bounds checks were elided; no moving base when code
+    /// may hoist it).
+    pub(crate) fn check_engine(&self, engine: &Engine) -> Result<()> {
+        let t = &engine.inner.config.tunables;
+        let info = self.0.info();
+        let covered = info.reservation_bytes as u128 + info.guard_after_bytes as u128;
+        let assumed = u128::from(t.memory_reservation) + u128::from(t.memory_guard_size);
+        if covered < assumed.min(u128::from(u64::MAX)) && t.memory_reservation >= 1 << 32 {
+            return Err(Error::Link(format!(
+                "memory reservation ({} + {} guard bytes) is smaller than the engine assumes",
+                info.reservation_bytes, info.guard_after_bytes
+            )));
         }
+        if info.may_move && !info.shared && !t.memory_may_move {
+            return Err(Error::Link(
+                "memory may move but the engine compiles code that assumes it does not".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn ty(&self) -> MemoryType {
-        let (min, max, shared, page) = match self {
-            MemoryData::Local(m) => (m.size_pages(), m.maximum_pages(), false, m.page_size()),
-            MemoryData::Shared(m) => (m.size_pages(), m.maximum_pages(), true, m.page_size()),
-        };
+        let info = self.0.info();
         MemoryType {
-            limits: weft_decoder::Limits { min, max },
-            shared,
-            memory64: false,
-            page_size_log2: page.trailing_zeros(),
+            limits: weft_decoder::Limits {
+                min: self.0.size_pages(),
+                max: info.maximum_pages,
+            },
+            shared: info.shared,
+            memory64: info.index64,
+            page_size_log2: u32::from(info.page_size_log2),
         }
     }
 
@@ -56,45 +76,32 @@ impl MemoryData {
     }
 
     pub(crate) fn definition(&self) -> *mut u8 {
-        match self {
-            MemoryData::Local(m) => m.definition() as *mut u8,
-            MemoryData::Shared(m) => m.definition() as *mut u8,
-        }
+        self.0.definition() as *mut u8
     }
 
     pub(crate) fn is_64(&self) -> bool {
-        false
+        self.0.info().index64
     }
 
     /// Grows by `delta` pages; the old size in pages.
     pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
-        match self {
-            MemoryData::Local(m) => m.grow(delta).ok(),
-            MemoryData::Shared(m) => m.grow(delta).ok(),
-        }
+        self.0.grow(delta).ok()
     }
 
     pub(crate) fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        let r = match self {
-            MemoryData::Local(m) => m.write(offset as usize, bytes).map_err(|e| e.to_string()),
-            MemoryData::Shared(m) => m.write(offset as usize, bytes).map_err(|e| e.to_string()),
-        };
-        r.map_err(Error::InvalidArgument)
+        self.0
+            .write(offset, bytes)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     pub(crate) fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<()> {
-        let r = match self {
-            MemoryData::Local(m) => m.read(offset as usize, out).map_err(|e| e.to_string()),
-            MemoryData::Shared(m) => m.read(offset as usize, out).map_err(|e| e.to_string()),
-        };
-        r.map_err(Error::InvalidArgument)
+        self.0
+            .read(offset, out)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
     pub(crate) fn byte_len(&self) -> usize {
-        match self {
-            MemoryData::Local(m) => m.byte_len(),
-            MemoryData::Shared(m) => m.byte_len(),
-        }
+        self.0.byte_len()
     }
 }
 
