@@ -1,1 +1,523 @@
-//! unit tests
+//! Unit tests (ordinary builds; the loom models are in `loom_tests.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::*;
+
+const PAGE: usize = 65536;
+/// Failsafe for tests that block: long enough never to matter, short enough
+/// that a bug fails the test instead of hanging it.
+const FAILSAFE: Duration = Duration::from_secs(30);
+
+/// Small reservations keep tests cheap in address space.
+fn small(initial: u64, max: Option<u64>) -> MemoryConfig {
+    MemoryConfig::new(initial)
+        .with_maximum(max)
+        .with_reservation(4 * PAGE)
+        .with_guards(PAGE, PAGE)
+}
+
+fn def(p: *mut MemoryDefinition) -> &'static MemoryDefinition {
+    // SAFETY: tests only call this while the owning memory is alive and do
+    // not keep the reference past it.
+    unsafe { &*p }
+}
+
+#[test]
+fn definition_layout_matches_jit_contract() {
+    assert_eq!(MemoryDefinition::BASE_OFFSET, 0);
+    assert_eq!(MemoryDefinition::CURRENT_LENGTH_OFFSET, std::mem::size_of::<usize>());
+    assert_eq!(std::mem::align_of::<MemoryDefinition>(), std::mem::size_of::<usize>());
+}
+
+#[test]
+fn default_config_reserves_for_bounds_check_elision() {
+    let mem = LinearMemory::new(&MemoryConfig::new(1)).unwrap();
+    let info = mem.info();
+    #[cfg(target_pointer_width = "64")]
+    {
+        assert_eq!(info.reservation_bytes, 4 << 30);
+        assert_eq!(info.guard_after_bytes, 2 << 30);
+        assert_eq!(info.guard_before_bytes, 32 << 20);
+        assert!(info.can_elide_bounds_check(0));
+        assert!(info.can_elide_bounds_check(1 << 30));
+        assert!(!info.can_elide_bounds_check(3 << 30));
+    }
+    assert!(info.may_move && !info.shared && !info.pooled);
+    assert_eq!(info.page_size(), 65536);
+    assert_eq!(mem.byte_len(), PAGE);
+    assert!(mem.data().iter().all(|&b| b == 0));
+    // memory64 and byte pages never elide checks
+    let m64 = LinearMemory::new(&MemoryConfig::new(1).with_index64(true)).unwrap();
+    assert!(!m64.info().can_elide_bounds_check(0));
+    let small = LinearMemory::new(&small(1, None)).unwrap();
+    assert!(!small.info().can_elide_bounds_check(0));
+}
+
+#[test]
+fn linear_grow_read_write_and_definition() {
+    let mut mem = LinearMemory::new(&small(1, Some(4)).with_may_move(false)).unwrap();
+    let d = mem.definition();
+    assert_eq!(def(d).base(), mem.base_ptr());
+    assert_eq!(def(d).current_length(), PAGE);
+    mem.write(10, b"abc").unwrap();
+    assert_eq!(mem.grow(0).unwrap(), 1);
+    assert_eq!(mem.grow(2).unwrap(), 1);
+    assert_eq!(mem.size_pages(), 3);
+    assert_eq!(def(d).current_length(), 3 * PAGE);
+    assert_eq!(&mem.data()[10..13], b"abc");
+    assert!(mem.data()[PAGE..].iter().all(|&b| b == 0));
+    mem.write(3 * PAGE as u64 - 1, &[9]).unwrap();
+    assert!(matches!(
+        mem.write(3 * PAGE as u64 - 1, &[9, 9]),
+        Err(AccessError::OutOfBounds { .. })
+    ));
+    let mut buf = [0u8; 2];
+    assert!(mem.read(u64::MAX, &mut buf).is_err());
+    assert!(mem.read(3 * PAGE as u64, &mut []).is_ok());
+    assert!(mem.read(3 * PAGE as u64 + 1, &mut []).is_err());
+    // grow beyond the maximum changes nothing
+    assert!(matches!(mem.grow(2), Err(GrowError::ExceedsMaximum { current_pages: 3, .. })));
+    assert!(mem.grow(u64::MAX).is_err());
+    assert_eq!(mem.size_pages(), 3);
+    assert_eq!(mem.grow(1).unwrap(), 3);
+    assert_eq!(mem.grow(0).unwrap(), 4);
+}
+
+#[test]
+fn non_moving_memory_fails_past_its_reservation() {
+    let mut mem = LinearMemory::new(&small(1, None).with_may_move(false)).unwrap();
+    mem.write(0, b"keep").unwrap();
+    let base = mem.base_ptr();
+    assert_eq!(mem.grow(3).unwrap(), 1);
+    assert!(matches!(
+        mem.grow(1),
+        Err(GrowError::ExceedsReservation { reservation_bytes, .. }) if reservation_bytes == 4 * PAGE
+    ));
+    assert_eq!(mem.size_pages(), 4);
+    assert_eq!(mem.base_ptr(), base);
+    assert_eq!(&mem.data()[..4], b"keep");
+    // initial bigger than the reservation: an error, not a panic
+    assert!(matches!(
+        LinearMemory::new(&small(5, None).with_may_move(false)),
+        Err(Error::InitialExceedsReservation { .. })
+    ));
+}
+
+#[test]
+fn moving_memory_relocates_and_copies() {
+    let cfg = small(1, Some(100)).with_reservation_for_growth(2 * PAGE);
+    let mut mem = LinearMemory::new(&cfg).unwrap();
+    let d = mem.definition();
+    mem.write(5, b"moved").unwrap();
+    let out = mem.grow_with_outcome(3).unwrap();
+    assert_eq!(out, GrowOutcome { old_pages: 1, new_pages: 4, moved: false });
+    let out = mem.grow_with_outcome(1).unwrap();
+    assert!(out.moved);
+    assert_eq!(out.old_pages, 4);
+    assert_eq!(mem.definition(), d, "the definition pointer is stable");
+    assert_eq!(def(d).base(), mem.base_ptr());
+    assert_eq!(def(d).current_length(), 5 * PAGE);
+    assert_eq!(mem.reservation_bytes(), 7 * PAGE);
+    assert_eq!(&mem.data()[5..10], b"moved");
+    assert!(mem.data()[10..].iter().all(|&b| b == 0));
+    // initial bigger than the reservation of a movable memory: reservation grows
+    let big = LinearMemory::new(&small(6, None)).unwrap();
+    assert_eq!(big.size_pages(), 6);
+}
+
+#[test]
+fn moving_memory_value_keeps_definition() {
+    let mem = LinearMemory::new(&small(1, None)).unwrap();
+    let d = mem.definition();
+    let boxed = Box::new(mem);
+    assert_eq!(boxed.definition(), d);
+}
+
+#[test]
+fn byte_pages_and_custom_page_sizes() {
+    let mut mem = LinearMemory::new(&small(3, Some(10)).with_page_size_log2(0)).unwrap();
+    assert_eq!(mem.byte_len(), 3);
+    assert_eq!(mem.page_size(), 1);
+    assert_eq!(mem.grow(4).unwrap(), 3);
+    assert_eq!(mem.byte_len(), 7);
+    mem.write(6, &[1]).unwrap();
+    assert!(mem.write(7, &[1]).is_err());
+    assert!(mem.grow(4).is_err());
+    assert!(!mem.info().can_elide_bounds_check(0));
+    // invalid page sizes and limits are errors
+    assert!(matches!(
+        LinearMemory::new(&MemoryConfig::new(1).with_page_size_log2(17)),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(LinearMemory::new(&MemoryConfig::new(2).with_maximum(Some(1))).is_err());
+    assert!(LinearMemory::new(&MemoryConfig::new(0).with_maximum(Some(65537))).is_err());
+    assert!(LinearMemory::new(&MemoryConfig::new(65537)).is_err());
+}
+
+#[test]
+fn huge_reservations_fail_cleanly() {
+    let r = LinearMemory::new(&MemoryConfig::new(0).with_reservation(usize::MAX));
+    assert!(matches!(r, Err(Error::InvalidConfig(_))), "{r:?}");
+    let r = LinearMemory::new(&MemoryConfig::new(0).with_reservation(usize::MAX / 2));
+    assert!(matches!(r, Err(Error::Reserve { .. })), "{r:?}");
+    let r = LinearMemory::new(&MemoryConfig::new(0).with_guards(usize::MAX, 0));
+    assert!(r.is_err());
+    // memory64 with an absurd size
+    let r = LinearMemory::new(&MemoryConfig::new(1 << 40).with_index64(true));
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn linear_atomics_and_wait_notify_rules() {
+    let mut mem = LinearMemory::new(&small(1, None)).unwrap();
+    assert_eq!(mem.atomic_rmw::<u32>(8, RmwOp::Add, 5), Ok(0));
+    assert_eq!(mem.atomic_cmpxchg::<u32>(8, 5, 7), Ok(5));
+    assert_eq!(mem.atomic_load::<u32>(8), Ok(7));
+    assert_eq!(&mem.data()[8..12], &7u32.to_le_bytes());
+    assert!(matches!(mem.atomic_load::<u64>(4), Err(AccessError::Misaligned { alignment: 8, .. })));
+    assert!(matches!(mem.atomic_store::<u16>(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+    assert_eq!(mem.wait32(0, 0, None), Err(AccessError::NotShared));
+    assert_eq!(mem.wait64(0, 0, Some(Duration::ZERO)), Err(AccessError::NotShared));
+    assert!(matches!(mem.wait32(2, 0, None), Err(AccessError::Misaligned { .. })));
+    assert!(matches!(mem.wait64(PAGE as u64, 0, None), Err(AccessError::OutOfBounds { .. })));
+    assert_eq!(mem.notify(0, 10), Ok(0));
+    assert!(matches!(mem.notify(1, 1), Err(AccessError::Misaligned { .. })));
+    assert!(matches!(mem.notify(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+}
+
+#[test]
+fn every_rmw_op_every_width() {
+    let mem = SharedMemory::new(&small(1, Some(1))).unwrap();
+    macro_rules! check {
+        ($t:ty, $off:expr) => {{
+            let off: u64 = $off;
+            let x: $t = 0b1100;
+            let cases = [
+                (RmwOp::Add, x.wrapping_add(0b1010)),
+                (RmwOp::Sub, x.wrapping_sub(0b1010)),
+                (RmwOp::And, x & 0b1010),
+                (RmwOp::Or, x | 0b1010),
+                (RmwOp::Xor, x ^ 0b1010),
+                (RmwOp::Xchg, 0b1010),
+            ];
+            for (op, want) in cases {
+                mem.atomic_store::<$t>(off, x).unwrap();
+                assert_eq!(mem.atomic_rmw::<$t>(off, op, 0b1010), Ok(x), "{op:?}");
+                assert_eq!(mem.atomic_load::<$t>(off), Ok(want), "{op:?}");
+            }
+            // wrap-around and little-endian layout
+            mem.atomic_store::<$t>(off, <$t>::MAX).unwrap();
+            assert_eq!(mem.atomic_rmw::<$t>(off, RmwOp::Add, 1), Ok(<$t>::MAX));
+            assert_eq!(mem.atomic_load::<$t>(off), Ok(0));
+            mem.atomic_store::<$t>(off, 1).unwrap();
+            let mut b = [0u8; std::mem::size_of::<$t>()];
+            mem.read(off, &mut b).unwrap();
+            assert_eq!(b[0], 1);
+            assert_eq!(mem.atomic_cmpxchg::<$t>(off, 2, 3), Ok(1));
+            assert_eq!(mem.atomic_cmpxchg::<$t>(off, 1, 3), Ok(1));
+            assert_eq!(mem.atomic_load::<$t>(off), Ok(3));
+            if std::mem::size_of::<$t>() > 1 {
+                assert!(matches!(mem.atomic_load::<$t>(off + 1), Err(AccessError::Misaligned { .. })));
+            }
+            let end = PAGE as u64;
+            assert!(matches!(mem.atomic_load::<$t>(end), Err(AccessError::OutOfBounds { .. })));
+            assert!(mem.atomic_load::<$t>(end - std::mem::size_of::<$t>() as u64).is_ok());
+        }};
+    }
+    check!(u8, 1);
+    check!(u16, 2);
+    check!(u32, 4);
+    check!(u64, 8);
+}
+
+#[test]
+fn shared_requires_maximum_and_reserves_it() {
+    assert!(matches!(SharedMemory::new(&small(1, None)), Err(Error::InvalidConfig(_))));
+    // reservation raised to cover the maximum, memory never moves
+    let mem = SharedMemory::new(&small(1, Some(16))).unwrap();
+    assert_eq!(mem.reservation_bytes(), 16 * PAGE);
+    assert!(!mem.may_move() && mem.is_shared());
+    let base = mem.base_ptr();
+    assert_eq!(mem.grow(15).unwrap(), 1);
+    assert_eq!(mem.base_ptr(), base);
+    assert!(mem.grow(1).is_err());
+    let m2 = mem.clone();
+    assert!(SharedMemory::ptr_eq(&mem, &m2));
+    let d = def(mem.definition());
+    assert_eq!(d.current_length(), 16 * PAGE);
+    assert_eq!(d.base(), base);
+    let mut buf = [1u8; 100];
+    mem.read(16 * PAGE as u64 - 100, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+}
+
+#[test]
+fn shared_copy_accessors_handle_any_alignment() {
+    let mem = SharedMemory::new(&small(1, Some(1))).unwrap();
+    let data: Vec<u8> = (0..200u8).collect();
+    for off in [0u64, 1, 3, 7, 8, 13] {
+        mem.write(off, &data).unwrap();
+        let mut back = vec![0u8; data.len()];
+        mem.read(off, &mut back).unwrap();
+        assert_eq!(back, data, "offset {off}");
+    }
+    assert!(mem.write(PAGE as u64 - 1, &[1, 2]).is_err());
+    assert!(mem.read(u64::MAX - 1, &mut [0; 4]).is_err());
+}
+
+#[test]
+fn limiter_can_refuse_growth_and_creation() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let limiter = Arc::new(move |cur: usize, desired: usize, max: Option<usize>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        assert!(desired > cur);
+        assert_eq!(max, Some(8 * PAGE));
+        desired <= 3 * PAGE
+    });
+    let cfg = small(1, Some(8)).with_limiter(limiter.clone());
+    let mut lin = LinearMemory::new(&cfg).unwrap();
+    assert_eq!(lin.grow(2).unwrap(), 1);
+    assert!(matches!(
+        lin.grow(1),
+        Err(GrowError::LimiterRefused { current_bytes, desired_bytes })
+            if current_bytes == 3 * PAGE && desired_bytes == 4 * PAGE
+    ));
+    assert_eq!(lin.size_pages(), 3);
+    let shared = SharedMemory::new(&cfg).unwrap();
+    assert!(shared.grow(3).is_err());
+    assert_eq!(shared.size_pages(), 1);
+    assert!(matches!(
+        LinearMemory::new(&small(4, Some(8)).with_limiter(limiter)),
+        Err(Error::LimiterRefused { .. })
+    ));
+    assert!(calls.load(Ordering::SeqCst) >= 6);
+}
+
+#[test]
+fn panicking_limiter_does_not_poison_shared_memory() {
+    let cfg = small(1, Some(4)).with_limiter(Arc::new(|_: usize, desired: usize, _: Option<usize>| {
+        assert!(desired != 2 * PAGE, "limiter panics on purpose");
+        true
+    }));
+    let mem = SharedMemory::new(&cfg).unwrap();
+    let m = mem.clone();
+    assert!(thread::spawn(move || m.grow(1)).join().is_err());
+    assert_eq!(mem.size_pages(), 1);
+    assert_eq!(mem.grow(2).unwrap(), 1);
+}
+
+#[test]
+fn wait_timeouts_and_not_equal() {
+    let mem = SharedMemory::new(&small(1, Some(1))).unwrap();
+    mem.atomic_store::<u32>(0, 5).unwrap();
+    assert_eq!(mem.wait32(0, 4, None), Ok(WaitOutcome::NotEqual));
+    assert_eq!(mem.wait32(0, 5, Some(Duration::ZERO)), Ok(WaitOutcome::TimedOut));
+    assert_eq!(mem.wait32(0, 5, Some(Duration::from_millis(5))), Ok(WaitOutcome::TimedOut));
+    assert_eq!(mem.wait64(8, 0, Some(Duration::from_millis(1))), Ok(WaitOutcome::TimedOut));
+    assert_eq!(mem.waiters(0), 0, "timed-out waiters leave the queue");
+    assert_eq!(WaitOutcome::TimedOut.as_wasm_result(), 2);
+    // a duration too large for Instant waits "forever": check it via NotEqual
+    assert_eq!(mem.wait32(0, 6, Some(Duration::MAX)), Ok(WaitOutcome::NotEqual));
+    assert!(matches!(mem.wait32(1, 0, None), Err(AccessError::Misaligned { .. })));
+    assert!(matches!(mem.wait64(4, 0, None), Err(AccessError::Misaligned { .. })));
+    assert!(matches!(mem.wait64(PAGE as u64, 0, None), Err(AccessError::OutOfBounds { .. })));
+    assert!(matches!(mem.notify(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+    assert_eq!(mem.notify(0, 0), Ok(0));
+}
+
+/// Spawns a thread that waits on offset 0 and reports `(id, outcome)`.
+fn spawn_waiter(mem: &SharedMemory, id: usize, tx: &mpsc::Sender<(usize, WaitOutcome)>) -> thread::JoinHandle<()> {
+    let (mem, tx) = (mem.clone(), tx.clone());
+    thread::spawn(move || {
+        let r = mem.wait32(0, 0, Some(FAILSAFE)).unwrap();
+        tx.send((id, r)).unwrap();
+    })
+}
+
+/// Blocks until `n` threads are queued on offset 0 (bounded).
+fn until_waiters(mem: &SharedMemory, n: usize) {
+    for _ in 0..FAILSAFE.as_millis() {
+        if mem.waiters(0) == n {
+            return;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    panic!("waiters never reached {n}");
+}
+
+#[test]
+fn notify_wakes_in_fifo_order_with_exact_counts() {
+    let mem = SharedMemory::new(&small(1, Some(1))).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for id in 0..4 {
+        handles.push(spawn_waiter(&mem, id, &tx));
+        until_waiters(&mem, id + 1);
+    }
+    assert_eq!(mem.notify(4, 1).unwrap(), 0, "other addresses are not woken");
+    assert_eq!(mem.notify(0, 1).unwrap(), 1);
+    assert_eq!(rx.recv_timeout(FAILSAFE).unwrap(), (0, WaitOutcome::Woken));
+    assert_eq!(mem.notify(0, 2).unwrap(), 2);
+    let mut next: Vec<_> = (0..2).map(|_| rx.recv_timeout(FAILSAFE).unwrap()).collect();
+    next.sort_by_key(|(id, _)| *id);
+    assert_eq!(next, vec![(1, WaitOutcome::Woken), (2, WaitOutcome::Woken)]);
+    assert_eq!(mem.notify(0, u32::MAX).unwrap(), 1);
+    assert_eq!(rx.recv_timeout(FAILSAFE).unwrap(), (3, WaitOutcome::Woken));
+    assert_eq!(mem.notify(0, u32::MAX).unwrap(), 0);
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn pool_allocate_release_and_reset() {
+    let pool = MemoryPool::new(&PoolConfig::new(3, 4 * PAGE).with_guards(PAGE, 2 * PAGE)).unwrap();
+    assert_eq!((pool.capacity(), pool.free_slots(), pool.in_use()), (3, 3, 0));
+    let mut a = pool.allocate(1, Some(10)).unwrap();
+    let info = a.info();
+    assert!(info.pooled && !info.may_move);
+    assert_eq!(info.reservation_bytes, 4 * PAGE);
+    assert!(info.guard_after_bytes >= 2 * PAGE && info.guard_before_bytes >= PAGE);
+    let d = a.definition();
+    let base = a.base_ptr();
+    a.write(0, b"dirty").unwrap();
+    assert_eq!(a.grow(3).unwrap(), 1);
+    a.write(4 * PAGE as u64 - 1, &[7]).unwrap();
+    assert!(matches!(a.grow(1), Err(GrowError::ExceedsReservation { .. })));
+    assert_eq!(a.base_ptr(), base);
+    assert_eq!(def(d).current_length(), 4 * PAGE);
+    let b = pool.allocate(0, None).unwrap();
+    let c = pool.allocate(4, None).unwrap();
+    assert!(matches!(pool.allocate(0, None), Err(Error::PoolExhausted { capacity: 3 })));
+    assert_eq!((pool.free_slots(), pool.in_use()), (0, 3));
+    drop(a);
+    assert_eq!((pool.free_slots(), pool.in_use()), (1, 2));
+    let a2 = pool.allocate(4, None).unwrap();
+    assert_eq!(a2.base_ptr(), base, "the freed slot is reused");
+    assert!(a2.data().iter().all(|&x| x == 0), "reused slots are zeroed");
+    drop((a2, b, c));
+    assert_eq!((pool.free_slots(), pool.in_use(), pool.quarantined()), (3, 0, 0));
+}
+
+#[test]
+fn pool_bad_input_is_an_error() {
+    assert!(matches!(MemoryPool::new(&PoolConfig::new(0, PAGE)), Err(Error::InvalidConfig(_))));
+    assert!(matches!(MemoryPool::new(&PoolConfig::new(1, 0)), Err(Error::InvalidConfig(_))));
+    assert!(MemoryPool::new(&PoolConfig::new(usize::MAX, PAGE)).is_err());
+    assert!(MemoryPool::new(&PoolConfig::new(2, usize::MAX)).is_err());
+    let pool = MemoryPool::new(&PoolConfig::new(1, 2 * PAGE).with_guards(0, 0)).unwrap();
+    assert!(matches!(pool.allocate(3, None), Err(Error::InitialExceedsReservation { .. })));
+    assert!(matches!(pool.allocate(3, Some(2)), Err(Error::InvalidConfig(_))));
+    assert_eq!(pool.free_slots(), 1, "failed allocations keep the slot");
+    let refuse = MemoryConfig::new(1).with_limiter(Arc::new(|_: usize, _: usize, _: Option<usize>| false));
+    assert!(matches!(pool.allocate_with(&refuse), Err(Error::LimiterRefused { .. })));
+    assert_eq!(pool.free_slots(), 1);
+}
+
+#[test]
+fn pooled_memory_outlives_pool_handle() {
+    let pool = MemoryPool::new(&PoolConfig::new(1, PAGE).with_guards(0, 0)).unwrap();
+    let mut m = pool.allocate(1, None).unwrap();
+    let p2 = pool.clone();
+    drop(pool);
+    m.write(0, &[1]).unwrap();
+    drop(m);
+    assert_eq!(p2.free_slots(), 1);
+}
+
+#[test]
+fn pool_is_shared_across_threads_without_losing_slots() {
+    let pool = MemoryPool::new(&PoolConfig::new(4, 2 * PAGE).with_guards(0, PAGE)).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let mut got = 0;
+                for i in 0..200u32 {
+                    if let Ok(mut m) = pool.allocate(1, None) {
+                        assert_eq!(m.atomic_load::<u32>(0), Ok(0), "slot was not reset");
+                        m.atomic_store::<u32>(0, i + t).unwrap();
+                        got += 1;
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let total: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(total > 0);
+    assert_eq!((pool.free_slots(), pool.in_use()), (4, 0));
+}
+
+#[test]
+fn memory_enum_dispatches() {
+    let mut lin = Memory::new(&small(1, Some(2)), false).unwrap();
+    let mut sh = Memory::new(&small(1, Some(2)), true).unwrap();
+    let pool = MemoryPool::new(&PoolConfig::new(1, 2 * PAGE).with_guards(0, 0)).unwrap();
+    let mut pooled = Memory::Pooled(pool.allocate(1, Some(2)).unwrap());
+    for m in [&mut lin, &mut sh, &mut pooled] {
+        assert_eq!(m.grow(1).unwrap(), 1);
+        m.write(0, &[1, 2, 3, 4]).unwrap();
+        let mut b = [0; 4];
+        m.read(0, &mut b).unwrap();
+        assert_eq!(b, [1, 2, 3, 4]);
+        assert_eq!(m.byte_len(), 2 * PAGE);
+        assert_eq!(def(m.definition()).current_length(), 2 * PAGE);
+        assert_eq!(m.notify(0, 1), Ok(0));
+        assert!(m.grow(1).is_err());
+    }
+    assert_eq!(lin.wait32(0, 0, None), Err(AccessError::NotShared));
+    assert_eq!(pooled.wait64(0, 0, None), Err(AccessError::NotShared));
+    assert_eq!(sh.wait32(0, 0, None), Ok(WaitOutcome::NotEqual));
+    assert!(sh.as_shared().is_some() && lin.as_shared().is_none());
+    assert!(sh.info().shared && pooled.info().pooled);
+}
+
+/// Touching a byte at `addr` in a forked child must kill it with SIGSEGV
+/// (or SIGBUS): proof that the byte is inaccessible.
+#[cfg(target_os = "linux")]
+fn faults(addr: *const u8) -> bool {
+    // SAFETY: the child only performs one volatile read and `_exit`s; it
+    // touches no locks or allocator state inherited from the parent.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+            std::ptr::read_volatile(addr);
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::WIFSIGNALED(status) && matches!(libc::WTERMSIG(status), libc::SIGSEGV | libc::SIGBUS)
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn guard_pages_and_uncommitted_pages_fault() {
+    let mut mem = LinearMemory::new(&small(1, Some(4)).with_may_move(false)).unwrap();
+    let base = mem.base_ptr();
+    assert!(!faults(base));
+    assert!(!faults(base.wrapping_add(PAGE - 1)));
+    assert!(faults(base.wrapping_add(PAGE)), "past the length");
+    assert!(faults(base.wrapping_sub(1)), "guard before");
+    mem.grow(1).unwrap();
+    assert!(!faults(base.wrapping_add(PAGE)), "grown page is accessible");
+    assert!(faults(base.wrapping_add(4 * PAGE)), "guard after");
+    // pool slot: reset pages are inaccessible again
+    let pool = MemoryPool::new(&PoolConfig::new(1, 2 * PAGE).with_guards(PAGE, PAGE)).unwrap();
+    let m = pool.allocate(2, None).unwrap();
+    let pbase = m.base_ptr();
+    assert!(!faults(pbase.wrapping_add(PAGE)));
+    drop(m);
+    assert!(faults(pbase), "released slot is protected again");
+    assert!(faults(pbase.wrapping_sub(1)));
+}
