@@ -383,11 +383,12 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr> {
             Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
             Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
             Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
-            Operator::RefNull { hty } => {
-                ConstOp::RefNull(ref_type(wasmparser::RefType::new(true, hty).ok_or_else(
-                    || DecodeError::unsupported("unsupported heap type".into(), offset),
-                )?, offset)?)
-            }
+            Operator::RefNull { hty } => ConstOp::RefNull(ref_type(
+                wasmparser::RefType::new(true, hty).ok_or_else(|| {
+                    DecodeError::unsupported("unsupported heap type".into(), offset)
+                })?,
+                offset,
+            )?),
             Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
             Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
             Operator::I32Add => ConstOp::I32Add,
@@ -524,47 +525,45 @@ impl<'a> Decoder<'a> {
                 }
             }
             Payload::ImportSection(r) => {
-                {
-                    for item in r.into_imports_with_offsets() {
-                        let (offset, imp) = item.map_err(err)?;
-                        let offset = offset as usize;
-                        let ty = match imp.ty {
-                            TypeRef::Func(i) | TypeRef::FuncExact(i) => {
-                                m.functions.push(i);
-                                m.num_imported_funcs += 1;
-                                EntityType::Func(i)
-                            }
-                            TypeRef::Table(t) => {
-                                let t = table_type(t, offset)?;
-                                m.tables.push(t);
-                                m.num_imported_tables += 1;
-                                EntityType::Table(t)
-                            }
-                            TypeRef::Memory(t) => {
-                                let t = memory_type(t);
-                                m.memories.push(t);
-                                m.num_imported_memories += 1;
-                                EntityType::Memory(t)
-                            }
-                            TypeRef::Global(t) => {
-                                let t = global_type(t, offset)?;
-                                m.globals.push(t);
-                                m.num_imported_globals += 1;
-                                EntityType::Global(t)
-                            }
-                            TypeRef::Tag(_) => {
-                                return Err(DecodeError::unsupported(
-                                    "tag imports (exceptions proposal) are not supported".into(),
-                                    offset,
-                                ));
-                            }
-                        };
-                        m.imports.push(Import {
-                            module: imp.module.to_string(),
-                            name: imp.name.to_string(),
-                            ty,
-                        });
-                    }
+                for item in r.into_imports_with_offsets() {
+                    let (offset, imp) = item.map_err(err)?;
+                    let offset = offset as usize;
+                    let ty = match imp.ty {
+                        TypeRef::Func(i) | TypeRef::FuncExact(i) => {
+                            m.functions.push(i);
+                            m.num_imported_funcs += 1;
+                            EntityType::Func(i)
+                        }
+                        TypeRef::Table(t) => {
+                            let t = table_type(t, offset)?;
+                            m.tables.push(t);
+                            m.num_imported_tables += 1;
+                            EntityType::Table(t)
+                        }
+                        TypeRef::Memory(t) => {
+                            let t = memory_type(t);
+                            m.memories.push(t);
+                            m.num_imported_memories += 1;
+                            EntityType::Memory(t)
+                        }
+                        TypeRef::Global(t) => {
+                            let t = global_type(t, offset)?;
+                            m.globals.push(t);
+                            m.num_imported_globals += 1;
+                            EntityType::Global(t)
+                        }
+                        TypeRef::Tag(_) => {
+                            return Err(DecodeError::unsupported(
+                                "tag imports (exceptions proposal) are not supported".into(),
+                                offset,
+                            ));
+                        }
+                    };
+                    m.imports.push(Import {
+                        module: imp.module.to_string(),
+                        name: imp.name.to_string(),
+                        ty,
+                    });
                 }
             }
             Payload::FunctionSection(r) => {
@@ -714,7 +713,9 @@ fn read_names(
             Name::Function(map) => {
                 for naming in map {
                     let naming = naming?;
-                    names.functions.insert(naming.index, naming.name.to_string());
+                    names
+                        .functions
+                        .insert(naming.index, naming.name.to_string());
                 }
             }
             _ => {}

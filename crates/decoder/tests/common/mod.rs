@@ -62,18 +62,29 @@ fn heap(t: ValType) -> enc::HeapType {
     }
 }
 
+/// Kind, index selector, minimum, maximum - minimum, flag (externref table,
+/// shared memory, mutable global).
+type RawImport = (u8, u32, u32, Option<u32>, bool);
+/// Type selector, a run of locals (count, type), number of `nop`s.
+type RawFunc = (u32, Option<(u32, u8)>, u8);
+/// Type, mutable, value bits, initialiser kind, selector.
+type RawGlobal = (u8, bool, u64, u8, u32);
+/// Mode, selector, as function indices, item selectors, offset, explicit
+/// table index.
+type RawElem = (u8, u32, bool, Vec<u32>, u32, bool);
+
 /// Independent random choices; see [`Spec::from_raw`] for their meaning.
 #[derive(Debug, Clone)]
 pub struct Raw {
     types: Vec<(Vec<u8>, Vec<u8>)>,
-    imports: Vec<(u8, u32, u32, Option<u32>, bool)>,
-    funcs: Vec<(u32, Option<(u32, u8)>, u8)>,
+    imports: Vec<RawImport>,
+    funcs: Vec<RawFunc>,
     tables: Vec<(bool, u32, Option<u32>)>,
     memory: Option<(u32, Option<u32>, bool)>,
-    globals: Vec<(u8, bool, u64, u8, u32)>,
+    globals: Vec<RawGlobal>,
     exports: Vec<(u8, u32)>,
     start: bool,
-    elements: Vec<(u8, u32, bool, Vec<u32>, u32, bool)>,
+    elements: Vec<RawElem>,
     data: Vec<(bool, Vec<u8>, u32)>,
     data_count: bool,
     names: Option<(bool, Vec<u32>)>,
