@@ -44,13 +44,20 @@ impl CodeMemory {
     /// Places `funcs` in executable memory and resolves calls between them:
     /// a function's IR must name function `i` of `funcs` as the user external
     /// name `(0, i)`.
-    pub(crate) fn link(isa: &OwnedTargetIsa, funcs: Vec<CompiledFunc>) -> Result<Self, CompileError> {
+    pub(crate) fn link(
+        isa: &OwnedTargetIsa,
+        funcs: Vec<CompiledFunc>,
+    ) -> Result<Self, CompileError> {
         let page = 4096usize.max(page_size());
         let mut total = 0usize;
         let mut largest = 0usize;
         for f in &funcs {
             largest = largest.max(f.bytes.len());
-            let veneers = f.relocs.iter().filter(|r| r.kind == Reloc::Arm64Call).count();
+            let veneers = f
+                .relocs
+                .iter()
+                .filter(|r| r.kind == Reloc::Arm64Call)
+                .count();
             let align = (f.align as usize).max(16);
             total = total.next_multiple_of(align) + f.bytes.len() + veneers * 24;
         }
@@ -60,7 +67,8 @@ impl CodeMemory {
         let reserve = (total + largest + 2 * page).next_multiple_of(page);
         let arena = ArenaMemoryProvider::new_with_size(reserve)
             .map_err(|e| CompileError::CodeMemory(e.to_string()))?;
-        let mut builder = JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
+        let mut builder =
+            JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
         builder.memory_provider(Box::new(arena));
         let mut module = JITModule::new(builder);
 

@@ -95,7 +95,11 @@ impl Compiler {
             ("unwind_info", "false"),
             (
                 "enable_verifier",
-                if cfg!(debug_assertions) { "true" } else { "false" },
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
             ),
         ];
         for (name, value) in settings {
@@ -106,7 +110,9 @@ impl Compiler {
             .finish(settings::Flags::new(flags))
             .map_err(|e| isa_err(&e))?;
         if isa.pointer_bytes() != 8 {
-            return Err(CompileError::Isa("weft-jit supports 64-bit hosts only".into()));
+            return Err(CompileError::Isa(
+                "weft-jit supports 64-bit hosts only".into(),
+            ));
         }
         Ok(Compiler { isa, tunables })
     }
@@ -122,6 +128,10 @@ impl Compiler {
         self.isa.default_call_conv()
     }
 
+    pub(crate) fn frontend_config(&self) -> cranelift_codegen::isa::TargetFrontendConfig {
+        self.isa.frontend_config()
+    }
+
     /// Compiles every defined function of `module`, and an `array_call`
     /// trampoline for each, into one code region.
     pub fn compile(&self, module: &Module) -> Result<CompiledModule, CompileError> {
@@ -135,24 +145,13 @@ impl Compiler {
             let func_index = module.num_imported_funcs + i as u32;
             ctx.clear();
             env.translate_function(func_index, body, &mut ctx.func, &mut fctx)?;
-            funcs.push(self.finish(
-                &mut ctx,
-                i as u32,
-                format!("wasm function {func_index}"),
-            )?);
+            funcs.push(self.finish(&mut ctx, i as u32, format!("wasm function {func_index}"))?);
         }
         for i in 0..num_defined {
             let func_index = module.num_imported_funcs + i as u32;
             ctx.clear();
             let ty = module.func_type(func_index);
-            crate::trampolines::array_trampoline(
-                self,
-                ty,
-                i as u32,
-                (num_defined + i) as u32,
-                &mut ctx.func,
-                &mut fctx,
-            )?;
+            crate::trampolines::array_trampoline(self, ty, i as u32, &mut ctx.func, &mut fctx)?;
             funcs.push(self.finish(
                 &mut ctx,
                 (num_defined + i) as u32,
@@ -190,7 +189,12 @@ impl Compiler {
 
     /// Compiles the function in `ctx` to machine code, as function `id` of
     /// its code region.
-    fn finish(&self, ctx: &mut Context, id: u32, name: String) -> Result<CompiledFunc, CompileError> {
+    fn finish(
+        &self,
+        ctx: &mut Context,
+        id: u32,
+        name: String,
+    ) -> Result<CompiledFunc, CompileError> {
         ctx.func.name = ir::UserFuncName::user(0, id);
         let signature = ctx.func.signature.clone();
         ctx.compile(&*self.isa, &mut ControlPlane::default())
@@ -199,6 +203,7 @@ impl Compiler {
                 message: format!("{:?}", e.inner),
             })?;
         let compiled = ctx.compiled_code().expect("just compiled");
+
         let align = u64::from(compiled.buffer.alignment);
         let bytes = compiled.code_buffer().to_vec();
         let mut traps = Vec::new();

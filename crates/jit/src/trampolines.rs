@@ -1,7 +1,143 @@
-//! `array_call` and host trampolines.
-use cranelift_codegen::ir;
-use cranelift_frontend::FunctionBuilderContext;
+//! `array_call` and host trampolines (see `CONTRACT.md`).
+
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{
+    self, AbiParam, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, Signature, StackSlotData,
+    StackSlotKind, UserExternalName,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use weft_decoder::FuncType;
-use crate::{compiler::Compiler, error::CompileError};
-pub(crate) fn array_trampoline(_c: &Compiler, _t: &FuncType, _a: u32, _b: u32, _f: &mut ir::Function, _x: &mut FunctionBuilderContext) -> Result<(), CompileError> { Err(CompileError::Unsupported("todo".into())) }
-pub(crate) fn host_trampoline(_c: &Compiler, _t: &FuncType, _f: &mut ir::Function, _x: &mut FunctionBuilderContext) -> Result<(), CompileError> { Err(CompileError::Unsupported("todo".into())) }
+
+use crate::compiler::Compiler;
+use crate::error::CompileError;
+use crate::translate::{clif_type, first_wasm_param, readonly_flags, wasm_signature};
+use crate::trap::TrapKind;
+use crate::vmoffsets::VMOffsets;
+
+/// `extern "C" fn(callee_vmctx, caller_vmctx, values: *mut ValRaw, len: usize)`,
+/// the signature of `array_call` trampolines and of host callbacks (which
+/// also return a `u32` status).
+fn array_signature(compiler: &Compiler, with_status: bool) -> Signature {
+    let mut sig = Signature::new(compiler.call_conv());
+    for _ in 0..4 {
+        sig.params.push(AbiParam::new(I64));
+    }
+    if with_status {
+        sig.returns.push(AbiParam::new(I32));
+    }
+    sig
+}
+
+fn slot_offset(i: usize) -> i32 {
+    (i as u32 * VMOffsets::VAL_RAW_SIZE) as i32
+}
+
+/// Builds the `array_call` trampoline of a defined function: reads the
+/// parameters from `values`, calls the function's `wasm_call` code (user
+/// function `(0, callee_id)` of the same code region) directly, and writes
+/// the results back to `values[0..]`.
+pub(crate) fn array_trampoline(
+    compiler: &Compiler,
+    ty: &FuncType,
+    callee_id: u32,
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    func.signature = array_signature(compiler, false);
+    let wasm_sig = wasm_signature(ty, compiler.call_conv())?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (callee_vmctx, caller_vmctx, values) = (p[0], p[1], p[2]);
+
+    let flags = MemFlagsData::trusted();
+    let mut args = vec![callee_vmctx, caller_vmctx];
+    if ty.results.len() > 1 {
+        // Results are written straight into `values`, after every parameter
+        // has been read.
+        args.push(values);
+    }
+    for (i, &t) in ty.params.iter().enumerate() {
+        let v = b.ins().load(clif_type(t)?, flags, values, slot_offset(i));
+        args.push(v);
+    }
+    let sig = b.import_signature(wasm_sig);
+    let name = b
+        .func
+        .declare_imported_user_function(UserExternalName::new(0, callee_id));
+    let callee = b.import_function(ExtFuncData {
+        name: ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+        patchable: false,
+    });
+    let call = b.ins().call(callee, &args);
+    if ty.results.len() == 1 {
+        let r = b.inst_results(call)[0];
+        b.ins().store(flags, r, values, 0);
+    }
+    b.ins().return_(&[]);
+    b.finalize(compiler.frontend_config());
+    Ok(())
+}
+
+/// Builds the host trampoline for functions of type `ty`: a `wasm_call`
+/// function whose callee vmctx is a host context; it spills the parameters
+/// to a stack array of `ValRaw`, calls the callback in the host context's
+/// first word, traps with [`TrapKind::Host`] on a non-zero status and
+/// otherwise returns the results the callback wrote to the array.
+pub(crate) fn host_trampoline(
+    compiler: &Compiler,
+    ty: &FuncType,
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    func.signature = wasm_signature(ty, compiler.call_conv())?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (host_ctx, caller_vmctx) = (p[0], p[1]);
+    let first = first_wasm_param(ty);
+
+    let len = ty.params.len().max(ty.results.len()).max(1);
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        len as u32 * VMOffsets::VAL_RAW_SIZE,
+        4,
+    ));
+    for i in 0..ty.params.len() {
+        b.ins().stack_store(I64, p[first + i], slot, slot_offset(i));
+    }
+    let values = b.ins().stack_addr(I64, slot, 0);
+    let callback = b.ins().load(I64, readonly_flags(), host_ctx, 0);
+    let cb_sig = b.import_signature(array_signature(compiler, true));
+    let len_v = b.ins().iconst(I64, len as i64);
+    let call = b
+        .ins()
+        .call_indirect(cb_sig, callback, &[host_ctx, caller_vmctx, values, len_v]);
+    let status = b.inst_results(call)[0];
+    b.ins().trapnz(status, TrapKind::Host.code());
+
+    let mut results = Vec::with_capacity(ty.results.len());
+    for (i, &t) in ty.results.iter().enumerate() {
+        results.push(b.ins().stack_load(I64, clif_type(t)?, slot, slot_offset(i)));
+    }
+    if ty.results.len() > 1 {
+        let ret_area = p[2];
+        let flags = MemFlagsData::trusted();
+        for (i, &r) in results.iter().enumerate() {
+            b.ins().store(flags, r, ret_area, slot_offset(i));
+        }
+        b.ins().return_(&[]);
+    } else {
+        b.ins().return_(&results);
+    }
+    b.finalize(compiler.frontend_config());
+    Ok(())
+}

@@ -157,7 +157,10 @@ impl VMOffsets {
 
     /// Offset of `imported_funcs[i]: *const VMFuncRef`.
     pub fn imported_func(&self, i: u32) -> u32 {
-        assert!(i < self.num_imported_funcs, "imported function {i} out of range");
+        assert!(
+            i < self.num_imported_funcs,
+            "imported function {i} out of range"
+        );
         self.imported_funcs + i * PTR_SIZE
     }
 
@@ -188,7 +191,10 @@ impl VMOffsets {
     /// Offset of `func_refs[defined_i]: VMFuncRef`, the funcref of defined
     /// function `defined_i` (an index among defined functions).
     pub fn func_ref(&self, defined_i: u32) -> u32 {
-        assert!(defined_i < self.num_defined_funcs, "defined function {defined_i} out of range");
+        assert!(
+            defined_i < self.num_defined_funcs,
+            "defined function {defined_i} out of range"
+        );
         self.func_refs + defined_i * Self::FUNC_REF_SIZE
     }
 
