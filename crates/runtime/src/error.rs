@@ -77,7 +77,11 @@ pub enum Error {
 impl Error {
     /// The trap, if this error is one.
     pub fn as_trap(&self) -> Option<&Trap> {
-        if let Error::Trap(t) = self { Some(t) } else { None }
+        if let Error::Trap(t) = self {
+            Some(t)
+        } else {
+            None
+        }
     }
 
     /// A host error from any displayable message.

@@ -269,7 +269,11 @@ fn check_types(
 
 /// Calls function `index` of the store with parameters in `slots` (which
 /// must have room for the results), writing results back to `slots`.
-pub(crate) fn call_raw<T: 'static>(inner: &mut StoreInner<T>, index: usize, slots: &mut [u128]) -> Result<()> {
+pub(crate) fn call_raw<T: 'static>(
+    inner: &mut StoreInner<T>,
+    index: usize,
+    slots: &mut [u128],
+) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
         let func = ctx.func.clone();
@@ -369,7 +373,9 @@ unsafe extern "C" fn host_callback<T: 'static>(
         return 1;
     };
     let store_ptr = store as *mut StoreInner<T>;
-    let r = panic::catch_unwind(AssertUnwindSafe(|| (f.0)(Caller { store, instance }, slots)));
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        (f.0)(Caller { store, instance }, slots)
+    }));
     // SAFETY: the closure has returned; the borrow it had ended.
     let store = unsafe { &mut *store_ptr };
     match r {

@@ -79,7 +79,9 @@ impl Global {
         cx.0.opaque.check(self.store_id, "global")?;
         let g = &cx.0.opaque.globals[self.index];
         if !g.ty.mutable {
-            return Err(Error::InvalidArgument("cannot set an immutable global".into()));
+            return Err(Error::InvalidArgument(
+                "cannot set an immutable global".into(),
+            ));
         }
         if val.ty() != g.ty.ty || g.ty.ty == ValType::FuncRef || g.ty.ty == ValType::ExternRef {
             return Err(Error::InvalidArgument(format!(

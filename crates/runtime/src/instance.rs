@@ -27,15 +27,27 @@ pub enum Extern {
 impl Extern {
     /// The function, if this is one.
     pub fn into_func(self) -> Option<Func> {
-        if let Extern::Func(f) = self { Some(f) } else { None }
+        if let Extern::Func(f) = self {
+            Some(f)
+        } else {
+            None
+        }
     }
     /// The memory, if this is one.
     pub fn into_memory(self) -> Option<Memory> {
-        if let Extern::Memory(m) = self { Some(m) } else { None }
+        if let Extern::Memory(m) = self {
+            Some(m)
+        } else {
+            None
+        }
     }
     /// The global, if this is one.
     pub fn into_global(self) -> Option<Global> {
-        if let Extern::Global(g) = self { Some(g) } else { None }
+        if let Extern::Global(g) = self {
+            Some(g)
+        } else {
+            None
+        }
     }
 }
 
@@ -335,7 +347,8 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     let data_ptr = &mut *data as *mut InstanceData;
     data.vmctx.write(offsets.runtime(), data_ptr);
     for (i, body) in m.bodies.iter().enumerate() {
-        let funcref = (data.vmctx.ptr() as usize + offsets.func_ref(i as u32) as usize) as *const VMFuncRef;
+        let funcref =
+            (data.vmctx.ptr() as usize + offsets.func_ref(i as u32) as usize) as *const VMFuncRef;
         opaque.funcs.push(FuncData {
             ty: Arc::new(m.types[body.type_index as usize].clone()),
             funcref,
@@ -354,7 +367,11 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
             let off = eval_const(opaque, &globals, offset)?;
             let mem = &mut opaque.memories[memories[*index as usize]];
             let bytes = m.data_bytes(seg_index as u32);
-            let off = if mem.is_64() { off as u64 } else { u64::from(off as u32) };
+            let off = if mem.is_64() {
+                off as u64
+            } else {
+                u64::from(off as u32)
+            };
             if mem.write_at(off, bytes).is_err() {
                 return Err(Error::Trap(Trap::new(TrapKind::MemoryOutOfBounds, None)));
             }

@@ -129,7 +129,11 @@ impl<T: 'static> Linker<T> {
         module: &str,
         name: &str,
     ) -> Option<Result<Extern>> {
-        match self.items.get(&(module.to_string(), name.to_string()))?.clone() {
+        match self
+            .items
+            .get(&(module.to_string(), name.to_string()))?
+            .clone()
+        {
             Item::Extern(e) => Some(Ok(e)),
             Item::HostFunc(ty, f) => {
                 let raw = Box::new(move |c: Caller<'_, T>, s: &mut [u128]| f(c, s));

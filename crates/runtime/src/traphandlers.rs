@@ -93,7 +93,9 @@ pub unsafe fn call_wasm(
     if ok != 0 {
         Ok(())
     } else {
-        Err(state.trap.expect("weft_call_wasm returned 0 without a recorded trap"))
+        Err(state
+            .trap
+            .expect("weft_call_wasm returned 0 without a recorded trap"))
     }
 }
 
@@ -260,5 +262,153 @@ fn ensure_alt_stack() {
         }
         ALT_STACK_OWNED.with(|c| *c.borrow_mut() = Some(AltStack { mapping, size }));
         ALT_STACK.with(|c| c.set(Some(())));
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::registry::{self, CodeInfo};
+
+    /// A page of hand-written machine code: `ret` at 0, `ud2` at 16,
+    /// a load from address 0 at 32 (`mov rax, [0]` then `ret`).
+    struct Page {
+        ptr: *mut u8,
+    }
+
+    impl Page {
+        fn new() -> Page {
+            // SAFETY: a fresh anonymous mapping that we fill, then make
+            // read+execute before anything runs it.
+            unsafe {
+                let p = libc::mmap(
+                    ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANON,
+                    -1,
+                    0,
+                ) as *mut u8;
+                assert_ne!(p as *mut c_void, libc::MAP_FAILED);
+                std::ptr::write_bytes(p, 0xcc, 4096);
+                *p = 0xc3;
+                *p.add(16) = 0x0f;
+                *p.add(17) = 0x0b;
+                let load = [0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0, 0xc3];
+                std::ptr::copy_nonoverlapping(load.as_ptr(), p.add(32), load.len());
+                assert_eq!(
+                    libc::mprotect(p as *mut c_void, 4096, libc::PROT_READ | libc::PROT_EXEC),
+                    0
+                );
+                Page { ptr: p }
+            }
+        }
+        fn entry(&self, off: usize) -> ArrayCall {
+            // SAFETY: the code at `off` is a complete function that ignores
+            // its arguments and returns (or traps).
+            unsafe { std::mem::transmute::<*mut u8, ArrayCall>(self.ptr.add(off)) }
+        }
+    }
+
+    // SAFETY: the page is immutable (read+execute) once built.
+    unsafe impl Send for Page {}
+    // SAFETY: as above.
+    unsafe impl Sync for Page {}
+
+    impl Drop for Page {
+        fn drop(&mut self) {
+            // SAFETY: unmapping the page we mapped.
+            unsafe { libc::munmap(self.ptr as *mut c_void, 4096) };
+        }
+    }
+
+    struct Info(usize);
+    impl CodeInfo for Info {
+        fn lookup_trap(&self, pc: usize) -> Option<TrapKind> {
+            match pc - self.0 {
+                16 => Some(TrapKind::UnreachableCodeReached),
+                32 => Some(TrapKind::MemoryOutOfBounds),
+                _ => None,
+            }
+        }
+        fn func_at(&self, _pc: usize) -> Option<u32> {
+            Some(0)
+        }
+        fn func_name(&self, _pc: usize) -> Option<String> {
+            Some("test".into())
+        }
+    }
+
+    #[test]
+    fn traps_in_registered_code_unwind_to_the_caller_and_calls_still_work() {
+        let page = Page::new();
+        let start = page.ptr as usize;
+        let _reg = registry::register(start, start + 4096, Arc::new(Info(start)));
+        let mut slots = [0u128; 1];
+        for _ in 0..100 {
+            // SAFETY: the page's functions ignore their arguments.
+            unsafe {
+                call_wasm(
+                    page.entry(0),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    slots.as_mut_ptr(),
+                    1,
+                )
+                .expect("`ret` returns");
+                let t = call_wasm(
+                    page.entry(16),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    slots.as_mut_ptr(),
+                    1,
+                )
+                .expect_err("`ud2` traps");
+                assert_eq!(t.kind, TrapKind::UnreachableCodeReached);
+                assert_eq!(t.pc, start + 16);
+                let t = call_wasm(
+                    page.entry(32),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    slots.as_mut_ptr(),
+                    1,
+                )
+                .expect_err("the load faults");
+                assert_eq!(t.kind, TrapKind::MemoryOutOfBounds);
+            }
+        }
+    }
+
+    #[test]
+    fn traps_work_on_fresh_threads_too() {
+        let page = Arc::new(Page::new());
+        let start = page.ptr as usize;
+        let _reg = registry::register(start, start + 4096, Arc::new(Info(start)));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let page = page.clone();
+                std::thread::spawn(move || {
+                    let mut slots = [0u128; 1];
+                    for _ in 0..50 {
+                        // SAFETY: as above.
+                        let t = unsafe {
+                            call_wasm(
+                                page.entry(16),
+                                ptr::null_mut(),
+                                ptr::null_mut(),
+                                slots.as_mut_ptr(),
+                                1,
+                            )
+                        };
+                        assert_eq!(t.unwrap_err().kind, TrapKind::UnreachableCodeReached);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
     }
 }

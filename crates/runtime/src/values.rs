@@ -43,22 +43,38 @@ impl Val {
 
     /// The value as an `i32`, if it is one.
     pub fn i32(&self) -> Option<i32> {
-        if let Val::I32(v) = self { Some(*v) } else { None }
+        if let Val::I32(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
 
     /// The value as an `i64`, if it is one.
     pub fn i64(&self) -> Option<i64> {
-        if let Val::I64(v) = self { Some(*v) } else { None }
+        if let Val::I64(v) = self {
+            Some(*v)
+        } else {
+            None
+        }
     }
 
     /// The value as an `f32`, if it is one.
     pub fn f32(&self) -> Option<f32> {
-        if let Val::F32(v) = self { Some(f32::from_bits(*v)) } else { None }
+        if let Val::F32(v) = self {
+            Some(f32::from_bits(*v))
+        } else {
+            None
+        }
     }
 
     /// The value as an `f64`, if it is one.
     pub fn f64(&self) -> Option<f64> {
-        if let Val::F64(v) = self { Some(f64::from_bits(*v)) } else { None }
+        if let Val::F64(v) = self {
+            Some(f64::from_bits(*v))
+        } else {
+            None
+        }
     }
 
     /// Encodes the value into a raw 16-byte slot (the contract's `ValRaw`).
@@ -134,12 +150,18 @@ macro_rules! wasm_ty {
         }
     };
 }
-wasm_ty!(i32, I32, |self| u128::from(self as u32), |r| r as u32 as i32);
+wasm_ty!(i32, I32, |self| u128::from(self as u32), |r| r as u32
+    as i32);
 wasm_ty!(u32, I32, |self| u128::from(self), |r| r as u32);
-wasm_ty!(i64, I64, |self| u128::from(self as u64), |r| r as u64 as i64);
+wasm_ty!(i64, I64, |self| u128::from(self as u64), |r| r as u64
+    as i64);
 wasm_ty!(u64, I64, |self| u128::from(self), |r| r as u64);
-wasm_ty!(f32, F32, |self| u128::from(self.to_bits()), |r| f32::from_bits(r as u32));
-wasm_ty!(f64, F64, |self| u128::from(self.to_bits()), |r| f64::from_bits(r as u64));
+wasm_ty!(f32, F32, |self| u128::from(self.to_bits()), |r| {
+    f32::from_bits(r as u32)
+});
+wasm_ty!(f64, F64, |self| u128::from(self.to_bits()), |r| {
+    f64::from_bits(r as u64)
+});
 
 /// A list of values passed to or returned from a typed call: `()`, a single
 /// [`WasmTy`], or a tuple of them.
