@@ -148,10 +148,11 @@ const HOST: &str = r#"(module
     (if (result i32) (i32.eqz (local.get 0))
       (then (i32.const 0))
       (else (i32.add (call $reenter (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
-  (func (export "pair") (param i32) (result i64)
+  (func (export "pair") (param i32) (result i64) (local i32 i64)
     (call $pair (local.get 0))
-    (i64.extend_i32_s)
-    (i64.add))
+    (local.set 2)
+    (local.set 1)
+    (i64.add (local.get 2) (i64.extend_i32_s (local.get 1))))
 )"#;
 
 fn host_instance() -> (Store<Vec<String>>, Instance) {
@@ -215,7 +216,12 @@ fn host_panic_propagates_to_the_embedder_and_the_store_survives() {
 fn wasm_host_wasm_reentrancy() {
     let (mut store, inst) = host_instance();
     let down = inst.get_typed_func::<i32, i32>(&mut store, "down").unwrap();
-    assert_eq!(down.call(&mut store, 200).unwrap(), 200);
+    assert_eq!(down.call(&mut store, 25).unwrap(), 25);
+    // Host frames count against the same stack limit as wasm frames, so an
+    // unbounded wasm->host->wasm chain ends in a clean trap, not a crash.
+    let err = down.call(&mut store, 1_000_000).unwrap_err();
+    assert_eq!(err.as_trap().map(|t| t.kind()), Some(TrapKind::StackOverflow), "{err}");
+    assert_eq!(down.call(&mut store, 3).unwrap(), 3);
 }
 
 #[test]
