@@ -83,7 +83,11 @@ macro_rules! atomic_int {
                         // byte-swapped values: compute in host order.
                         let f = |x: $t| {
                             let x = <$t>::from_le(x);
-                            let r = if op == RmwOp::Add { x.wrapping_add(v) } else { x.wrapping_sub(v) };
+                            let r = if op == RmwOp::Add {
+                                x.wrapping_add(v)
+                            } else {
+                                x.wrapping_sub(v)
+                            };
                             Some(r.to_le())
                         };
                         match a.fetch_update(sc, sc, f) {
@@ -119,7 +123,11 @@ atomic_int!(u64, AtomicU64);
 
 /// Checks that `offset .. offset + len` lies inside `0 .. memory_len` and
 /// returns `offset` as a `usize`.
-pub(crate) fn check_range(offset: u64, len: usize, memory_len: usize) -> Result<usize, AccessError> {
+pub(crate) fn check_range(
+    offset: u64,
+    len: usize,
+    memory_len: usize,
+) -> Result<usize, AccessError> {
     let oob = AccessError::OutOfBounds {
         offset,
         len: len as u64,
@@ -134,8 +142,12 @@ pub(crate) fn check_range(offset: u64, len: usize, memory_len: usize) -> Result<
 
 /// Checks an atomic access of `size` bytes: alignment first (as wasm
 /// engines do), then bounds. Returns the offset as a `usize`.
-pub(crate) fn check_atomic(offset: u64, size: usize, memory_len: usize) -> Result<usize, AccessError> {
-    if offset % size as u64 != 0 {
+pub(crate) fn check_atomic(
+    offset: u64,
+    size: usize,
+    memory_len: usize,
+) -> Result<usize, AccessError> {
+    if !offset.is_multiple_of(size as u64) {
         return Err(AccessError::Misaligned {
             offset,
             alignment: size as u64,
@@ -157,7 +169,7 @@ pub(crate) unsafe fn atomic_copy_out(src: *const u8, dst: &mut [u8]) {
     let mut i = 0;
     while i < n {
         let p = src.wrapping_add(i);
-        if (p as usize) % 8 == 0 && n - i >= 8 {
+        if (p as usize).is_multiple_of(8) && n - i >= 8 {
             // SAFETY: 8 aligned bytes inside the range (caller contract).
             let v = unsafe { AtomicU64::from_ptr(p.cast_mut().cast()) }.load(Ordering::Relaxed);
             dst[i..i + 8].copy_from_slice(&v.to_ne_bytes());
@@ -182,11 +194,12 @@ pub(crate) unsafe fn atomic_copy_in(dst: *mut u8, src: &[u8]) {
     let mut i = 0;
     while i < n {
         let p = dst.wrapping_add(i);
-        if (p as usize) % 8 == 0 && n - i >= 8 {
+        if (p as usize).is_multiple_of(8) && n - i >= 8 {
             let mut word = [0u8; 8];
             word.copy_from_slice(&src[i..i + 8]);
             // SAFETY: 8 aligned bytes inside the range (caller contract).
-            unsafe { AtomicU64::from_ptr(p.cast()) }.store(u64::from_ne_bytes(word), Ordering::Relaxed);
+            unsafe { AtomicU64::from_ptr(p.cast()) }
+                .store(u64::from_ne_bytes(word), Ordering::Relaxed);
             i += 8;
         } else {
             // SAFETY: one byte inside the range (caller contract).

@@ -242,24 +242,39 @@ impl MemoryConfig {
         // The largest number of pages the index type can address.
         let index_limit_pages: u64 = if self.index64 {
             // 2^64 bytes
-            if log2 == 0 { u64::MAX } else { 1u64 << (64 - log2) }
+            if log2 == 0 {
+                u64::MAX
+            } else {
+                1u64 << (64 - log2)
+            }
         } else {
             // 2^32 bytes; with 1-byte pages the spec limit is 2^32 - 1.
-            if log2 == 0 { u32::MAX.into() } else { 1u64 << (32 - log2) }
+            if log2 == 0 {
+                u32::MAX.into()
+            } else {
+                1u64 << (32 - log2)
+            }
         };
         if let Some(max) = self.maximum_pages {
             if max < self.initial_pages {
-                return Err(Error::InvalidConfig("maximum is smaller than the initial size"));
+                return Err(Error::InvalidConfig(
+                    "maximum is smaller than the initial size",
+                ));
             }
             if max > index_limit_pages {
-                return Err(Error::InvalidConfig("maximum exceeds the index type's limit"));
+                return Err(Error::InvalidConfig(
+                    "maximum exceeds the index type's limit",
+                ));
             }
         }
         if self.initial_pages > index_limit_pages {
-            return Err(Error::InvalidConfig("initial size exceeds the index type's limit"));
+            return Err(Error::InvalidConfig(
+                "initial size exceeds the index type's limit",
+            ));
         }
-        let initial_bytes = pages_to_bytes(self.initial_pages, self.page_size_log2)
-            .ok_or(Error::InvalidConfig("initial size exceeds the host address space"))?;
+        let initial_bytes = pages_to_bytes(self.initial_pages, self.page_size_log2).ok_or(
+            Error::InvalidConfig("initial size exceeds the host address space"),
+        )?;
         let max_pages = self.maximum_pages.unwrap_or(index_limit_pages);
         Ok(ValidatedSizes {
             initial_bytes,

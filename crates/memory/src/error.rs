@@ -29,7 +29,9 @@ pub enum Error {
     },
     /// The initial size does not fit in the reservation (or pool slot) and
     /// the memory may not move.
-    #[error("initial size of {initial_bytes} bytes exceeds the reservation of {reservation_bytes} bytes")]
+    #[error(
+        "initial size of {initial_bytes} bytes exceeds the reservation of {reservation_bytes} bytes"
+    )]
     InitialExceedsReservation {
         /// The initial size in bytes.
         initial_bytes: usize,
@@ -57,7 +59,9 @@ pub enum Error {
 pub enum GrowError {
     /// The new size would exceed the memory's maximum (declared or implied
     /// by the index type).
-    #[error("cannot grow by {delta_pages} pages from {current_pages}: maximum is {maximum_pages} pages")]
+    #[error(
+        "cannot grow by {delta_pages} pages from {current_pages}: maximum is {maximum_pages} pages"
+    )]
     ExceedsMaximum {
         /// Size before the grow, in pages.
         current_pages: u64,
@@ -68,7 +72,9 @@ pub enum GrowError {
     },
     /// The new size would exceed the reservation and the memory may not move
     /// (shared, pooled, or configured with `may_move = false`).
-    #[error("cannot grow to {requested_bytes} bytes: the memory cannot move and its reservation is {reservation_bytes} bytes")]
+    #[error(
+        "cannot grow to {requested_bytes} bytes: the memory cannot move and its reservation is {reservation_bytes} bytes"
+    )]
     ExceedsReservation {
         /// The size the grow asked for, in bytes.
         requested_bytes: usize,
@@ -100,7 +106,9 @@ pub enum GrowError {
 #[non_exhaustive]
 pub enum AccessError {
     /// `offset .. offset + len` is not inside the memory's current length.
-    #[error("out of bounds memory access: {len} bytes at offset {offset}, memory is {memory_len} bytes")]
+    #[error(
+        "out of bounds memory access: {len} bytes at offset {offset}, memory is {memory_len} bytes"
+    )]
     OutOfBounds {
         /// The byte offset of the access.
         offset: u64,

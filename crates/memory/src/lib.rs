@@ -235,12 +235,22 @@ impl Memory {
     }
 
     /// `memory.atomic.wait32` (errors with `NotShared` on non-shared memory).
-    pub fn wait32(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait32(
+        &self,
+        offset: u64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         each!(self, m => m.wait32(offset, expected, timeout))
     }
 
     /// `memory.atomic.wait64` (errors with `NotShared` on non-shared memory).
-    pub fn wait64(&self, offset: u64, expected: u64, timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait64(
+        &self,
+        offset: u64,
+        expected: u64,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         each!(self, m => m.wait64(offset, expected, timeout))
     }
 

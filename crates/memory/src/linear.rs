@@ -162,7 +162,8 @@ impl LinearMemory {
             }
             reservation = sizes.initial_bytes;
         }
-        let res = Reservation::new_owned(reservation, cfg.guard_before_bytes, cfg.guard_after_bytes)?;
+        let res =
+            Reservation::new_owned(reservation, cfg.guard_before_bytes, cfg.guard_after_bytes)?;
         Self::from_reservation(res, cfg, &sizes, policy, cfg.may_move)
     }
 
@@ -181,10 +182,11 @@ impl LinearMemory {
                 reservation_bytes: res.reservation(),
             });
         }
-        res.commit(sizes.initial_bytes).map_err(|source| Error::Commit {
-            bytes: sizes.initial_bytes,
-            source,
-        })?;
+        res.commit(sizes.initial_bytes)
+            .map_err(|source| Error::Commit {
+                bytes: sizes.initial_bytes,
+                source,
+            })?;
         let def = Box::new(MemoryDefinition::new(res.base(), sizes.initial_bytes));
         Ok(LinearMemory {
             def,
@@ -242,15 +244,16 @@ impl LinearMemory {
         if let Some(max) = pages_to_bytes(self.policy.max_pages, self.policy.page_size_log2) {
             size = size.min(max.max(new_len));
         }
-        let new_res = Reservation::new_owned(size, self.guard_before, self.guard_after).map_err(
-            |e| GrowError::OutOfMemory {
-                requested_bytes: new_len,
-                kind: match e {
-                    Error::Reserve { source, .. } => source.kind(),
-                    _ => std::io::ErrorKind::OutOfMemory,
-                },
-            },
-        )?;
+        let new_res =
+            Reservation::new_owned(size, self.guard_before, self.guard_after).map_err(|e| {
+                GrowError::OutOfMemory {
+                    requested_bytes: new_len,
+                    kind: match e {
+                        Error::Reserve { source, .. } => source.kind(),
+                        _ => std::io::ErrorKind::OutOfMemory,
+                    },
+                }
+            })?;
         new_res.commit(new_len).map_err(oom)?;
         // SAFETY: both ranges are accessible for `old_len` bytes (old: its
         // committed length; new: just committed `new_len >= old_len`); they
@@ -258,7 +261,9 @@ impl LinearMemory {
         // slice of the old memory is alive.
         unsafe { std::ptr::copy_nonoverlapping(self.res.base(), new_res.base(), old_len) };
         self.res = new_res;
-        self.def.base.store(self.res.base(), std::sync::atomic::Ordering::SeqCst);
+        self.def
+            .base
+            .store(self.res.base(), std::sync::atomic::Ordering::SeqCst);
         self.def.current_length.store(new_len, Ordering::SeqCst);
         Ok(GrowOutcome {
             old_pages,
@@ -333,7 +338,12 @@ impl LinearMemory {
     }
 
     /// Atomic read-modify-write at `offset`; returns the old value.
-    pub fn atomic_rmw<T: AtomicInt>(&mut self, offset: u64, op: RmwOp, value: T) -> Result<T, AccessError> {
+    pub fn atomic_rmw<T: AtomicInt>(
+        &mut self,
+        offset: u64,
+        op: RmwOp,
+        value: T,
+    ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         // SAFETY: aligned and in bounds; `&mut self` excludes other references.
         Ok(unsafe { T::atomic_rmw(p, op, value) })
@@ -341,7 +351,12 @@ impl LinearMemory {
 
     /// Atomic compare-and-exchange at `offset`; returns the old value (the
     /// exchange happened iff it equals `expected`).
-    pub fn atomic_cmpxchg<T: AtomicInt>(&mut self, offset: u64, expected: T, replacement: T) -> Result<T, AccessError> {
+    pub fn atomic_cmpxchg<T: AtomicInt>(
+        &mut self,
+        offset: u64,
+        expected: T,
+        replacement: T,
+    ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         // SAFETY: aligned and in bounds; `&mut self` excludes other references.
         Ok(unsafe { T::atomic_cmpxchg(p, expected, replacement) })
@@ -349,13 +364,23 @@ impl LinearMemory {
 
     /// `memory.atomic.wait32` on a non-shared memory: after the alignment and
     /// bounds checks, always [`AccessError::NotShared`] (wasm traps).
-    pub fn wait32(&self, offset: u64, _expected: u32, _timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait32(
+        &self,
+        offset: u64,
+        _expected: u32,
+        _timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         self.atomic_ptr::<u32>(offset)?;
         Err(AccessError::NotShared)
     }
 
     /// `memory.atomic.wait64` on a non-shared memory: see [`wait32`](Self::wait32).
-    pub fn wait64(&self, offset: u64, _expected: u64, _timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait64(
+        &self,
+        offset: u64,
+        _expected: u64,
+        _timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         self.atomic_ptr::<u64>(offset)?;
         Err(AccessError::NotShared)
     }

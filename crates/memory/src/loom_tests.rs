@@ -32,7 +32,10 @@ where
         counter.fetch_add(1, Ordering::Relaxed);
         f();
     });
-    eprintln!("{name}: {} executions explored", runs.load(Ordering::Relaxed));
+    eprintln!(
+        "{name}: {} executions explored",
+        runs.load(Ordering::Relaxed)
+    );
 }
 
 /// A shared memory of `initial` 8-byte pages, at most `max`, no guards.
@@ -99,7 +102,10 @@ fn concurrent_grows_at_the_maximum() {
         assert_eq!(ok, vec![1]);
         assert!(results.iter().any(|r| matches!(
             r,
-            Err(GrowError::ExceedsMaximum { current_pages: 2, .. })
+            Err(GrowError::ExceedsMaximum {
+                current_pages: 2,
+                ..
+            })
         )));
         assert_eq!(mem.size_pages(), 2);
     });
@@ -129,7 +135,14 @@ fn grow_races_atomic_access_near_old_end() {
                 assert_eq!(mem.atomic_load::<u32>(8), Ok(1));
             }
             Err(e) => {
-                assert!(matches!(e, AccessError::OutOfBounds { offset: 8, memory_len: 8, .. }));
+                assert!(matches!(
+                    e,
+                    AccessError::OutOfBounds {
+                        offset: 8,
+                        memory_len: 8,
+                        ..
+                    }
+                ));
                 assert_eq!(mem.atomic_load::<u32>(8), Ok(0));
             }
         }

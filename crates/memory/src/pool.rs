@@ -143,27 +143,35 @@ impl MemoryPool {
     /// error, as is a layout that does not fit the address space.
     pub fn new(cfg: &PoolConfig) -> Result<Self, Error> {
         if cfg.slots == 0 {
-            return Err(Error::InvalidConfig("a memory pool needs at least one slot"));
+            return Err(Error::InvalidConfig(
+                "a memory pool needs at least one slot",
+            ));
         }
         if cfg.slot_bytes == 0 {
             return Err(Error::InvalidConfig("pool slots must not be empty"));
         }
         let too_big = Error::InvalidConfig("pool layout exceeds the address space");
         let slot_bytes = round_up_to_host_page(cfg.slot_bytes).ok_or(too_big)?;
-        let guard_before = round_up_to_host_page(cfg.guard_before_bytes)
-            .ok_or(Error::InvalidConfig("pool layout exceeds the address space"))?;
-        let guard_after = round_up_to_host_page(cfg.guard_after_bytes)
-            .ok_or(Error::InvalidConfig("pool layout exceeds the address space"))?;
+        let guard_before = round_up_to_host_page(cfg.guard_before_bytes).ok_or(
+            Error::InvalidConfig("pool layout exceeds the address space"),
+        )?;
+        let guard_after = round_up_to_host_page(cfg.guard_after_bytes).ok_or(
+            Error::InvalidConfig("pool layout exceeds the address space"),
+        )?;
         let gap = guard_before.max(guard_after);
-        let stride = slot_bytes
-            .checked_add(gap)
-            .ok_or(Error::InvalidConfig("pool layout exceeds the address space"))?;
+        let stride = slot_bytes.checked_add(gap).ok_or(Error::InvalidConfig(
+            "pool layout exceeds the address space",
+        ))?;
         let total = stride
             .checked_mul(cfg.slots)
             .and_then(|n| n.checked_add(guard_before))
-            .ok_or(Error::InvalidConfig("pool layout exceeds the address space"))?;
-        let backing =
-            Backing::reserve(total).map_err(|source| Error::Reserve { bytes: total, source })?;
+            .ok_or(Error::InvalidConfig(
+                "pool layout exceeds the address space",
+            ))?;
+        let backing = Backing::reserve(total).map_err(|source| Error::Reserve {
+            bytes: total,
+            source,
+        })?;
         Ok(MemoryPool(Arc::new(PoolInner {
             backing,
             capacity: cfg.slots,
@@ -181,7 +189,11 @@ impl MemoryPool {
     /// declared maximum. A maximum larger than the slot is allowed (as in
     /// wasm, where the declared maximum is often 4 GiB): growth past the
     /// slot then fails with [`GrowError::ExceedsReservation`](crate::GrowError::ExceedsReservation).
-    pub fn allocate(&self, initial_pages: u64, max_pages: Option<u64>) -> Result<PooledMemory, Error> {
+    pub fn allocate(
+        &self,
+        initial_pages: u64,
+        max_pages: Option<u64>,
+    ) -> Result<PooledMemory, Error> {
         self.allocate_with(&MemoryConfig::new(initial_pages).with_maximum(max_pages))
     }
 

@@ -52,9 +52,13 @@ impl Reservation {
         let total = guard_before
             .checked_add(reservation)
             .and_then(|n| n.checked_add(guard_after))
-            .ok_or(Error::InvalidConfig("reservation plus guards exceed the address space"))?;
-        let backing =
-            Backing::reserve(total).map_err(|source| Error::Reserve { bytes: total, source })?;
+            .ok_or(Error::InvalidConfig(
+                "reservation plus guards exceed the address space",
+            ))?;
+        let backing = Backing::reserve(total).map_err(|source| Error::Reserve {
+            bytes: total,
+            source,
+        })?;
         Ok(Reservation {
             storage: Storage::Owned(backing),
             base_offset: guard_before,
@@ -132,7 +136,8 @@ impl Reservation {
     /// accessible to this thread; a no-op otherwise.
     #[inline(always)]
     pub(crate) fn check_accessible(&self, offset: usize, len: usize) {
-        self.backing().check_accessible(self.base_offset + offset, len);
+        self.backing()
+            .check_accessible(self.base_offset + offset, len);
     }
 }
 

@@ -97,9 +97,9 @@ impl SharedMemory {
         if cfg.maximum_pages.is_none() {
             return Err(Error::InvalidConfig("a shared memory needs a maximum size"));
         }
-        let max_bytes = sizes
-            .max_bytes
-            .ok_or(Error::InvalidConfig("the maximum exceeds the host address space"))?;
+        let max_bytes = sizes.max_bytes.ok_or(Error::InvalidConfig(
+            "the maximum exceeds the host address space",
+        ))?;
         let policy = GrowPolicy::new(cfg, &sizes);
         policy.check_initial(sizes.initial_bytes)?;
         let res = Reservation::new_owned(
@@ -107,10 +107,11 @@ impl SharedMemory {
             cfg.guard_before_bytes,
             cfg.guard_after_bytes,
         )?;
-        res.commit(sizes.initial_bytes).map_err(|source| Error::Commit {
-            bytes: sizes.initial_bytes,
-            source,
-        })?;
+        res.commit(sizes.initial_bytes)
+            .map_err(|source| Error::Commit {
+                bytes: sizes.initial_bytes,
+                source,
+            })?;
         Ok(SharedMemory(Arc::new(SharedInner {
             def: MemoryDefinition::new(res.base(), sizes.initial_bytes),
             res,
@@ -142,10 +143,13 @@ impl SharedMemory {
             });
         }
         // 1. Make the new pages accessible ...
-        inner.res.commit(new_len).map_err(|e| GrowError::OutOfMemory {
-            requested_bytes: new_len,
-            kind: e.kind(),
-        })?;
+        inner
+            .res
+            .commit(new_len)
+            .map_err(|e| GrowError::OutOfMemory {
+                requested_bytes: new_len,
+                kind: e.kind(),
+            })?;
         // 2. ... then publish the new length (SeqCst includes Release).
         inner.def.current_length.store(new_len, Ordering::SeqCst);
         Ok(old_pages)
@@ -216,7 +220,12 @@ impl SharedMemory {
     }
 
     /// Sequentially consistent read-modify-write; returns the old value.
-    pub fn atomic_rmw<T: AtomicInt>(&self, offset: u64, op: RmwOp, value: T) -> Result<T, AccessError> {
+    pub fn atomic_rmw<T: AtomicInt>(
+        &self,
+        offset: u64,
+        op: RmwOp,
+        value: T,
+    ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         // SAFETY: as in `atomic_load`.
         Ok(unsafe { T::atomic_rmw(p, op, value) })
@@ -224,13 +233,23 @@ impl SharedMemory {
 
     /// Sequentially consistent compare-and-exchange; returns the old value
     /// (the exchange happened iff it equals `expected`).
-    pub fn atomic_cmpxchg<T: AtomicInt>(&self, offset: u64, expected: T, replacement: T) -> Result<T, AccessError> {
+    pub fn atomic_cmpxchg<T: AtomicInt>(
+        &self,
+        offset: u64,
+        expected: T,
+        replacement: T,
+    ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         // SAFETY: as in `atomic_load`.
         Ok(unsafe { T::atomic_cmpxchg(p, expected, replacement) })
     }
 
-    fn wait<T: AtomicInt>(&self, offset: u64, expected: T, timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    fn wait<T: AtomicInt>(
+        &self,
+        offset: u64,
+        expected: T,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         let res = &self.0.res;
         Ok(self.0.lot.wait(
@@ -251,13 +270,23 @@ impl SharedMemory {
     /// [`WaitOutcome::NotEqual`] at once. `None` waits forever. The check and
     /// the enqueue are atomic with respect to `notify`; waiters are woken in
     /// FIFO order; `Woken` is never spurious.
-    pub fn wait32(&self, offset: u64, expected: u32, timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait32(
+        &self,
+        offset: u64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         self.wait::<u32>(offset, expected, timeout)
     }
 
     /// `memory.atomic.wait64`: as [`wait32`](Self::wait32) for a `u64`
     /// (8-byte aligned).
-    pub fn wait64(&self, offset: u64, expected: u64, timeout: Option<Duration>) -> Result<WaitOutcome, AccessError> {
+    pub fn wait64(
+        &self,
+        offset: u64,
+        expected: u64,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome, AccessError> {
         self.wait::<u64>(offset, expected, timeout)
     }
 

@@ -99,8 +99,8 @@ impl Backing {
     }
 
     fn debug_check_range(&self, start: usize, len: usize) {
-        debug_assert!(start % host_page_size() == 0, "unaligned start");
-        debug_assert!(len % host_page_size() == 0, "unaligned length");
+        debug_assert!(start.is_multiple_of(host_page_size()), "unaligned start");
+        debug_assert!(len.is_multiple_of(host_page_size()), "unaligned length");
         debug_assert!(start.checked_add(len).is_some_and(|end| end <= self.len));
     }
 }
@@ -110,7 +110,7 @@ mmap_backing! {
         /// Reserves `len` bytes (a non-zero multiple of the host page size)
         /// of inaccessible address space.
         pub(crate) fn reserve(len: usize) -> io::Result<Backing> {
-            debug_assert!(len > 0 && len % host_page_size() == 0);
+            debug_assert!(len > 0 && len.is_multiple_of(host_page_size()));
             #[cfg(any(target_os = "linux", target_os = "android"))]
             let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -221,7 +221,7 @@ heap_backing! {
         /// Reserves `len` bytes (a non-zero multiple of the host page size),
         /// here as one zeroed heap allocation.
         pub(crate) fn reserve(len: usize) -> io::Result<Backing> {
-            debug_assert!(len > 0 && len % host_page_size() == 0);
+            debug_assert!(len > 0 && len.is_multiple_of(host_page_size()));
             let layout = Self::layout(len)?;
             // SAFETY: layout has non-zero size (len > 0).
             let ptr = unsafe { std::alloc::alloc_zeroed(layout) };

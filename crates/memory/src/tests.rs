@@ -30,8 +30,14 @@ fn def(p: *mut MemoryDefinition) -> &'static MemoryDefinition {
 #[test]
 fn definition_layout_matches_jit_contract() {
     assert_eq!(MemoryDefinition::BASE_OFFSET, 0);
-    assert_eq!(MemoryDefinition::CURRENT_LENGTH_OFFSET, std::mem::size_of::<usize>());
-    assert_eq!(std::mem::align_of::<MemoryDefinition>(), std::mem::size_of::<usize>());
+    assert_eq!(
+        MemoryDefinition::CURRENT_LENGTH_OFFSET,
+        std::mem::size_of::<usize>()
+    );
+    assert_eq!(
+        std::mem::align_of::<MemoryDefinition>(),
+        std::mem::size_of::<usize>()
+    );
 }
 
 #[test]
@@ -81,7 +87,13 @@ fn linear_grow_read_write_and_definition() {
     assert!(mem.read(3 * PAGE as u64, &mut []).is_ok());
     assert!(mem.read(3 * PAGE as u64 + 1, &mut []).is_err());
     // grow beyond the maximum changes nothing
-    assert!(matches!(mem.grow(2), Err(GrowError::ExceedsMaximum { current_pages: 3, .. })));
+    assert!(matches!(
+        mem.grow(2),
+        Err(GrowError::ExceedsMaximum {
+            current_pages: 3,
+            ..
+        })
+    ));
     assert!(mem.grow(u64::MAX).is_err());
     assert_eq!(mem.size_pages(), 3);
     assert_eq!(mem.grow(1).unwrap(), 3);
@@ -115,7 +127,14 @@ fn moving_memory_relocates_and_copies() {
     let d = mem.definition();
     mem.write(5, b"moved").unwrap();
     let out = mem.grow_with_outcome(3).unwrap();
-    assert_eq!(out, GrowOutcome { old_pages: 1, new_pages: 4, moved: false });
+    assert_eq!(
+        out,
+        GrowOutcome {
+            old_pages: 1,
+            new_pages: 4,
+            moved: false
+        }
+    );
     let out = mem.grow_with_outcome(1).unwrap();
     assert!(out.moved);
     assert_eq!(out.old_pages, 4);
@@ -179,15 +198,36 @@ fn linear_atomics_and_wait_notify_rules() {
     assert_eq!(mem.atomic_cmpxchg::<u32>(8, 5, 7), Ok(5));
     assert_eq!(mem.atomic_load::<u32>(8), Ok(7));
     assert_eq!(&mem.data()[8..12], &7u32.to_le_bytes());
-    assert!(matches!(mem.atomic_load::<u64>(4), Err(AccessError::Misaligned { alignment: 8, .. })));
-    assert!(matches!(mem.atomic_store::<u16>(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+    assert!(matches!(
+        mem.atomic_load::<u64>(4),
+        Err(AccessError::Misaligned { alignment: 8, .. })
+    ));
+    assert!(matches!(
+        mem.atomic_store::<u16>(PAGE as u64, 1),
+        Err(AccessError::OutOfBounds { .. })
+    ));
     assert_eq!(mem.wait32(0, 0, None), Err(AccessError::NotShared));
-    assert_eq!(mem.wait64(0, 0, Some(Duration::ZERO)), Err(AccessError::NotShared));
-    assert!(matches!(mem.wait32(2, 0, None), Err(AccessError::Misaligned { .. })));
-    assert!(matches!(mem.wait64(PAGE as u64, 0, None), Err(AccessError::OutOfBounds { .. })));
+    assert_eq!(
+        mem.wait64(0, 0, Some(Duration::ZERO)),
+        Err(AccessError::NotShared)
+    );
+    assert!(matches!(
+        mem.wait32(2, 0, None),
+        Err(AccessError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        mem.wait64(PAGE as u64, 0, None),
+        Err(AccessError::OutOfBounds { .. })
+    ));
     assert_eq!(mem.notify(0, 10), Ok(0));
-    assert!(matches!(mem.notify(1, 1), Err(AccessError::Misaligned { .. })));
-    assert!(matches!(mem.notify(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+    assert!(matches!(
+        mem.notify(1, 1),
+        Err(AccessError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        mem.notify(PAGE as u64, 1),
+        Err(AccessError::OutOfBounds { .. })
+    ));
 }
 
 #[test]
@@ -222,11 +262,20 @@ fn every_rmw_op_every_width() {
             assert_eq!(mem.atomic_cmpxchg::<$t>(off, 1, 3), Ok(1));
             assert_eq!(mem.atomic_load::<$t>(off), Ok(3));
             if std::mem::size_of::<$t>() > 1 {
-                assert!(matches!(mem.atomic_load::<$t>(off + 1), Err(AccessError::Misaligned { .. })));
+                assert!(matches!(
+                    mem.atomic_load::<$t>(off + 1),
+                    Err(AccessError::Misaligned { .. })
+                ));
             }
             let end = PAGE as u64;
-            assert!(matches!(mem.atomic_load::<$t>(end), Err(AccessError::OutOfBounds { .. })));
-            assert!(mem.atomic_load::<$t>(end - std::mem::size_of::<$t>() as u64).is_ok());
+            assert!(matches!(
+                mem.atomic_load::<$t>(end),
+                Err(AccessError::OutOfBounds { .. })
+            ));
+            assert!(
+                mem.atomic_load::<$t>(end - std::mem::size_of::<$t>() as u64)
+                    .is_ok()
+            );
         }};
     }
     check!(u8, 1);
@@ -237,7 +286,10 @@ fn every_rmw_op_every_width() {
 
 #[test]
 fn shared_requires_maximum_and_reserves_it() {
-    assert!(matches!(SharedMemory::new(&small(1, None)), Err(Error::InvalidConfig(_))));
+    assert!(matches!(
+        SharedMemory::new(&small(1, None)),
+        Err(Error::InvalidConfig(_))
+    ));
     // reservation raised to cover the maximum, memory never moves
     let mem = SharedMemory::new(&small(1, Some(16))).unwrap();
     assert_eq!(mem.reservation_bytes(), 16 * PAGE);
@@ -301,10 +353,11 @@ fn limiter_can_refuse_growth_and_creation() {
 
 #[test]
 fn panicking_limiter_does_not_poison_shared_memory() {
-    let cfg = small(1, Some(4)).with_limiter(Arc::new(|_: usize, desired: usize, _: Option<usize>| {
-        assert!(desired != 2 * PAGE, "limiter panics on purpose");
-        true
-    }));
+    let cfg =
+        small(1, Some(4)).with_limiter(Arc::new(|_: usize, desired: usize, _: Option<usize>| {
+            assert!(desired != 2 * PAGE, "limiter panics on purpose");
+            true
+        }));
     let mem = SharedMemory::new(&cfg).unwrap();
     let m = mem.clone();
     assert!(thread::spawn(move || m.grow(1)).join().is_err());
@@ -317,22 +370,50 @@ fn wait_timeouts_and_not_equal() {
     let mem = SharedMemory::new(&small(1, Some(1))).unwrap();
     mem.atomic_store::<u32>(0, 5).unwrap();
     assert_eq!(mem.wait32(0, 4, None), Ok(WaitOutcome::NotEqual));
-    assert_eq!(mem.wait32(0, 5, Some(Duration::ZERO)), Ok(WaitOutcome::TimedOut));
-    assert_eq!(mem.wait32(0, 5, Some(Duration::from_millis(5))), Ok(WaitOutcome::TimedOut));
-    assert_eq!(mem.wait64(8, 0, Some(Duration::from_millis(1))), Ok(WaitOutcome::TimedOut));
+    assert_eq!(
+        mem.wait32(0, 5, Some(Duration::ZERO)),
+        Ok(WaitOutcome::TimedOut)
+    );
+    assert_eq!(
+        mem.wait32(0, 5, Some(Duration::from_millis(5))),
+        Ok(WaitOutcome::TimedOut)
+    );
+    assert_eq!(
+        mem.wait64(8, 0, Some(Duration::from_millis(1))),
+        Ok(WaitOutcome::TimedOut)
+    );
     assert_eq!(mem.waiters(0), 0, "timed-out waiters leave the queue");
     assert_eq!(WaitOutcome::TimedOut.as_wasm_result(), 2);
     // a duration too large for Instant waits "forever": check it via NotEqual
-    assert_eq!(mem.wait32(0, 6, Some(Duration::MAX)), Ok(WaitOutcome::NotEqual));
-    assert!(matches!(mem.wait32(1, 0, None), Err(AccessError::Misaligned { .. })));
-    assert!(matches!(mem.wait64(4, 0, None), Err(AccessError::Misaligned { .. })));
-    assert!(matches!(mem.wait64(PAGE as u64, 0, None), Err(AccessError::OutOfBounds { .. })));
-    assert!(matches!(mem.notify(PAGE as u64, 1), Err(AccessError::OutOfBounds { .. })));
+    assert_eq!(
+        mem.wait32(0, 6, Some(Duration::MAX)),
+        Ok(WaitOutcome::NotEqual)
+    );
+    assert!(matches!(
+        mem.wait32(1, 0, None),
+        Err(AccessError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        mem.wait64(4, 0, None),
+        Err(AccessError::Misaligned { .. })
+    ));
+    assert!(matches!(
+        mem.wait64(PAGE as u64, 0, None),
+        Err(AccessError::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        mem.notify(PAGE as u64, 1),
+        Err(AccessError::OutOfBounds { .. })
+    ));
     assert_eq!(mem.notify(0, 0), Ok(0));
 }
 
 /// Spawns a thread that waits on offset 0 and reports `(id, outcome)`.
-fn spawn_waiter(mem: &SharedMemory, id: usize, tx: &mpsc::Sender<(usize, WaitOutcome)>) -> thread::JoinHandle<()> {
+fn spawn_waiter(
+    mem: &SharedMemory,
+    id: usize,
+    tx: &mpsc::Sender<(usize, WaitOutcome)>,
+) -> thread::JoinHandle<()> {
     let (mem, tx) = (mem.clone(), tx.clone());
     thread::spawn(move || {
         let r = mem.wait32(0, 0, Some(FAILSAFE)).unwrap();
@@ -360,7 +441,11 @@ fn notify_wakes_in_fifo_order_with_exact_counts() {
         handles.push(spawn_waiter(&mem, id, &tx));
         until_waiters(&mem, id + 1);
     }
-    assert_eq!(mem.notify(4, 1).unwrap(), 0, "other addresses are not woken");
+    assert_eq!(
+        mem.notify(4, 1).unwrap(),
+        0,
+        "other addresses are not woken"
+    );
     assert_eq!(mem.notify(0, 1).unwrap(), 1);
     assert_eq!(rx.recv_timeout(FAILSAFE).unwrap(), (0, WaitOutcome::Woken));
     assert_eq!(mem.notify(0, 2).unwrap(), 2);
@@ -378,7 +463,10 @@ fn notify_wakes_in_fifo_order_with_exact_counts() {
 #[test]
 fn pool_allocate_release_and_reset() {
     let pool = MemoryPool::new(&PoolConfig::new(3, 4 * PAGE).with_guards(PAGE, 2 * PAGE)).unwrap();
-    assert_eq!((pool.capacity(), pool.free_slots(), pool.in_use()), (3, 3, 0));
+    assert_eq!(
+        (pool.capacity(), pool.free_slots(), pool.in_use()),
+        (3, 3, 0)
+    );
     let mut a = pool.allocate(1, Some(10)).unwrap();
     let info = a.info();
     assert!(info.pooled && !info.may_move);
@@ -389,12 +477,18 @@ fn pool_allocate_release_and_reset() {
     a.write(0, b"dirty").unwrap();
     assert_eq!(a.grow(3).unwrap(), 1);
     a.write(4 * PAGE as u64 - 1, &[7]).unwrap();
-    assert!(matches!(a.grow(1), Err(GrowError::ExceedsReservation { .. })));
+    assert!(matches!(
+        a.grow(1),
+        Err(GrowError::ExceedsReservation { .. })
+    ));
     assert_eq!(a.base_ptr(), base);
     assert_eq!(def(d).current_length(), 4 * PAGE);
     let b = pool.allocate(0, None).unwrap();
     let c = pool.allocate(4, None).unwrap();
-    assert!(matches!(pool.allocate(0, None), Err(Error::PoolExhausted { capacity: 3 })));
+    assert!(matches!(
+        pool.allocate(0, None),
+        Err(Error::PoolExhausted { capacity: 3 })
+    ));
     assert_eq!((pool.free_slots(), pool.in_use()), (0, 3));
     drop(a);
     assert_eq!((pool.free_slots(), pool.in_use()), (1, 2));
@@ -402,21 +496,40 @@ fn pool_allocate_release_and_reset() {
     assert_eq!(a2.base_ptr(), base, "the freed slot is reused");
     assert!(a2.data().iter().all(|&x| x == 0), "reused slots are zeroed");
     drop((a2, b, c));
-    assert_eq!((pool.free_slots(), pool.in_use(), pool.quarantined()), (3, 0, 0));
+    assert_eq!(
+        (pool.free_slots(), pool.in_use(), pool.quarantined()),
+        (3, 0, 0)
+    );
 }
 
 #[test]
 fn pool_bad_input_is_an_error() {
-    assert!(matches!(MemoryPool::new(&PoolConfig::new(0, PAGE)), Err(Error::InvalidConfig(_))));
-    assert!(matches!(MemoryPool::new(&PoolConfig::new(1, 0)), Err(Error::InvalidConfig(_))));
+    assert!(matches!(
+        MemoryPool::new(&PoolConfig::new(0, PAGE)),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(
+        MemoryPool::new(&PoolConfig::new(1, 0)),
+        Err(Error::InvalidConfig(_))
+    ));
     assert!(MemoryPool::new(&PoolConfig::new(usize::MAX, PAGE)).is_err());
     assert!(MemoryPool::new(&PoolConfig::new(2, usize::MAX)).is_err());
     let pool = MemoryPool::new(&PoolConfig::new(1, 2 * PAGE).with_guards(0, 0)).unwrap();
-    assert!(matches!(pool.allocate(3, None), Err(Error::InitialExceedsReservation { .. })));
-    assert!(matches!(pool.allocate(3, Some(2)), Err(Error::InvalidConfig(_))));
+    assert!(matches!(
+        pool.allocate(3, None),
+        Err(Error::InitialExceedsReservation { .. })
+    ));
+    assert!(matches!(
+        pool.allocate(3, Some(2)),
+        Err(Error::InvalidConfig(_))
+    ));
     assert_eq!(pool.free_slots(), 1, "failed allocations keep the slot");
-    let refuse = MemoryConfig::new(1).with_limiter(Arc::new(|_: usize, _: usize, _: Option<usize>| false));
-    assert!(matches!(pool.allocate_with(&refuse), Err(Error::LimiterRefused { .. })));
+    let refuse =
+        MemoryConfig::new(1).with_limiter(Arc::new(|_: usize, _: usize, _: Option<usize>| false));
+    assert!(matches!(
+        pool.allocate_with(&refuse),
+        Err(Error::LimiterRefused { .. })
+    ));
     assert_eq!(pool.free_slots(), 1);
 }
 
@@ -489,7 +602,10 @@ fn faults(addr: *const u8) -> bool {
         let pid = libc::fork();
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
-            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::setrlimit(libc::RLIMIT_CORE, &no_core);
             std::ptr::read_volatile(addr);
             libc::_exit(0);

@@ -8,8 +8,7 @@
 
 use proptest::prelude::*;
 use weft_memory::{
-    AccessError, GrowError, LinearMemory, MemoryConfig, MemoryPool, PoolConfig, RmwOp,
-    SharedMemory,
+    AccessError, GrowError, LinearMemory, MemoryConfig, MemoryPool, PoolConfig, RmwOp, SharedMemory,
 };
 
 fn config() -> ProptestConfig {
@@ -44,11 +43,7 @@ fn rmw_op() -> impl Strategy<Value = RmwOp> {
 /// Offsets cluster near interesting places: the start, and around
 /// `limit` (a little past the maximum size).
 fn offset(limit: u64) -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0..64u64,
-        0..limit + 16,
-        Just(u64::MAX - 3),
-    ]
+    prop_oneof![0..64u64, 0..limit + 16, Just(u64::MAX - 3),]
 }
 
 fn width() -> impl Strategy<Value = u8> {
@@ -85,14 +80,28 @@ trait Mem {
 macro_rules! by_width {
     ($w:expr, $t:ident => $e:expr) => {
         match $w {
-            1 => { type $t = u8; $e }
-            2 => { type $t = u16; $e }
-            4 => { type $t = u32; $e }
-            _ => { type $t = u64; $e }
+            1 => {
+                type $t = u8;
+                $e
+            }
+            2 => {
+                type $t = u16;
+                $e
+            }
+            4 => {
+                type $t = u32;
+                $e
+            }
+            _ => {
+                type $t = u64;
+                $e
+            }
         }
     };
 }
 
+// `by_width!` converts every width with `u64::from`, a no-op for `u64`.
+#[allow(clippy::useless_conversion)]
 impl Mem for LinearMemory {
     fn grow(&mut self, delta: u64) -> Result<u64, GrowError> {
         LinearMemory::grow(self, delta)
@@ -120,6 +129,7 @@ impl Mem for LinearMemory {
     }
 }
 
+#[allow(clippy::useless_conversion)]
 impl Mem for SharedMemory {
     fn grow(&mut self, delta: u64) -> Result<u64, GrowError> {
         SharedMemory::grow(self, delta)
@@ -172,7 +182,7 @@ impl Model {
     }
 
     fn atomic_range(&self, w: u8, off: u64) -> Result<std::ops::Range<usize>, AccessError> {
-        if off % u64::from(w) != 0 {
+        if !off.is_multiple_of(u64::from(w)) {
             return Err(AccessError::Misaligned {
                 offset: off,
                 alignment: w.into(),
@@ -194,7 +204,11 @@ impl Model {
 }
 
 fn mask(w: u8) -> u64 {
-    if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 }
+    if w == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * w)) - 1
+    }
 }
 
 fn run(mem: &mut dyn Mem, model: &mut Model, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -206,7 +220,9 @@ fn run(mem: &mut dyn Mem, model: &mut Model, ops: &[Op]) -> Result<(), TestCaseE
                 let new_len = (new_pages * model.page) as usize;
                 let got = mem.grow(*d);
                 let fits = new_pages <= model.max_pages
-                    && model.fixed_reservation.is_none_or(|r| new_len <= r || *d == 0);
+                    && model
+                        .fixed_reservation
+                        .is_none_or(|r| new_len <= r || *d == 0);
                 if fits {
                     prop_assert_eq!(got, Ok(pages));
                     model.bytes.resize(new_len, 0);

@@ -31,7 +31,9 @@ fn with_failsafe(name: &str, body: impl FnOnce() + Send + 'static) {
                 std::panic::resume_unwind(p);
             }
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{name}: did not finish within {FAILSAFE:?}"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{name}: did not finish within {FAILSAFE:?}")
+        }
     }
 }
 
@@ -101,10 +103,20 @@ fn grow_to_max_while_incrementing_everywhere() {
             })
             .collect();
 
-        let mut olds: Vec<u64> = growers.into_iter().flat_map(|g| g.join().unwrap()).collect();
-        let lens: Vec<usize> = incrementers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut olds: Vec<u64> = growers
+            .into_iter()
+            .flat_map(|g| g.join().unwrap())
+            .collect();
+        let lens: Vec<usize> = incrementers
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         olds.sort_unstable();
-        assert_eq!(olds, (1..MAX_PAGES).collect::<Vec<_>>(), "each old size exactly once");
+        assert_eq!(
+            olds,
+            (1..MAX_PAGES).collect::<Vec<_>>(),
+            "each old size exactly once"
+        );
         assert_eq!(mem.size_pages(), MAX_PAGES);
 
         // Expected count for each page: the rounds whose length covered it.
@@ -156,7 +168,10 @@ fn racing_grows_are_linearizable() {
             })
             .collect();
         start.store(true, Ordering::SeqCst);
-        let mut olds: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut olds: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         olds.sort_unstable();
         assert_eq!(olds, (0..MAX).collect::<Vec<_>>());
         assert_eq!(mem.size_pages(), MAX);
@@ -226,7 +241,9 @@ fn grow_and_broadcast() {
                     let mut woken = 0;
                     while generation < (MAX - 1) as u32 {
                         match mem.wait32(0, generation, Some(WAIT_FAILSAFE)).unwrap() {
-                            WaitOutcome::TimedOut => panic!("lost wake-up at generation {generation}"),
+                            WaitOutcome::TimedOut => {
+                                panic!("lost wake-up at generation {generation}")
+                            }
                             WaitOutcome::Woken => woken += 1,
                             WaitOutcome::NotEqual => {}
                         }
@@ -248,7 +265,11 @@ fn grow_and_broadcast() {
         for w in waiters {
             w.join().unwrap();
         }
-        assert_eq!(*woken_total.lock().unwrap(), notified, "notify counts are exact");
+        assert_eq!(
+            *woken_total.lock().unwrap(),
+            notified,
+            "notify counts are exact"
+        );
         assert_eq!(mem.waiters(0), 0);
     });
 }
