@@ -300,10 +300,9 @@ pub(crate) fn pages_to_bytes(pages: u64, log2: u8) -> Option<usize> {
 
 /// Static facts about a created memory, for compilers and runtimes.
 ///
-/// None of these change during the memory's life (a moving
-/// [`LinearMemory`](crate::LinearMemory) keeps the same reservation size
-/// policy; [`LinearMemory::info`](crate::LinearMemory::info) reports the
-/// current reservation).
+/// Only `reservation_bytes` can change, and only for a movable
+/// [`LinearMemory`](crate::LinearMemory) that moved during a grow; `info()`
+/// always reports the current value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemoryInfo {

@@ -90,6 +90,10 @@ mod sys;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 #[cfg(all(test, not(loom)))]
 mod tests;
 

@@ -637,3 +637,31 @@ fn guard_pages_and_uncommitted_pages_fault() {
     assert!(faults(pbase), "released slot is protected again");
     assert!(faults(pbase.wrapping_sub(1)));
 }
+
+#[test]
+fn thread_safety_markers() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SharedMemory>();
+    send_sync::<LinearMemory>();
+    send_sync::<PooledMemory>();
+    send_sync::<MemoryPool>();
+    send_sync::<Memory>();
+}
+
+/// Each default memory reserves ~6 GiB of address space; 25 000 of them
+/// (~150 TiB) exceed what a 47-bit address space (128 TiB) or the default
+/// `vm.max_map_count` allows, so this only passes if drop releases every
+/// reservation.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+#[test]
+fn drop_releases_every_reservation() {
+    for i in 0..25_000u32 {
+        let mut mem = LinearMemory::new(&MemoryConfig::new(1).with_maximum(Some(2)))
+            .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
+        mem.grow(1).unwrap();
+        if i % 8 == 0 {
+            let shared = SharedMemory::new(&MemoryConfig::new(1).with_maximum(Some(2))).unwrap();
+            drop(shared.clone());
+        }
+    }
+}
