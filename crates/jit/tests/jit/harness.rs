@@ -378,7 +378,13 @@ impl Instance {
         }
         for d in inst.module.data.clone() {
             if let SegmentMode::Active { index, offset } = &d.mode {
-                let off = offset.as_const_int().unwrap() as usize;
+                let off = match offset.ops.as_slice() {
+                    [ConstOp::I32Const(x)] => *x as u32 as usize,
+                    [ConstOp::GlobalGet(g)] => {
+                        inst.globals[*g as usize].to_val(ValType::I32).i32() as u32 as usize
+                    }
+                    other => panic!("unsupported data offset {other:?}"),
+                };
                 let bytes = &inst.module.bytes[d.data.clone()];
                 let bytes = bytes.to_vec();
                 inst.memories[*index as usize].bytes_mut()[off..off + bytes.len()]
@@ -428,6 +434,23 @@ impl Instance {
             put(off + VMOffsets::FUNC_REF_VMCTX, base as usize);
         }
         inst._funcrefs = func_imports;
+        if let Some(start) = inst
+            .module
+            .start
+            .filter(|&s| !inst.module.is_imported_func(s))
+        {
+            let def = start - inst.module.num_imported_funcs;
+            let code = inst.compiled.array_call(def);
+            let mut values = [ValRaw::default()];
+            // SAFETY: as in `call`: the start function takes and returns
+            // nothing; one slot is enough.
+            unsafe {
+                let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut ValRaw, usize) =
+                    std::mem::transmute(code);
+                let vmctx = inst.vmctx();
+                f(vmctx, vmctx, values.as_mut_ptr(), 1);
+            }
+        }
         inst
     }
 

@@ -1,0 +1,358 @@
+//! Runs the non-trapping parts of the official spec tests (`assert_return`
+//! and plain `invoke`) for the instructions this crate translates. Modules
+//! that need something the JIT or the test harness does not support are
+//! skipped with their assertions; traps cannot be caught here, so
+//! `assert_trap` and `assert_exhaustion` are skipped too.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use wast::core::{NanPattern, WastArgCore, WastRetCore};
+use wast::parser::{self, ParseBuffer};
+use wast::{Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
+use weft_decoder::{ExternIndex, Module};
+use weft_jit::{CompileError, Compiler, Tunables};
+
+use crate::harness::{ImportVal, Instance, Val, ValRaw, small_tunables};
+
+const FILES: &[&str] = &[
+    "address",
+    "align",
+    "block",
+    "br",
+    "br_if",
+    "br_table",
+    "call",
+    "const",
+    "conversions",
+    "endianness",
+    "f32",
+    "f32_bitwise",
+    "f32_cmp",
+    "f64",
+    "f64_bitwise",
+    "f64_cmp",
+    "fac",
+    "float_exprs",
+    "float_literals",
+    "float_memory",
+    "float_misc",
+    "forward",
+    "func",
+    "global",
+    "i32",
+    "i64",
+    "if",
+    "int_exprs",
+    "int_literals",
+    "labels",
+    "left-to-right",
+    "load",
+    "local_get",
+    "local_set",
+    "local_tee",
+    "loop",
+    "memory",
+    "memory_grow",
+    "memory_redundancy",
+    "memory_size",
+    "memory_trap",
+    "nop",
+    "return",
+    "select",
+    "stack",
+    "store",
+    "switch",
+    "traps",
+    "unreachable",
+    "unwind",
+];
+
+fn testsuite() -> Option<PathBuf> {
+    let dir = std::env::var_os("WEFT_TESTSUITE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testsuite")
+        });
+    dir.join("core").is_dir().then(|| dir.join("core"))
+}
+
+unsafe extern "C" fn spectest_print(
+    _ctx: *mut u8,
+    _caller: *mut u8,
+    _values: *mut ValRaw,
+    _len: usize,
+) -> u32 {
+    0
+}
+
+#[derive(Default)]
+struct Stats {
+    passed: usize,
+    failed: Vec<String>,
+    skipped: usize,
+}
+
+struct Runner<'c> {
+    compiler: &'c Compiler,
+    instances: Vec<Box<Instance>>,
+    named: HashMap<String, usize>,
+    registered: HashMap<String, usize>,
+    current: Option<usize>,
+    stats: Stats,
+    file: String,
+}
+
+impl Runner<'_> {
+    fn instance_for(&self, id: Option<wast::token::Id<'_>>) -> Option<usize> {
+        match id {
+            Some(id) => self.named.get(id.name()).copied(),
+            None => self.current,
+        }
+    }
+
+    fn imports(&mut self, module: &Module) -> Option<Vec<ImportVal>> {
+        let mut out = Vec::new();
+        for imp in &module.imports {
+            use weft_decoder::EntityType as E;
+            if imp.module == "spectest" {
+                match (imp.ty, imp.name.as_str()) {
+                    (E::Func(_), _) => out.push(ImportVal::Host(spectest_print)),
+                    (E::Global(_), "global_i32") => out.push(ImportVal::Global(Val::I32(666))),
+                    (E::Global(_), "global_i64") => out.push(ImportVal::Global(Val::I64(666))),
+                    (E::Global(_), "global_f32") => {
+                        out.push(ImportVal::Global(Val::F32(666.6f32.to_bits())))
+                    }
+                    (E::Global(_), "global_f64") => {
+                        out.push(ImportVal::Global(Val::F64(666.6f64.to_bits())))
+                    }
+                    _ => return None,
+                }
+                continue;
+            }
+            let &idx = self.registered.get(&imp.module)?;
+            let inst = &mut self.instances[idx];
+            let export = inst.module.export(&imp.name)?.index;
+            match (imp.ty, export) {
+                (E::Func(_), ExternIndex::Func(f)) => {
+                    if inst.module.is_imported_func(f) {
+                        return None;
+                    }
+                    out.push(inst.export_wasm(&imp.name));
+                }
+                (E::Global(g), ExternIndex::Global(i)) if !g.mutable => {
+                    out.push(ImportVal::Global(inst.global(i as usize, g.ty)));
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    fn module(&mut self, bytes: &[u8], name: Option<&str>) {
+        self.current = None;
+        let module = match Module::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
+                    eprintln!("  {}: skipping a module: {e}", self.file);
+                }
+                return;
+            }
+        };
+        let Some(imports) = self.imports(&module) else {
+            if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
+                eprintln!("  {}: skipping a module: unsupported imports", self.file);
+            }
+            return;
+        };
+        let compiled = match self.compiler.compile(&module) {
+            Ok(c) => c,
+            Err(CompileError::Unsupported(m)) => {
+                if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
+                    eprintln!("  {}: skipping a module: {m}", self.file);
+                }
+                return;
+            }
+            Err(e) => {
+                self.stats
+                    .failed
+                    .push(format!("{}: compile error {e}", self.file));
+                return;
+            }
+        };
+        let inst = Instance::instantiate(self.compiler, module, compiled, imports);
+        self.instances.push(inst);
+        let idx = self.instances.len() - 1;
+        self.current = Some(idx);
+        if let Some(n) = name {
+            self.named.insert(n.to_string(), idx);
+        }
+    }
+
+    fn args(args: &[WastArg<'_>]) -> Option<Vec<Val>> {
+        args.iter()
+            .map(|a| match a {
+                WastArg::Core(WastArgCore::I32(x)) => Some(Val::I32(*x)),
+                WastArg::Core(WastArgCore::I64(x)) => Some(Val::I64(*x)),
+                WastArg::Core(WastArgCore::F32(x)) => Some(Val::F32(x.bits)),
+                WastArg::Core(WastArgCore::F64(x)) => Some(Val::F64(x.bits)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn invoke(&mut self, inv: &WastInvoke<'_>) -> Option<Vec<Val>> {
+        let idx = self.instance_for(inv.module)?;
+        let args = Self::args(&inv.args)?;
+        let inst = &mut self.instances[idx];
+        let f = match inst.module.export(inv.name)?.index {
+            ExternIndex::Func(f) => f,
+            _ => return None,
+        };
+        if inst.module.is_imported_func(f) {
+            return None;
+        }
+        let ty = inst.module.func_type(f);
+        if ty.results.iter().chain(ty.params.iter()).any(|t| {
+            !matches!(
+                t,
+                weft_decoder::ValType::I32
+                    | weft_decoder::ValType::I64
+                    | weft_decoder::ValType::F32
+                    | weft_decoder::ValType::F64
+            )
+        }) {
+            return None;
+        }
+        Some(inst.call(inv.name, &args))
+    }
+
+    fn matches(got: Val, want: &WastRet<'_>) -> Option<bool> {
+        Some(match (got, want) {
+            (Val::I32(g), WastRet::Core(WastRetCore::I32(w))) => g == *w,
+            (Val::I64(g), WastRet::Core(WastRetCore::I64(w))) => g == *w,
+            (Val::F32(g), WastRet::Core(WastRetCore::F32(p))) => match p {
+                NanPattern::CanonicalNan => g & 0x7fff_ffff == 0x7fc0_0000,
+                NanPattern::ArithmeticNan => g & 0x7fc0_0000 == 0x7fc0_0000,
+                NanPattern::Value(v) => g == v.bits,
+            },
+            (Val::F64(g), WastRet::Core(WastRetCore::F64(p))) => match p {
+                NanPattern::CanonicalNan => g & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000,
+                NanPattern::ArithmeticNan => g & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
+                NanPattern::Value(v) => g == v.bits,
+            },
+            _ => return None,
+        })
+    }
+
+    fn directive(&mut self, d: WastDirective<'_>, line: usize) {
+        match d {
+            WastDirective::Module(mut m) => {
+                let name = m.name().map(|n| n.name().to_string());
+                match m.encode() {
+                    Ok(bytes) => self.module(&bytes, name.as_deref()),
+                    Err(_) => self.current = None,
+                }
+            }
+            WastDirective::Register { name, module, .. } => {
+                if let Some(i) = self.instance_for(module) {
+                    self.registered.insert(name.to_string(), i);
+                }
+            }
+            WastDirective::Invoke(inv) => {
+                if self.invoke(&inv).is_none() {
+                    self.stats.skipped += 1;
+                }
+            }
+            WastDirective::AssertReturn {
+                exec: WastExecute::Invoke(inv),
+                results,
+                ..
+            } => match self.invoke(&inv) {
+                None => self.stats.skipped += 1,
+                Some(got) => {
+                    let ok = got.len() == results.len()
+                        && got
+                            .iter()
+                            .zip(&results)
+                            .all(|(g, w)| Self::matches(*g, w) == Some(true));
+                    if ok {
+                        self.stats.passed += 1;
+                    } else {
+                        self.stats.failed.push(format!(
+                            "{}:{line}: {} returned {got:?}, expected {results:?}",
+                            self.file, inv.name
+                        ));
+                    }
+                }
+            },
+            _ => self.stats.skipped += 1,
+        }
+    }
+}
+
+fn run(tunables: Tunables) -> Stats {
+    let Some(dir) = testsuite() else {
+        eprintln!("spec testsuite not found; set WEFT_TESTSUITE");
+        return Stats::default();
+    };
+    let compiler = Compiler::new(tunables).unwrap();
+    let mut total = Stats::default();
+    for file in FILES {
+        let path = dir.join(format!("{file}.wast"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let buf = ParseBuffer::new(&text).unwrap();
+        let wast: Wast<'_> = parser::parse(&buf).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut r = Runner {
+            compiler: &compiler,
+            instances: Vec::new(),
+            named: HashMap::new(),
+            registered: HashMap::new(),
+            current: None,
+            stats: Stats::default(),
+            file: file.to_string(),
+        };
+        for d in wast.directives {
+            let (line, _) = d.span().linecol_in(&text);
+            r.directive(d, line + 1);
+        }
+        eprintln!(
+            "{file}: {} passed, {} failed, {} skipped",
+            r.stats.passed,
+            r.stats.failed.len(),
+            r.stats.skipped
+        );
+        total.passed += r.stats.passed;
+        total.skipped += r.stats.skipped;
+        total.failed.extend(r.stats.failed);
+    }
+    total
+}
+
+fn check(stats: Stats) {
+    for f in &stats.failed {
+        eprintln!("FAIL {f}");
+    }
+    eprintln!(
+        "spec: {} passed, {} failed, {} skipped",
+        stats.passed,
+        stats.failed.len(),
+        stats.skipped
+    );
+    assert!(
+        stats.failed.is_empty(),
+        "{} spec assertions failed",
+        stats.failed.len()
+    );
+}
+
+#[test]
+fn spec_with_guard_pages() {
+    check(run(Tunables::default()));
+}
+
+#[test]
+fn spec_with_explicit_bounds_checks() {
+    check(run(small_tunables()));
+}
