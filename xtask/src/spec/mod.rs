@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod report;
 pub mod script;
 pub mod supported;
+pub mod weft_exec;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -175,7 +176,7 @@ pub struct Options {
 
 impl Options {
     /// Defaults for a workspace: the testsuite from `$WEFT_TESTSUITE` or
-    /// `../shared/testsuite`, the decode-only executor.
+    /// `../shared/testsuite`, executing modules on weft.
     pub fn for_workspace(root: &Path) -> Options {
         let testsuite = match std::env::var_os(ENV_TESTSUITE) {
             Some(p) if !p.is_empty() => PathBuf::from(p),
@@ -186,8 +187,8 @@ impl Options {
             filter: None,
             per_file: false,
             post2: false,
-            executor: |_| Box::new(exec::DecodeOnly),
-            executor_name: "decode-only",
+            executor: |_| Box::new(weft_exec::WeftExec::new(&weft::Engine::default())),
+            executor_name: "weft",
             supported: root.join("xtask/spec-supported.txt"),
             json: root.join("target/spec-results.json"),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -1,0 +1,370 @@
+//! The executor that runs spec directives on weft itself.
+
+use std::collections::HashMap;
+
+use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
+use wast::{WastArg, WastInvoke, WastRet};
+use weft::{
+    Engine, Error, Extern, Global, GlobalType, Instance, Limits, Linker, Memory, MemoryType,
+    Module, Store, Val, ValType,
+};
+
+use super::Outcome;
+use super::exec::{Exec, Executor, ValidModule};
+
+/// Runs directives on a weft store; one per script file.
+pub struct WeftExec {
+    engine: Engine,
+    store: Store<()>,
+    linker: Linker<()>,
+    named: HashMap<String, Instance>,
+    definitions: HashMap<String, Module>,
+    current: Option<Instance>,
+}
+
+fn fail(m: impl std::fmt::Display) -> Outcome {
+    Outcome::Fail(m.to_string())
+}
+
+impl WeftExec {
+    /// A fresh executor with the `spectest` host module defined.
+    pub fn new(engine: &Engine) -> Self {
+        let mut store = Store::new(engine, ());
+        let mut linker = Linker::new();
+        define_spectest(&mut store, &mut linker).expect("spectest module can be built");
+        WeftExec {
+            engine: engine.clone(),
+            store,
+            linker,
+            named: HashMap::new(),
+            definitions: HashMap::new(),
+            current: None,
+        }
+    }
+
+    fn module(&self, bytes: &[u8]) -> Result<Module, Outcome> {
+        let module = Module::from_binary(&self.engine, bytes).map_err(|e| match e {
+            Error::Compile(c) => Outcome::NotRun(format!("compile: {c}")),
+            other => fail(format!("compile: {other}")),
+        })?;
+        // Tables (and so `spectest::table`) arrive with the WebAssembly 2.0
+        // completion work; until then such modules are not run.
+        if !module.decoded().tables.is_empty() {
+            return Err(Outcome::NotRun("tables are not supported yet".into()));
+        }
+        Ok(module)
+    }
+
+    fn instance(&self, module: Option<&str>) -> Result<Instance, Outcome> {
+        match module {
+            None => self.current.ok_or_else(|| fail("no current module")),
+            Some(name) => self
+                .named
+                .get(name)
+                .copied()
+                .ok_or_else(|| fail(format!("unknown module ${name}"))),
+        }
+    }
+
+    fn call(&mut self, call: &WastInvoke<'_>) -> Result<Result<Vec<Val>, Error>, Outcome> {
+        let inst = self.instance(call.module.map(|id| id.name()))?;
+        let func = inst
+            .get_func(&mut self.store, call.name)
+            .ok_or_else(|| fail(format!("no exported function `{}`", call.name)))?;
+        let ty = func.ty(&mut self.store).map_err(fail)?;
+        let mut args = Vec::new();
+        for a in &call.args {
+            args.push(arg(a)?);
+        }
+        let mut results: Vec<Val> = ty
+            .results
+            .iter()
+            .map(|t| Val::default_for(*t).unwrap_or(Val::I64(0)))
+            .collect();
+        Ok(func
+            .call(&mut self.store, &args, &mut results)
+            .map(|()| results))
+    }
+
+    fn exec(&mut self, exec: Exec<'_, '_>) -> Result<Result<Vec<Val>, Error>, Outcome> {
+        match exec {
+            Exec::Invoke(call) => self.call(call),
+            Exec::Get { module, global } => {
+                let inst = self.instance(module)?;
+                let g = inst
+                    .get_global(&mut self.store, global)
+                    .ok_or_else(|| fail(format!("no exported global `{global}`")))?;
+                Ok(g.get(&mut self.store).map(|v| vec![v]))
+            }
+            Exec::Instantiate(m) => {
+                let module = self.module(m.bytes)?;
+                Ok(self
+                    .linker
+                    .instantiate(&mut self.store, &module)
+                    .map(|_| Vec::new()))
+            }
+        }
+    }
+}
+
+fn arg(a: &WastArg<'_>) -> Result<Val, Outcome> {
+    Ok(match a {
+        WastArg::Core(WastArgCore::I32(v)) => Val::I32(*v),
+        WastArg::Core(WastArgCore::I64(v)) => Val::I64(*v),
+        WastArg::Core(WastArgCore::F32(v)) => Val::F32(v.bits),
+        WastArg::Core(WastArgCore::F64(v)) => Val::F64(v.bits),
+        WastArg::Core(WastArgCore::V128(v)) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
+        other => return Err(Outcome::NotRun(format!("argument {other:?} not supported"))),
+    })
+}
+
+fn f32_matches(p: &NanPattern<wast::token::F32>, bits: u32) -> bool {
+    let v = f32::from_bits(bits);
+    match p {
+        NanPattern::CanonicalNan => v.is_nan() && bits & 0x7fff_ffff == 0x7fc0_0000,
+        NanPattern::ArithmeticNan => v.is_nan() && bits & 0x0040_0000 != 0,
+        NanPattern::Value(x) => x.bits == bits,
+    }
+}
+
+fn f64_matches(p: &NanPattern<wast::token::F64>, bits: u64) -> bool {
+    let v = f64::from_bits(bits);
+    match p {
+        NanPattern::CanonicalNan => {
+            v.is_nan() && bits & 0x7fff_ffff_ffff_ffff == 0x7ff8_0000_0000_0000
+        }
+        NanPattern::ArithmeticNan => v.is_nan() && bits & 0x0008_0000_0000_0000 != 0,
+        NanPattern::Value(x) => x.bits == bits,
+    }
+}
+
+fn v128_matches(p: &V128Pattern, v: u128) -> bool {
+    let b = v.to_le_bytes();
+    match p {
+        V128Pattern::I8x16(x) => x.iter().enumerate().all(|(i, x)| b[i] as i8 == *x),
+        V128Pattern::I16x8(x) => x
+            .iter()
+            .enumerate()
+            .all(|(i, x)| i16::from_le_bytes([b[2 * i], b[2 * i + 1]]) == *x),
+        V128Pattern::I32x4(x) => x
+            .iter()
+            .enumerate()
+            .all(|(i, x)| i32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap()) == *x),
+        V128Pattern::I64x2(x) => x
+            .iter()
+            .enumerate()
+            .all(|(i, x)| i64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap()) == *x),
+        V128Pattern::F32x4(x) => x.iter().enumerate().all(|(i, p)| {
+            f32_matches(
+                p,
+                u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap()),
+            )
+        }),
+        V128Pattern::F64x2(x) => x.iter().enumerate().all(|(i, p)| {
+            f64_matches(
+                p,
+                u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().unwrap()),
+            )
+        }),
+    }
+}
+
+fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Outcome> {
+    Ok(match (expected, got) {
+        (WastRetCore::I32(e), Val::I32(g)) => e == g,
+        (WastRetCore::I64(e), Val::I64(g)) => e == g,
+        (WastRetCore::F32(p), Val::F32(g)) => f32_matches(p, *g),
+        (WastRetCore::F64(p), Val::F64(g)) => f64_matches(p, *g),
+        (WastRetCore::V128(p), Val::V128(g)) => v128_matches(p, *g),
+        (WastRetCore::Either(options), g) => {
+            for o in options {
+                if ret_matches(o, g)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        (
+            WastRetCore::RefNull(_)
+            | WastRetCore::RefExtern(_)
+            | WastRetCore::RefFunc(_)
+            | WastRetCore::RefHost(_),
+            _,
+        ) => return Err(Outcome::NotRun("reference results not supported".into())),
+        (
+            WastRetCore::I32(_)
+            | WastRetCore::I64(_)
+            | WastRetCore::F32(_)
+            | WastRetCore::F64(_)
+            | WastRetCore::V128(_),
+            _,
+        ) => false,
+        (other, _) => return Err(Outcome::NotRun(format!("result {other:?} not supported"))),
+    })
+}
+
+/// Whether an error message matches what the script expects: weft uses the
+/// spec's wording, so the expected text must appear in ours.
+fn message_matches(got: &str, expected: &str) -> bool {
+    got.contains(expected) || expected.starts_with(got)
+}
+
+impl Executor for WeftExec {
+    fn instantiate(&mut self, m: &ValidModule<'_>) -> Outcome {
+        let module = match self.module(m.bytes) {
+            Ok(m) => m,
+            Err(o) => return o,
+        };
+        match self.linker.instantiate(&mut self.store, &module) {
+            Ok(inst) => {
+                self.current = Some(inst);
+                if let Some(id) = m.id {
+                    self.named.insert(id.to_string(), inst);
+                }
+                Outcome::Pass
+            }
+            Err(e) => fail(format!("instantiation failed: {e}")),
+        }
+    }
+
+    fn define(&mut self, m: &ValidModule<'_>) -> Outcome {
+        match self.module(m.bytes) {
+            Ok(module) => {
+                if let Some(id) = m.id {
+                    self.definitions.insert(id.to_string(), module);
+                }
+                Outcome::Pass
+            }
+            Err(o) => o,
+        }
+    }
+
+    fn module_instance(&mut self, instance: Option<&str>, definition: Option<&str>) -> Outcome {
+        let Some(module) = definition.and_then(|d| self.definitions.get(d)).cloned() else {
+            return fail("unknown module definition");
+        };
+        match self.linker.instantiate(&mut self.store, &module) {
+            Ok(inst) => {
+                self.current = Some(inst);
+                if let Some(id) = instance {
+                    self.named.insert(id.to_string(), inst);
+                }
+                Outcome::Pass
+            }
+            Err(e) => fail(format!("instantiation failed: {e}")),
+        }
+    }
+
+    fn register(&mut self, name: &str, module: Option<&str>) -> Outcome {
+        let inst = match self.instance(module) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        match self.linker.instance(&mut self.store, name, inst) {
+            Ok(_) => Outcome::Pass,
+            Err(e) => fail(e),
+        }
+    }
+
+    fn invoke(&mut self, call: &WastInvoke<'_>) -> Outcome {
+        match self.call(call) {
+            Ok(Ok(_)) => Outcome::Pass,
+            Ok(Err(e)) => fail(format!("invoke failed: {e}")),
+            Err(o) => o,
+        }
+    }
+
+    fn assert_return(&mut self, exec: Exec<'_, '_>, results: &[WastRet<'_>]) -> Outcome {
+        let got = match self.exec(exec) {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return fail(format!("expected results, got error: {e}")),
+            Err(o) => return o,
+        };
+        if got.len() != results.len() {
+            return fail(format!(
+                "expected {} results, got {}",
+                results.len(),
+                got.len()
+            ));
+        }
+        for (i, (e, g)) in results.iter().zip(&got).enumerate() {
+            let WastRet::Core(e) = e else {
+                return Outcome::NotRun("component values not supported".into());
+            };
+            match ret_matches(e, g) {
+                Ok(true) => {}
+                Ok(false) => return fail(format!("result {i}: expected {e:?}, got {g:?}")),
+                Err(o) => return o,
+            }
+        }
+        Outcome::Pass
+    }
+
+    fn assert_trap(&mut self, exec: Exec<'_, '_>, message: &str) -> Outcome {
+        match self.exec(exec) {
+            Ok(Ok(v)) => fail(format!("expected trap `{message}`, got {v:?}")),
+            Ok(Err(Error::Trap(t))) if message_matches(t.message(), message) => Outcome::Pass,
+            Ok(Err(e)) => fail(format!("expected trap `{message}`, got: {e}")),
+            Err(o) => o,
+        }
+    }
+
+    fn assert_exhaustion(&mut self, call: &WastInvoke<'_>, message: &str) -> Outcome {
+        match self.call(call) {
+            Ok(Ok(v)) => fail(format!("expected exhaustion, got {v:?}")),
+            Ok(Err(Error::Trap(t))) if message_matches(t.message(), message) => Outcome::Pass,
+            Ok(Err(e)) => fail(format!("expected `{message}`, got: {e}")),
+            Err(o) => o,
+        }
+    }
+
+    fn assert_unlinkable(&mut self, m: &ValidModule<'_>, message: &str) -> Outcome {
+        let module = match self.module(m.bytes) {
+            Ok(m) => m,
+            Err(o) => return o,
+        };
+        match self.linker.instantiate(&mut self.store, &module) {
+            Ok(_) => fail(format!(
+                "expected link error `{message}`, but it instantiated"
+            )),
+            Err(Error::Link(e)) if message_matches(&e, message) => Outcome::Pass,
+            Err(e) => fail(format!("expected link error `{message}`, got: {e}")),
+        }
+    }
+}
+
+fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Result<()> {
+    linker
+        .func_wrap("spectest", "print", || {})
+        .func_wrap("spectest", "print_i32", |_: i32| {})
+        .func_wrap("spectest", "print_i64", |_: i64| {})
+        .func_wrap("spectest", "print_f32", |_: f32| {})
+        .func_wrap("spectest", "print_f64", |_: f64| {})
+        .func_wrap("spectest", "print_i32_f32", |_: i32, _: f32| {})
+        .func_wrap("spectest", "print_f64_f64", |_: f64, _: f64| {});
+    let g = |ty| GlobalType { ty, mutable: false };
+    let globals = [
+        ("global_i32", g(ValType::I32), Val::I32(666)),
+        ("global_i64", g(ValType::I64), Val::I64(666)),
+        ("global_f32", g(ValType::F32), Val::F32(666.6f32.to_bits())),
+        ("global_f64", g(ValType::F64), Val::F64(666.6f64.to_bits())),
+    ];
+    for (name, ty, v) in globals {
+        let global = Global::new(&mut *store, ty, v)?;
+        linker.define("spectest", name, global);
+    }
+    let memory = Memory::new(
+        &mut *store,
+        MemoryType {
+            limits: Limits {
+                min: 1,
+                max: Some(2),
+            },
+            shared: false,
+            memory64: false,
+            page_size_log2: 16,
+        },
+    )?;
+    linker.define("spectest", "memory", Extern::Memory(memory));
+    Ok(())
+}
