@@ -70,6 +70,10 @@ impl CodeMemory {
         let mut builder =
             JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
         builder.memory_provider(Box::new(arena));
+        // Resolve the float libcalls Cranelift may emit (on CPUs without
+        // SSE4.1, say) to our own functions rather than to whatever `dlsym`
+        // finds in the process.
+        builder.symbols(LIBCALLS);
         let mut module = JITModule::new(builder);
 
         let mut ids = Vec::with_capacity(funcs.len());
@@ -157,6 +161,52 @@ impl Drop for CodeMemory {
         }
     }
 }
+
+extern "C" fn floorf(x: f32) -> f32 {
+    x.floor()
+}
+extern "C" fn floor(x: f64) -> f64 {
+    x.floor()
+}
+extern "C" fn ceilf(x: f32) -> f32 {
+    x.ceil()
+}
+extern "C" fn ceil(x: f64) -> f64 {
+    x.ceil()
+}
+extern "C" fn truncf(x: f32) -> f32 {
+    x.trunc()
+}
+extern "C" fn trunc(x: f64) -> f64 {
+    x.trunc()
+}
+extern "C" fn nearbyintf(x: f32) -> f32 {
+    x.round_ties_even()
+}
+extern "C" fn nearbyint(x: f64) -> f64 {
+    x.round_ties_even()
+}
+extern "C" fn fmaf(x: f32, y: f32, z: f32) -> f32 {
+    x.mul_add(y, z)
+}
+extern "C" fn fma(x: f64, y: f64, z: f64) -> f64 {
+    x.mul_add(y, z)
+}
+
+/// Libcall symbols (as `cranelift_module::default_libcall_names` spells
+/// them) and their implementations.
+const LIBCALLS: [(&str, *const u8); 10] = [
+    ("floorf", floorf as *const u8),
+    ("floor", floor as *const u8),
+    ("ceilf", ceilf as *const u8),
+    ("ceil", ceil as *const u8),
+    ("truncf", truncf as *const u8),
+    ("trunc", trunc as *const u8),
+    ("nearbyintf", nearbyintf as *const u8),
+    ("nearbyint", nearbyint as *const u8),
+    ("fmaf", fmaf as *const u8),
+    ("fma", fma as *const u8),
+];
 
 fn page_size() -> usize {
     // Cranelift's arena rounds to the host page size; 64 KiB covers every

@@ -77,6 +77,15 @@ impl std::fmt::Debug for Compiler {
 impl Compiler {
     /// Creates a compiler for the host CPU, using every feature it has.
     pub fn new(tunables: Tunables) -> Result<Compiler, CompileError> {
+        Self::with_isa_flags(tunables, &[])
+    }
+
+    /// Like [`Compiler::new`], with ISA-specific flags overridden (tests use
+    /// it to disable CPU features).
+    fn with_isa_flags(
+        tunables: Tunables,
+        isa_flags: &[(&str, &str)],
+    ) -> Result<Compiler, CompileError> {
         let isa_err = |e: &dyn std::fmt::Display| CompileError::Isa(e.to_string());
         let mut flags = settings::builder();
         let opt = match tunables.opt_level {
@@ -105,7 +114,10 @@ impl Compiler {
         for (name, value) in settings {
             flags.set(name, value).map_err(|e| isa_err(&e))?;
         }
-        let isa_builder = cranelift_native::builder().map_err(|e| isa_err(&e))?;
+        let mut isa_builder = cranelift_native::builder().map_err(|e| isa_err(&e))?;
+        for (name, value) in isa_flags {
+            isa_builder.set(name, value).map_err(|e| isa_err(&e))?;
+        }
         let isa = isa_builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| isa_err(&e))?;
@@ -328,6 +340,42 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// Without SSE4.1, Cranelift lowers rounding to libcalls, which must
+    /// resolve to our own implementations.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn rounding_libcalls_resolve() {
+        let compiler =
+            Compiler::with_isa_flags(Tunables::default(), &[("has_sse41", "false")]).unwrap();
+        let bytes = wat::parse_str(
+            r#"(module
+              (func (export "f") (param f32 f64) (result f32 f64)
+                local.get 0 f32.nearest f32.floor
+                local.get 1 f64.nearest f64.ceil f64.trunc))"#,
+        )
+        .unwrap();
+        let module = Module::decode(&bytes).unwrap();
+        let compiled = compiler.compile(&module).unwrap();
+        let offsets = compiled.offsets();
+        let stack_limit = 0usize;
+        let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
+        vmctx[0] = &stack_limit as *const usize as u128;
+        let mut values = [[0u64; 2]; 2];
+        values[0][0] = u64::from(2.5f32.to_bits());
+        values[1][0] = (-3.5f64).to_bits();
+        // SAFETY: `array_call` has the contract's signature; the vmctx's
+        // `store_ctx` points at a zero stack limit and the function touches
+        // nothing else; `values` holds two 16-byte slots.
+        unsafe {
+            let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut [u64; 2], usize) =
+                std::mem::transmute(compiled.array_call(0));
+            let v = vmctx.as_mut_ptr().cast::<u8>();
+            f(v, v, values.as_mut_ptr(), 2);
+        }
+        assert_eq!(f32::from_bits(values[0][0] as u32), 2.0);
+        assert_eq!(f64::from_bits(values[1][0]), -4.0);
+    }
 
     #[test]
     fn public_types_are_send_sync() {
