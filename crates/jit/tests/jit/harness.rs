@@ -313,9 +313,10 @@ impl Instance {
                 let reserved = (t.memory_reservation + t.memory_guard_size) as usize;
                 TestMemory::new_mmap(mty.limits.min, max, reserved)
             } else {
-                // Vec-backed memories stay small: at most 1024 pages.
+                // Vec-backed memories stay small: at most 1024 pages. Shared
+                // memories never move (the contract), so reserve their maximum.
                 let max = mty.limits.max.unwrap_or(1024).min(1024);
-                TestMemory::new_vec(mty.limits.min, max, !t.memory_may_move)
+                TestMemory::new_vec(mty.limits.min, max, !t.memory_may_move || mty.shared)
             };
             inst.memories.push(m);
         }

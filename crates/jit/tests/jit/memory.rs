@@ -186,3 +186,45 @@ fn large_static_offsets() {
         );
     }
 }
+
+#[test]
+fn base_is_reloaded_after_calls_that_grow() {
+    // With a moving memory the callee's grow reallocates the buffer; the
+    // caller must not keep using the old base.
+    let src = r#"(module
+      (memory 1 100)
+      (func $grow (param i32) (result i32) local.get 0 memory.grow)
+      (func (export "f") (param i32) (result i32)
+        i32.const 8 i32.const 0x1234 i32.store
+        local.get 0 call $grow drop
+        i32.const 8 i32.load
+        memory.size i32.const 16 i32.shl i32.const 4 i32.sub i32.load
+        i32.add))"#;
+    let mut m = Instance::new(src);
+    let before = m.memories[0].bytes().as_ptr();
+    assert_eq!(m.call1("f", &[Val::I32(50)]), Val::I32(0x1234));
+    assert_eq!(m.memories[0].bytes().len(), 51 << 16);
+    assert_ne!(
+        m.memories[0].bytes().as_ptr(),
+        before,
+        "the test memory moved"
+    );
+}
+
+#[test]
+fn shared_memory() {
+    let src = r#"(module
+      (memory 1 4 shared)
+      (func (export "size") (result i32) memory.size)
+      (func (export "grow") (param i32) (result i32) local.get 0 memory.grow)
+      (func (export "store") (param i32 i64) local.get 0 local.get 1 i64.store)
+      (func (export "load") (param i32) (result i64) local.get 0 i64.load))"#;
+    for t in [small_tunables(), Tunables::default()] {
+        let mut m = Instance::with(src, t, vec![]);
+        assert_eq!(m.call1("size", &[]), Val::I32(1));
+        assert_eq!(m.call1("grow", &[Val::I32(1)]), Val::I32(1));
+        assert_eq!(m.call1("size", &[]), Val::I32(2));
+        m.call("store", &[Val::I32(0x1fff8), Val::I64(-5)]);
+        assert_eq!(m.call1("load", &[Val::I32(0x1fff8)]), Val::I64(-5));
+    }
+}
