@@ -47,8 +47,8 @@
 #![deny(missing_docs)]
 
 pub use weft_runtime::{
-    AsContextMut, Caller, Config, Engine, Error, Extern, ExternType, Func, FuncType, Global,
-    GlobalType, Instance, IntoFunc, IntoResults, Limits, Linker, Memory, MemoryType, Module,
-    OptLevel, Result, Store, StoreContextMut, TableType, Trap, TrapKind, TypedFunc, Val, ValType,
-    WasmList, WasmTy,
+    AsContextMut, Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
+    Global, GlobalType, Instance, IntoFunc, IntoResults, Limits, Linker, MAX_TABLE_ELEMENTS,
+    Memory, MemoryType, Module, OptLevel, Result, Store, StoreContextMut, Table, TableType, Trap,
+    TrapKind, TypedFunc, Val, ValType, WasmList, WasmTy,
 };

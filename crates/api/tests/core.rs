@@ -36,26 +36,63 @@ fn trap_kind(r: weft::Result<impl std::fmt::Debug>) -> TrapKind {
 #[test]
 fn every_core_trap_is_an_error_value_and_the_store_stays_usable() {
     let (mut store, inst) = instance(TRAPS);
-    let div = inst.get_typed_func::<(i32, i32), i32>(&mut store, "div").unwrap();
-    let rem = inst.get_typed_func::<(i64, i64), i64>(&mut store, "rem").unwrap();
-    let trunc = inst.get_typed_func::<f64, i32>(&mut store, "trunc").unwrap();
+    let div = inst
+        .get_typed_func::<(i32, i32), i32>(&mut store, "div")
+        .unwrap();
+    let rem = inst
+        .get_typed_func::<(i64, i64), i64>(&mut store, "rem")
+        .unwrap();
+    let trunc = inst
+        .get_typed_func::<f64, i32>(&mut store, "trunc")
+        .unwrap();
     let load = inst.get_typed_func::<i32, i32>(&mut store, "load").unwrap();
-    let store_fn = inst.get_typed_func::<(i32, i32), ()>(&mut store, "store").unwrap();
-    let unreachable = inst.get_typed_func::<(), ()>(&mut store, "unreachable").unwrap();
+    let store_fn = inst
+        .get_typed_func::<(i32, i32), ()>(&mut store, "store")
+        .unwrap();
+    let unreachable = inst
+        .get_typed_func::<(), ()>(&mut store, "unreachable")
+        .unwrap();
 
-    assert_eq!(trap_kind(div.call(&mut store, (1, 0))), TrapKind::IntegerDivisionByZero);
+    assert_eq!(
+        trap_kind(div.call(&mut store, (1, 0))),
+        TrapKind::IntegerDivisionByZero
+    );
     assert_eq!(div.call(&mut store, (-9, 2)).unwrap(), -4);
-    assert_eq!(trap_kind(div.call(&mut store, (i32::MIN, -1))), TrapKind::IntegerOverflow);
-    assert_eq!(trap_kind(rem.call(&mut store, (5, 0))), TrapKind::IntegerDivisionByZero);
-    assert_eq!(trap_kind(trunc.call(&mut store, f64::NAN)), TrapKind::BadConversionToInteger);
-    assert_eq!(trap_kind(trunc.call(&mut store, 3e10)), TrapKind::IntegerOverflow);
+    assert_eq!(
+        trap_kind(div.call(&mut store, (i32::MIN, -1))),
+        TrapKind::IntegerOverflow
+    );
+    assert_eq!(
+        trap_kind(rem.call(&mut store, (5, 0))),
+        TrapKind::IntegerDivisionByZero
+    );
+    assert_eq!(
+        trap_kind(trunc.call(&mut store, f64::NAN)),
+        TrapKind::BadConversionToInteger
+    );
+    assert_eq!(
+        trap_kind(trunc.call(&mut store, 3e10)),
+        TrapKind::IntegerOverflow
+    );
     assert_eq!(trunc.call(&mut store, -7.9).unwrap(), -7);
-    assert_eq!(trap_kind(load.call(&mut store, 65535)), TrapKind::MemoryOutOfBounds);
-    assert_eq!(trap_kind(load.call(&mut store, -1)), TrapKind::MemoryOutOfBounds);
-    assert_eq!(trap_kind(store_fn.call(&mut store, (65533, 1))), TrapKind::MemoryOutOfBounds);
+    assert_eq!(
+        trap_kind(load.call(&mut store, 65535)),
+        TrapKind::MemoryOutOfBounds
+    );
+    assert_eq!(
+        trap_kind(load.call(&mut store, -1)),
+        TrapKind::MemoryOutOfBounds
+    );
+    assert_eq!(
+        trap_kind(store_fn.call(&mut store, (65533, 1))),
+        TrapKind::MemoryOutOfBounds
+    );
     store_fn.call(&mut store, (65532, 0x1234_5678)).unwrap();
     assert_eq!(load.call(&mut store, 65532).unwrap(), 0x1234_5678);
-    assert_eq!(trap_kind(unreachable.call(&mut store, ())), TrapKind::UnreachableCodeReached);
+    assert_eq!(
+        trap_kind(unreachable.call(&mut store, ())),
+        TrapKind::UnreachableCodeReached
+    );
     // After all that, ordinary calls still work.
     assert_eq!(div.call(&mut store, (42, 6)).unwrap(), 7);
 }
@@ -63,14 +100,18 @@ fn every_core_trap_is_an_error_value_and_the_store_stays_usable() {
 #[test]
 fn unbounded_recursion_is_call_stack_exhausted_and_repeatable() {
     let (mut store, inst) = instance(TRAPS);
-    let rec = inst.get_typed_func::<i32, i32>(&mut store, "recurse").unwrap();
+    let rec = inst
+        .get_typed_func::<i32, i32>(&mut store, "recurse")
+        .unwrap();
     for _ in 0..3 {
         let err = rec.call(&mut store, 0).unwrap_err();
         let trap = err.as_trap().expect("a trap");
         assert_eq!(trap.kind(), TrapKind::StackOverflow);
         assert_eq!(trap.message(), "call stack exhausted");
     }
-    let div = inst.get_typed_func::<(i32, i32), i32>(&mut store, "div").unwrap();
+    let div = inst
+        .get_typed_func::<(i32, i32), i32>(&mut store, "div")
+        .unwrap();
     assert_eq!(div.call(&mut store, (9, 3)).unwrap(), 3);
 }
 
@@ -79,7 +120,8 @@ fn dynamic_calls_check_argument_types() {
     let (mut store, inst) = instance(TRAPS);
     let div = inst.get_func(&mut store, "div").unwrap();
     let mut out = [Val::I32(0)];
-    div.call(&mut store, &[Val::I32(10), Val::I32(3)], &mut out).unwrap();
+    div.call(&mut store, &[Val::I32(10), Val::I32(3)], &mut out)
+        .unwrap();
     assert_eq!(out[0], Val::I32(3));
     assert!(matches!(
         div.call(&mut store, &[Val::I32(1)], &mut out),
@@ -94,7 +136,10 @@ fn dynamic_calls_check_argument_types() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(inst.get_typed_func::<i32, i32>(&mut store, "div").is_err());
-    assert!(inst.get_typed_func::<(i32, i32), i32>(&mut store, "nope").is_err());
+    assert!(
+        inst.get_typed_func::<(i32, i32), i32>(&mut store, "nope")
+            .is_err()
+    );
 }
 
 #[test]
@@ -123,7 +168,10 @@ fn two_stores_of_one_module_run_on_two_threads_at_once() {
                 let sum = inst.get_typed_func::<i32, i64>(&mut store, "sum").unwrap();
                 let n = 100_000 + t as i32;
                 for _ in 0..20 {
-                    assert_eq!(sum.call(&mut store, n).unwrap(), i64::from(n) * i64::from(n + 1) / 2);
+                    assert_eq!(
+                        sum.call(&mut store, n).unwrap(),
+                        i64::from(n) * i64::from(n + 1) / 2
+                    );
                 }
             })
         })
@@ -160,22 +208,38 @@ fn host_instance() -> (Store<Vec<String>>, Instance) {
     let module = Module::new(&engine, HOST).unwrap();
     let mut linker = Linker::<Vec<String>>::new();
     linker
-        .func_wrap("host", "log", |mut caller: Caller<'_, Vec<String>>, ptr: i32, len: i32| {
-            let mem = caller.get_export("memory").unwrap().into_memory().unwrap();
-            let mut buf = vec![0u8; len as usize];
-            mem.read(&mut caller, ptr as usize, &mut buf)?;
-            caller.data_mut().push(String::from_utf8_lossy(&buf).into_owned());
-            Ok::<(), Error>(())
-        })
+        .func_wrap(
+            "host",
+            "log",
+            |mut caller: Caller<'_, Vec<String>>, ptr: i32, len: i32| {
+                let mem = caller.get_export("memory").unwrap().into_memory().unwrap();
+                let mut buf = vec![0u8; len as usize];
+                mem.read(&mut caller, ptr as usize, &mut buf)?;
+                caller
+                    .data_mut()
+                    .push(String::from_utf8_lossy(&buf).into_owned());
+                Ok::<(), Error>(())
+            },
+        )
         .func_wrap("host", "fail", |x: i32| -> weft::Result<i32> {
-            if x < 0 { Err(Error::msg(format!("negative: {x}"))) } else { Ok(x * 2) }
+            if x < 0 {
+                Err(Error::msg(format!("negative: {x}")))
+            } else {
+                Ok(x * 2)
+            }
         })
-        .func_wrap("host", "boom", || -> () { panic!("host function panicked") })
-        .func_wrap("host", "reenter", |mut caller: Caller<'_, Vec<String>>, n: i32| {
-            let down = caller.get_export("down").unwrap().into_func().unwrap();
-            let down = down.typed::<i32, i32>(&mut caller)?;
-            down.call(&mut caller, n)
+        .func_wrap("host", "boom", || -> () {
+            panic!("host function panicked")
         })
+        .func_wrap(
+            "host",
+            "reenter",
+            |mut caller: Caller<'_, Vec<String>>, n: i32| {
+                let down = caller.get_export("down").unwrap().into_func().unwrap();
+                let down = down.typed::<i32, i32>(&mut caller)?;
+                down.call(&mut caller, n)
+            },
+        )
         .func_wrap("host", "pair", |x: i32| (x + 1, i64::from(x) * 1000));
     let mut store = Store::new(&engine, Vec::new());
     let inst = linker.instantiate(&mut store, &module).unwrap();
@@ -207,7 +271,10 @@ fn host_panic_propagates_to_the_embedder_and_the_store_survives() {
     let boom = inst.get_typed_func::<(), ()>(&mut store, "boom").unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| boom.call(&mut store, ())));
     let payload = r.expect_err("the panic reaches us");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"host function panicked"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"host function panicked")
+    );
     let fail = inst.get_typed_func::<i32, i32>(&mut store, "fail").unwrap();
     assert_eq!(fail.call(&mut store, 2).unwrap(), 5);
 }
@@ -220,7 +287,11 @@ fn wasm_host_wasm_reentrancy() {
     // Host frames count against the same stack limit as wasm frames, so an
     // unbounded wasm->host->wasm chain ends in a clean trap, not a crash.
     let err = down.call(&mut store, 1_000_000).unwrap_err();
-    assert_eq!(err.as_trap().map(|t| t.kind()), Some(TrapKind::StackOverflow), "{err}");
+    assert_eq!(
+        err.as_trap().map(|t| t.kind()),
+        Some(TrapKind::StackOverflow),
+        "{err}"
+    );
     assert_eq!(down.call(&mut store, 3).unwrap(), 3);
 }
 
@@ -246,7 +317,10 @@ fn func_new_and_wrong_import_types_are_link_errors() {
     // Five imports are expected; the wrong types are refused.
     let imports = [f.into(), f.into(), f.into(), f.into(), f.into()];
     let err = Instance::new(&mut store, &module, &imports).unwrap_err();
-    assert!(err.to_string().contains("incompatible import type"), "{err}");
+    assert!(
+        err.to_string().contains("incompatible import type"),
+        "{err}"
+    );
     let linker = Linker::<()>::new();
     let err = linker.instantiate(&mut store, &module).unwrap_err();
     assert!(err.to_string().contains("unknown import"), "{err}");

@@ -27,9 +27,46 @@ pub(crate) struct VMFuncRef {
 
 pub(crate) type HostCallback = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) -> u32;
 
-/// A host function as the store keeps it: works on raw value slots.
+/// A host function as the store keeps it: works on raw value slots, with
+/// the store and the calling instance (if called from wasm).
 pub(crate) type RawHostFn<T> =
-    dyn Fn(Caller<'_, T>, &mut [u128]) -> Result<()> + Send + Sync + 'static;
+    dyn Fn(&mut StoreInner<T>, Option<usize>, &mut [u128]) -> Result<()> + Send + Sync + 'static;
+
+/// Wraps a closure with a dynamic signature as a raw host function.
+pub(crate) fn dynamic_host_fn<T: 'static>(
+    ty: FuncType,
+    f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+) -> Box<RawHostFn<T>> {
+    Box::new(
+        move |store: &mut StoreInner<T>, instance, slots: &mut [u128]| -> Result<()> {
+            let params: Vec<Val> = ty
+                .params
+                .iter()
+                .zip(slots.iter())
+                .map(|(t, r)| Val::from_raw(*r, *t, &store.opaque))
+                .collect();
+            let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+            f(
+                Caller {
+                    store: &mut *store,
+                    instance,
+                },
+                &params,
+                &mut results,
+            )?;
+            for (i, (v, t)) in results.iter().zip(ty.results.iter()).enumerate() {
+                if v.ty() != *t {
+                    return Err(Error::InvalidArgument(format!(
+                        "host function result {i} has type {}, expected {t}",
+                        v.ty()
+                    )));
+                }
+                slots[i] = v.to_raw(&mut store.opaque)?;
+            }
+            Ok(())
+        },
+    )
+}
 
 struct HostFn<T: 'static>(Box<RawHostFn<T>>);
 
@@ -111,32 +148,8 @@ impl Func {
         ty: FuncType,
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> Result<Func> {
-        let ty2 = ty.clone();
-        let raw = move |caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
-            let params: Vec<Val> = ty2
-                .params
-                .iter()
-                .zip(slots.iter())
-                .map(|(t, r)| Val::from_raw(*r, *t))
-                .collect();
-            let mut results: Vec<Val> = ty2
-                .results
-                .iter()
-                .map(|t| Val::default_for(*t).unwrap_or(Val::I64(0)))
-                .collect();
-            f(caller, &params, &mut results)?;
-            for (i, (v, t)) in results.iter().zip(ty2.results.iter()).enumerate() {
-                if v.ty() != *t {
-                    return Err(Error::InvalidArgument(format!(
-                        "host function result {i} has type {}, expected {t}",
-                        v.ty()
-                    )));
-                }
-                slots[i] = v.to_raw();
-            }
-            Ok(())
-        };
-        Self::new_raw(store.as_context_mut().0, ty, Box::new(raw))
+        let raw = dynamic_host_fn(ty.clone(), f);
+        Self::new_raw(store.as_context_mut().0, ty, raw)
     }
 
     /// Creates a host function from a Rust closure with typed parameters and
@@ -175,6 +188,7 @@ impl Func {
         ctx.funcref.vmctx = &mut *ctx as *mut HostCtx as *mut u8;
         let funcref = &ctx.funcref as *const VMFuncRef;
         let index = opaque.funcs.len();
+        opaque.funcref_index.insert(funcref as usize, index);
         opaque.funcs.push(FuncData {
             ty,
             funcref,
@@ -219,11 +233,11 @@ impl Func {
         }
         let mut slots = vec![0u128; ty.params.len().max(ty.results.len()).max(1)];
         for (s, p) in slots.iter_mut().zip(params) {
-            *s = p.to_raw();
+            *s = p.to_raw(&mut inner.opaque)?;
         }
         call_raw(inner, self.index, &mut slots)?;
         for (i, r) in results.iter_mut().enumerate() {
-            *r = Val::from_raw(slots[i], ty.results[i]);
+            *r = Val::from_raw(slots[i], ty.results[i], &inner.opaque);
         }
         Ok(())
     }
@@ -280,13 +294,7 @@ pub(crate) fn call_raw<T: 'static>(
         let func = func
             .downcast_ref::<HostFn<T>>()
             .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?;
-        return (func.0)(
-            Caller {
-                store: inner,
-                instance: None,
-            },
-            slots,
-        );
+        return (func.0)(inner, None, slots);
     }
     let funcref = data.funcref;
     // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
@@ -332,6 +340,12 @@ pub(crate) fn invoke(
                 match opaque.pending.take() {
                     Some(Pending::Error(e)) => return Err(e),
                     Some(Pending::Panic(p)) => panic::resume_unwind(p),
+                    Some(Pending::Trap(kind)) => {
+                        return Err(Error::Trap(Trap::new(
+                            kind,
+                            crate::registry::func_name(info.pc),
+                        )));
+                    }
                     None => {}
                 }
             }
@@ -372,12 +386,7 @@ unsafe extern "C" fn host_callback<T: 'static>(
     let Some(f) = func.downcast_ref::<HostFn<T>>() else {
         return 1;
     };
-    let store_ptr = store as *mut StoreInner<T>;
-    let r = panic::catch_unwind(AssertUnwindSafe(|| {
-        (f.0)(Caller { store, instance }, slots)
-    }));
-    // SAFETY: the closure has returned; the borrow it had ended.
-    let store = unsafe { &mut *store_ptr };
+    let r = panic::catch_unwind(AssertUnwindSafe(|| (f.0)(&mut *store, instance, slots)));
     match r {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -420,9 +429,9 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             big = vec![0u128; n];
             &mut big
         };
-        params.store(slots);
+        params.store(slots, &mut inner.opaque);
         call_raw(inner, self.func.index, slots)?;
-        Ok(R::load(slots))
+        Ok(R::load(slots, &inner.opaque))
     }
 
     /// The untyped function.
@@ -469,9 +478,9 @@ macro_rules! into_func {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
             fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
-                let raw = move |_caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
-                    let r = self($($a::from_raw(slots[$i])),*).into_results()?;
-                    r.store(slots);
+                let raw = move |store: &mut StoreInner<T>, _instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
+                    let r = self($($a::from_raw(slots[$i], &store.opaque)),*).into_results()?;
+                    r.store(slots, &mut store.opaque);
                     Ok(())
                 };
                 (ty, Box::new(raw))
@@ -486,9 +495,10 @@ macro_rules! into_func {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
             fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
-                let raw = move |caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
-                    let r = self(caller, $($a::from_raw(slots[$i])),*).into_results()?;
-                    r.store(slots);
+                let raw = move |store: &mut StoreInner<T>, instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
+                    $(let $a = $a::from_raw(slots[$i], &store.opaque);)*
+                    let r = self(Caller { store: &mut *store, instance }, $($a),*).into_results()?;
+                    r.store(slots, &mut store.opaque);
                     Ok(())
                 };
                 (ty, Box::new(raw))

@@ -2,7 +2,7 @@
 
 use std::cell::UnsafeCell;
 
-use weft_decoder::{GlobalType, ValType};
+use weft_decoder::GlobalType;
 
 use crate::error::{Error, Result};
 use crate::store::AsContextMut;
@@ -51,9 +51,10 @@ impl Global {
             )));
         }
         let opaque = &mut cx.0.opaque;
+        let raw = val.to_raw(opaque)?;
         Ok(Global {
             store_id: opaque.id,
-            index: opaque.push_global(ty, val.to_raw()),
+            index: opaque.push_global(ty, raw),
         })
     }
 
@@ -69,7 +70,7 @@ impl Global {
         let cx = store.as_context_mut();
         cx.0.opaque.check(self.store_id, "global")?;
         let g = &cx.0.opaque.globals[self.index];
-        Ok(Val::from_raw(g.get(), g.ty.ty))
+        Ok(Val::from_raw(g.get(), g.ty.ty, &cx.0.opaque))
     }
 
     /// Sets the value; an immutable global or a value of the wrong type is
@@ -83,14 +84,15 @@ impl Global {
                 "cannot set an immutable global".into(),
             ));
         }
-        if val.ty() != g.ty.ty || g.ty.ty == ValType::FuncRef || g.ty.ty == ValType::ExternRef {
+        if val.ty() != g.ty.ty {
             return Err(Error::InvalidArgument(format!(
                 "global of type {} cannot hold a value of type {}",
                 g.ty.ty,
                 val.ty()
             )));
         }
-        g.set(val.to_raw());
+        let raw = val.to_raw(&mut cx.0.opaque)?;
+        cx.0.opaque.globals[self.index].set(raw);
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use weft_decoder::{ConstExpr, ConstOp, EntityType, ExternIndex, SegmentMode};
-use weft_jit::{Builtin, VMOffsets};
+use weft_decoder::{ConstExpr, ConstOp, ElementItems2, EntityType, ExternIndex, SegmentMode};
+use weft_jit::VMOffsets;
 
 use crate::error::{Error, Result, Trap, TrapKind};
 use crate::func::{Func, FuncData, FuncKind, TypedFunc, VMFuncRef};
@@ -11,6 +11,7 @@ use crate::global::Global;
 use crate::memory::Memory;
 use crate::module::Module;
 use crate::store::{AsContextMut, StoreOpaque};
+use crate::table::{Table, TableData};
 use crate::values::WasmList;
 
 /// Something an instance can import or export.
@@ -20,6 +21,8 @@ pub enum Extern {
     Func(Func),
     /// A memory.
     Memory(Memory),
+    /// A table.
+    Table(Table),
     /// A global.
     Global(Global),
 }
@@ -37,6 +40,14 @@ impl Extern {
     pub fn into_memory(self) -> Option<Memory> {
         if let Extern::Memory(m) = self {
             Some(m)
+        } else {
+            None
+        }
+    }
+    /// The table, if this is one.
+    pub fn into_table(self) -> Option<Table> {
+        if let Extern::Table(t) = self {
+            Some(t)
         } else {
             None
         }
@@ -59,6 +70,11 @@ impl From<Func> for Extern {
 impl From<Memory> for Extern {
     fn from(m: Memory) -> Self {
         Extern::Memory(m)
+    }
+}
+impl From<Table> for Extern {
+    fn from(t: Table) -> Self {
+        Extern::Table(t)
     }
 }
 impl From<Global> for Extern {
@@ -101,8 +117,14 @@ pub(crate) struct InstanceData {
     pub(crate) funcs: Vec<usize>,
     /// Store memory index for every memory index.
     pub(crate) memories: Vec<usize>,
+    /// Store table index for every table index.
+    pub(crate) tables: Vec<usize>,
     /// Store global index for every global index.
     pub(crate) globals: Vec<usize>,
+    /// Element segments' items (`None` once dropped).
+    pub(crate) elems: Vec<Option<Vec<usize>>>,
+    /// Whether each data segment has been dropped.
+    pub(crate) data_dropped: Vec<bool>,
 }
 
 impl InstanceData {
@@ -124,31 +146,6 @@ fn runtime_offset() -> usize {
     // The fixed header: store_ctx @0, builtins @8, runtime @16.
     VMOffsets::from_counts(0, 0, 0, 0, 0, 0).runtime() as usize
 }
-
-type MemoryGrowFn = unsafe extern "C" fn(*mut u8, u32, u64) -> u64;
-
-unsafe extern "C" fn builtin_memory_grow(vmctx: *mut u8, memory_index: u32, delta: u64) -> u64 {
-    // SAFETY: compiled code passes its own live vmctx.
-    let Some(inst) = (unsafe { InstanceData::from_vmctx(vmctx) }) else {
-        return u64::MAX;
-    };
-    let Some(&mem) = inst.memories.get(memory_index as usize) else {
-        return u64::MAX;
-    };
-    let store = inst.store;
-    // SAFETY: the store outlives its instances, and the Rust frame that
-    // entered wasm does not touch the store until the call returns.
-    let store = unsafe { &mut *store };
-    store.memories[mem].grow(delta).unwrap_or(u64::MAX)
-}
-
-struct Builtins([*const u8; Builtin::COUNT]);
-
-// SAFETY: the table holds code addresses of functions, immutable for the
-// life of the process.
-unsafe impl Sync for Builtins {}
-
-static BUILTINS: Builtins = Builtins([builtin_memory_grow as MemoryGrowFn as *const u8]);
 
 impl Instance {
     /// Instantiates `module` in `store` with `imports` given in the order of
@@ -202,7 +199,10 @@ impl Instance {
                 store_id: id,
                 index: inst.globals[i as usize],
             }),
-            ExternIndex::Table(_) => return None,
+            ExternIndex::Table(i) => Extern::Table(Table {
+                store_id: id,
+                index: inst.tables[i as usize],
+            }),
         })
     }
 
@@ -231,6 +231,11 @@ impl Instance {
         self.get_export(store, name)?.into_memory()
     }
 
+    /// An exported table.
+    pub fn get_table(&self, store: impl AsContextMut, name: &str) -> Option<Table> {
+        self.get_export(store, name)?.into_table()
+    }
+
     /// An exported global.
     pub fn get_global(&self, store: impl AsContextMut, name: &str) -> Option<Global> {
         self.get_export(store, name)?.into_global()
@@ -241,14 +246,13 @@ fn link_err(module: &str, name: &str, why: &str) -> Error {
     Error::Link(format!("{why}: import `{module}::{name}`"))
 }
 
+fn trap(kind: TrapKind) -> Error {
+    Error::Trap(Trap::new(kind, None))
+}
+
 fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) -> Result<Instance> {
     module.check_engine(&opaque.engine)?;
     let m = &module.inner.decoded;
-    if !m.tables.is_empty() || !m.elements.is_empty() {
-        return Err(Error::Link(
-            "tables are not supported by this version of weft".into(),
-        ));
-    }
     if imports.len() != m.imports.len() {
         return Err(Error::Link(format!(
             "expected {} imports, got {}",
@@ -259,60 +263,124 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     let offsets = module.inner.compiled.offsets();
     let mut funcs = Vec::with_capacity(m.functions.len());
     let mut memories = Vec::with_capacity(m.memories.len());
+    let mut tables = Vec::with_capacity(m.tables.len());
     let mut globals = Vec::with_capacity(m.globals.len());
 
-    // Imports: check kinds and types.
+    // Imports: check kinds and types (the spec's matching rules).
     for (imp, ext) in m.imports.iter().zip(imports) {
+        let incompatible = || link_err(&imp.module, &imp.name, "incompatible import type");
         match (imp.ty, ext) {
             (EntityType::Func(t), Extern::Func(f)) => {
                 opaque.check(f.store_id, "imported function")?;
-                let want = &m.types[t as usize];
-                if *opaque.funcs[f.index].ty != *want {
-                    return Err(link_err(&imp.module, &imp.name, "incompatible import type"));
+                if *opaque.funcs[f.index].ty != m.types[t as usize] {
+                    return Err(incompatible());
                 }
                 funcs.push(f.index);
             }
             (EntityType::Memory(t), Extern::Memory(mem)) => {
                 opaque.check(mem.store_id, "imported memory")?;
                 if !opaque.memories[mem.index].matches(&t) {
-                    return Err(link_err(&imp.module, &imp.name, "incompatible import type"));
+                    return Err(incompatible());
                 }
                 memories.push(mem.index);
+            }
+            (EntityType::Table(t), Extern::Table(tab)) => {
+                opaque.check(tab.store_id, "imported table")?;
+                if !opaque.tables[tab.index].matches(&t) {
+                    return Err(incompatible());
+                }
+                tables.push(tab.index);
             }
             (EntityType::Global(t), Extern::Global(g)) => {
                 opaque.check(g.store_id, "imported global")?;
                 if opaque.globals[g.index].ty != t {
-                    return Err(link_err(&imp.module, &imp.name, "incompatible import type"));
+                    return Err(incompatible());
                 }
                 globals.push(g.index);
             }
-            _ => return Err(link_err(&imp.module, &imp.name, "incompatible import type")),
+            _ => return Err(incompatible()),
         }
     }
 
-    // Defined memories.
+    // The vmctx, and a function entry for every defined function (their
+    // VMFuncRefs live in the vmctx, so `ref.func` works in initialisers).
+    let mut vmctx = VmctxBlock::new(offsets.vmctx_size() as usize);
+    let vmctx_ptr = vmctx.ptr();
+    let compiled = &module.inner.compiled;
+    for (i, body) in m.bodies.iter().enumerate() {
+        let def = i as u32;
+        let funcref_offset = offsets.func_ref(def);
+        vmctx.write(
+            funcref_offset,
+            VMFuncRef {
+                wasm_call: compiled.wasm_call(def),
+                array_call: compiled.array_call(def),
+                vmctx: vmctx_ptr,
+                type_id: module.inner.type_ids[body.type_index as usize],
+                _pad: 0,
+            },
+        );
+        let funcref = (vmctx_ptr as usize + funcref_offset as usize) as *const VMFuncRef;
+        opaque.funcs.push(FuncData {
+            ty: Arc::new(m.types[body.type_index as usize].clone()),
+            funcref,
+            kind: FuncKind::Wasm,
+        });
+        let index = opaque.funcs.len() - 1;
+        opaque.funcref_index.insert(funcref as usize, index);
+        funcs.push(index);
+    }
+
+    // Defined memories, tables and globals, in order.
     for ty in &m.memories[m.num_imported_memories as usize..] {
         let data = crate::memory::MemoryData::new(&opaque.engine, ty)?;
         opaque.memories.push(data);
         memories.push(opaque.memories.len() - 1);
     }
-
-    // Defined globals, in order (initialisers may read earlier globals).
     for def in &m.global_defs {
-        let raw = eval_const(opaque, &globals, &def.init)?;
+        let raw = eval_const(opaque, &globals, &funcs, &def.init)?;
         globals.push(opaque.push_global(def.ty, raw));
     }
+    for def in &m.table_defs {
+        let init = match &def.init {
+            Some(e) => eval_const(opaque, &globals, &funcs, e)? as usize,
+            None => 0,
+        };
+        opaque.tables.push(TableData::new(def.ty, init)?);
+        tables.push(opaque.tables.len() - 1);
+    }
 
-    // The vmctx.
-    let mut vmctx = VmctxBlock::new(offsets.vmctx_size() as usize);
-    let index = opaque.instances.len();
+    // Element segments: evaluate every item now (the spec does so at
+    // instantiation); passive ones stay available to `table.init`.
+    let mut elems = Vec::with_capacity(m.elements.len());
+    for seg in &m.elements {
+        let items: Vec<usize> = match &seg.items {
+            ElementItems2::Functions(fs) => fs
+                .iter()
+                .map(|&f| opaque.funcs[funcs[f as usize]].funcref as usize)
+                .collect(),
+            ElementItems2::Expressions(es) => es
+                .iter()
+                .map(|e| eval_const(opaque, &globals, &funcs, e).map(|r| r as usize))
+                .collect::<Result<_>>()?,
+        };
+        elems.push(Some(items));
+    }
+
+    // Fill in the vmctx.
     vmctx.write(offsets.store_ctx(), opaque.vmstore.ptr());
-    vmctx.write(offsets.builtins(), BUILTINS.0.as_ptr());
-    for (i, &f) in funcs.iter().enumerate() {
-        vmctx.write(offsets.imported_func(i as u32), opaque.funcs[f].funcref);
+    vmctx.write(offsets.builtins(), crate::builtins::table());
+    for i in 0..m.num_imported_funcs as usize {
+        vmctx.write(
+            offsets.imported_func(i as u32),
+            opaque.funcs[funcs[i]].funcref,
+        );
     }
     for (i, &mem) in memories.iter().enumerate() {
         vmctx.write(offsets.memory(i as u32), opaque.memories[mem].definition());
+    }
+    for (i, &t) in tables.iter().enumerate() {
+        vmctx.write(offsets.table(i as u32), opaque.tables[t].definition());
     }
     for (i, &g) in globals.iter().enumerate() {
         vmctx.write(offsets.global(i as u32), opaque.globals[g].ptr());
@@ -320,21 +388,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     for (i, &id) in module.inner.type_ids.iter().enumerate() {
         vmctx.write(offsets.type_ids(i as u32), id);
     }
-    let vmctx_ptr = vmctx.ptr();
-    let compiled = &module.inner.compiled;
-    for (i, body) in m.bodies.iter().enumerate() {
-        let i32_ = i as u32;
-        vmctx.write(
-            offsets.func_ref(i32_),
-            VMFuncRef {
-                wasm_call: compiled.wasm_call(i32_),
-                array_call: compiled.array_call(i32_),
-                vmctx: vmctx_ptr,
-                type_id: module.inner.type_ids[body.type_index as usize],
-                _pad: 0,
-            },
-        );
-    }
+    let index = opaque.instances.len();
     let mut data = Box::new(InstanceData {
         module: module.clone(),
         vmctx,
@@ -342,39 +396,47 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         index,
         funcs,
         memories,
+        tables,
         globals,
+        elems,
+        data_dropped: vec![false; m.data.len()],
     });
     let data_ptr = &mut *data as *mut InstanceData;
     data.vmctx.write(offsets.runtime(), data_ptr);
-    for (i, body) in m.bodies.iter().enumerate() {
-        let funcref =
-            (data.vmctx.ptr() as usize + offsets.func_ref(i as u32) as usize) as *const VMFuncRef;
-        opaque.funcs.push(FuncData {
-            ty: Arc::new(m.types[body.type_index as usize].clone()),
-            funcref,
-            kind: FuncKind::Wasm,
-        });
-        data.funcs.push(opaque.funcs.len() - 1);
-    }
-    let memories = data.memories.clone();
-    let globals = data.globals.clone();
     opaque.instances.push(data);
 
-    // Active data segments, in order; the first out-of-bounds one traps
-    // (what was written before stays written).
-    for (seg_index, seg) in m.data.iter().enumerate() {
-        if let SegmentMode::Active { index, offset } = &seg.mode {
-            let off = eval_const(opaque, &globals, offset)?;
-            let mem = &mut opaque.memories[memories[*index as usize]];
-            let bytes = m.data_bytes(seg_index as u32);
-            let off = if mem.is_64() {
+    // Active element segments, then active data segments, in order; the
+    // first out-of-bounds one traps, and what was written before stays.
+    for (i, seg) in m.elements.iter().enumerate() {
+        match &seg.mode {
+            SegmentMode::Active {
+                index: table,
+                offset,
+            } => {
+                let inst = &opaque.instances[index];
+                let dst = eval_const(opaque, &inst.globals, &inst.funcs, offset)? as u32;
+                let len = seg.len() as u64;
+                table_init(opaque, index, *table, i as u32, u64::from(dst), 0, len)
+                    .map_err(trap)?;
+                opaque.instances[index].elems[i] = None;
+            }
+            SegmentMode::Declared => opaque.instances[index].elems[i] = None,
+            SegmentMode::Passive => {}
+        }
+    }
+    for (i, seg) in m.data.iter().enumerate() {
+        if let SegmentMode::Active { index: mem, offset } = &seg.mode {
+            let inst = &opaque.instances[index];
+            let off = eval_const(opaque, &inst.globals, &inst.funcs, offset)?;
+            let mem_index = opaque.instances[index].memories[*mem as usize];
+            let off = if opaque.memories[mem_index].is_64() {
                 off as u64
             } else {
                 u64::from(off as u32)
             };
-            if mem.write_at(off, bytes).is_err() {
-                return Err(Error::Trap(Trap::new(TrapKind::MemoryOutOfBounds, None)));
-            }
+            let len = seg.data.len() as u64;
+            memory_init(opaque, index, *mem, i as u32, off, 0, len).map_err(trap)?;
+            opaque.instances[index].data_dropped[i] = true;
         }
     }
     Ok(Instance {
@@ -383,9 +445,78 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     })
 }
 
+/// `table.init`: copies `len` items of element segment `elem` from `src` to
+/// `dst` in table `table` of instance `inst`.
+pub(crate) fn table_init(
+    opaque: &mut StoreOpaque,
+    inst: usize,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> std::result::Result<(), TrapKind> {
+    let i = &opaque.instances[inst];
+    let t = *i
+        .tables
+        .get(table as usize)
+        .ok_or(TrapKind::TableOutOfBounds)?;
+    let items: &[usize] = match i.elems.get(elem as usize) {
+        Some(Some(v)) => v,
+        Some(None) => &[],
+        None => return Err(TrapKind::TableOutOfBounds),
+    };
+    let end = src.checked_add(len).ok_or(TrapKind::TableOutOfBounds)?;
+    if end > items.len() as u64 {
+        return Err(TrapKind::TableOutOfBounds);
+    }
+    let items = items[src as usize..end as usize].to_vec();
+    if opaque.tables[t].write(dst, &items) {
+        Ok(())
+    } else {
+        Err(TrapKind::TableOutOfBounds)
+    }
+}
+
+/// `memory.init`: copies `len` bytes of data segment `data` from `src` to
+/// `dst` in memory `mem` of instance `inst`.
+pub(crate) fn memory_init(
+    opaque: &mut StoreOpaque,
+    inst: usize,
+    mem: u32,
+    data: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> std::result::Result<(), TrapKind> {
+    let i = &opaque.instances[inst];
+    let module = i.module.clone();
+    let m = *i
+        .memories
+        .get(mem as usize)
+        .ok_or(TrapKind::MemoryOutOfBounds)?;
+    let bytes: &[u8] = match i.data_dropped.get(data as usize) {
+        Some(false) => module.inner.decoded.data_bytes(data),
+        Some(true) => &[],
+        None => return Err(TrapKind::MemoryOutOfBounds),
+    };
+    let end = src.checked_add(len).ok_or(TrapKind::MemoryOutOfBounds)?;
+    if end > bytes.len() as u64 {
+        return Err(TrapKind::MemoryOutOfBounds);
+    }
+    opaque.memories[m]
+        .write_at(dst, &bytes[src as usize..end as usize])
+        .map_err(|_| TrapKind::MemoryOutOfBounds)
+}
+
 /// Evaluates a constant expression; `globals` maps global indices to store
 /// globals (only those defined so far may be read, as validation ensures).
-fn eval_const(opaque: &StoreOpaque, globals: &[usize], e: &ConstExpr) -> Result<u128> {
+fn eval_const(
+    opaque: &StoreOpaque,
+    globals: &[usize],
+    funcs: &[usize],
+    e: &ConstExpr,
+) -> Result<u128> {
     let mut stack: Vec<u128> = Vec::with_capacity(2);
     let bad = || Error::Link("malformed constant expression".into());
     for op in &e.ops {
@@ -396,10 +527,9 @@ fn eval_const(opaque: &StoreOpaque, globals: &[usize], e: &ConstExpr) -> Result<
             ConstOp::F64Const(b) => u128::from(b),
             ConstOp::V128Const(b) => b,
             ConstOp::RefNull(_) => 0,
-            ConstOp::RefFunc(_) => {
-                return Err(Error::Link(
-                    "function references are not supported by this version of weft".into(),
-                ));
+            ConstOp::RefFunc(f) => {
+                let f = *funcs.get(f as usize).ok_or_else(bad)?;
+                opaque.funcs[f].funcref as usize as u128
             }
             ConstOp::GlobalGet(i) => {
                 let g = *globals.get(i as usize).ok_or_else(bad)?;

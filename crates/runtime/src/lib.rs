@@ -11,6 +11,7 @@
 //! [`traphandlers`].
 #![deny(missing_docs)]
 
+mod builtins;
 mod engine;
 mod error;
 mod func;
@@ -21,6 +22,7 @@ mod memory;
 mod module;
 pub mod registry;
 mod store;
+mod table;
 pub mod traphandlers;
 mod values;
 
@@ -32,7 +34,8 @@ pub use instance::{Extern, Instance};
 pub use linker::Linker;
 pub use memory::Memory;
 pub use module::{ExternType, Module};
-pub use store::{AsContextMut, Store, StoreContextMut};
-pub use values::{Val, WasmList, WasmTy};
+pub use store::{AsContextMut, Store, StoreContextMut, StoreOpaque};
+pub use table::{MAX_TABLE_ELEMENTS, Table};
+pub use values::{ExternRef, Val, WasmList, WasmTy};
 pub use weft_decoder::{FuncType, GlobalType, Limits, MemoryType, TableType, ValType};
 pub use weft_jit::OptLevel;

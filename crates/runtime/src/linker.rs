@@ -79,28 +79,10 @@ impl<T: 'static> Linker<T> {
         ty: FuncType,
         f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
     ) -> &mut Self {
-        let ty2 = ty.clone();
-        let raw = move |caller: Caller<'_, T>, slots: &mut [u128]| -> Result<()> {
-            let params: Vec<Val> = ty2
-                .params
-                .iter()
-                .zip(slots.iter())
-                .map(|(t, r)| Val::from_raw(*r, *t))
-                .collect();
-            let mut results: Vec<Val> = ty2
-                .results
-                .iter()
-                .map(|t| Val::default_for(*t).unwrap_or(Val::I64(0)))
-                .collect();
-            f(caller, &params, &mut results)?;
-            for (i, v) in results.iter().enumerate() {
-                slots[i] = v.to_raw();
-            }
-            Ok(())
-        };
+        let raw = crate::func::dynamic_host_fn(ty.clone(), f);
         self.items.insert(
             (module.into(), name.into()),
-            Item::HostFunc(ty, Arc::new(raw)),
+            Item::HostFunc(ty, Arc::from(raw)),
         );
         self
     }
@@ -136,7 +118,11 @@ impl<T: 'static> Linker<T> {
         {
             Item::Extern(e) => Some(Ok(e)),
             Item::HostFunc(ty, f) => {
-                let raw = Box::new(move |c: Caller<'_, T>, s: &mut [u128]| f(c, s));
+                let raw = Box::new(
+                    move |st: &mut crate::store::StoreInner<T>,
+                          i: Option<usize>,
+                          s: &mut [u128]| f(st, i, s),
+                );
                 Some(Func::new_raw(store.as_context_mut().0, ty, raw).map(Extern::Func))
             }
         }

@@ -103,6 +103,19 @@ impl MemoryData {
     pub(crate) fn byte_len(&self) -> usize {
         self.0.byte_len()
     }
+
+    /// The address of `[offset, offset + len)` if it lies within the
+    /// current length.
+    pub(crate) fn range_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {
+        // SAFETY: the definition lives as long as the memory.
+        let def = unsafe { &*self.0.definition() };
+        let end = offset.checked_add(len)?;
+        if end > def.current_length() as u64 {
+            return None;
+        }
+        // SAFETY: `offset <= current_length`, within the mapping.
+        Some(unsafe { def.base().add(offset as usize) })
+    }
 }
 
 /// A linear memory that belongs to a store.

@@ -1,6 +1,7 @@
 //! Stores: the owners of all runtime state.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::engine::Engine;
@@ -8,6 +9,7 @@ use crate::func::FuncData;
 use crate::global::GlobalData;
 use crate::instance::InstanceData;
 use crate::memory::MemoryData;
+use crate::values::ExternRef;
 
 /// The per-store record that compiled code reads (the contract's
 /// `VMStoreContext`); fields are at offsets defined by weft-jit.
@@ -43,6 +45,7 @@ pub struct StoreInner<T> {
 }
 
 /// The part of a store that does not depend on `T`.
+#[doc(hidden)]
 pub struct StoreOpaque {
     pub(crate) engine: Engine,
     pub(crate) id: u64,
@@ -51,6 +54,13 @@ pub struct StoreOpaque {
     pub(crate) funcs: Vec<FuncData>,
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) globals: Vec<GlobalData>,
+    /// Function index of every `VMFuncRef` address in this store.
+    pub(crate) funcref_index: HashMap<usize, usize>,
+    /// Every `externref` that has entered the store (kept until the store
+    /// is dropped; see `ExternRef`).
+    pub(crate) externrefs: HashMap<usize, ExternRef>,
+    /// Tables.
+    pub(crate) tables: Vec<crate::table::TableData>,
     /// A host error or panic waiting to be delivered to the outermost caller.
     pub(crate) pending: Option<Pending>,
     /// Depth of wasm activations of this store on the stack.
@@ -60,6 +70,8 @@ pub struct StoreOpaque {
 pub(crate) enum Pending {
     Error(crate::Error),
     Panic(Box<dyn Any + Send>),
+    /// A runtime builtin failed with this trap (e.g. `table.copy` out of bounds).
+    Trap(crate::TrapKind),
 }
 
 // SAFETY: the raw pointers inside a store (vmctx blocks, memory definitions,
@@ -83,6 +95,9 @@ impl<T> Store<T> {
                     funcs: Vec::new(),
                     memories: Vec::new(),
                     globals: Vec::new(),
+                    funcref_index: HashMap::new(),
+                    externrefs: HashMap::new(),
+                    tables: Vec::new(),
                     pending: None,
                     depth: 0,
                 },

@@ -1,9 +1,21 @@
 //! Values that cross the host/wasm boundary.
 
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
 use weft_decoder::ValType;
 
+use crate::error::Result;
+use crate::func::Func;
+use crate::store::StoreOpaque;
+
 /// A WebAssembly value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Reference values belong to a store: a [`Func`] or an [`ExternRef`] passed
+/// into a store stays alive for as long as that store does (see
+/// [`ExternRef`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Val {
     /// An `i32`.
     I32(i32),
@@ -15,6 +27,10 @@ pub enum Val {
     F64(u64),
     /// A `v128`.
     V128(u128),
+    /// A `funcref` (`None` is the null reference).
+    FuncRef(Option<Func>),
+    /// An `externref` (`None` is the null reference).
+    ExternRef(Option<ExternRef>),
 }
 
 impl Val {
@@ -26,19 +42,22 @@ impl Val {
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
+            Val::FuncRef(_) => ValType::FuncRef,
+            Val::ExternRef(_) => ValType::ExternRef,
         }
     }
 
-    /// The zero value of a numeric type (`None` for reference types).
-    pub fn default_for(ty: ValType) -> Option<Val> {
-        Some(match ty {
+    /// The default value of a type: zero, or the null reference.
+    pub fn default_for(ty: ValType) -> Val {
+        match ty {
             ValType::I32 => Val::I32(0),
             ValType::I64 => Val::I64(0),
             ValType::F32 => Val::F32(0),
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(0),
-            ValType::FuncRef | ValType::ExternRef => return None,
-        })
+            ValType::FuncRef => Val::FuncRef(None),
+            ValType::ExternRef => Val::ExternRef(None),
+        }
     }
 
     /// The value as an `i32`, if it is one.
@@ -78,27 +97,28 @@ impl Val {
     }
 
     /// Encodes the value into a raw 16-byte slot (the contract's `ValRaw`).
-    pub(crate) fn to_raw(self) -> u128 {
-        match self {
-            Val::I32(v) => u128::from(v as u32),
-            Val::I64(v) => u128::from(v as u64),
-            Val::F32(v) => u128::from(v),
-            Val::F64(v) => u128::from(v),
-            Val::V128(v) => v,
-        }
+    pub(crate) fn to_raw(&self, store: &mut StoreOpaque) -> Result<u128> {
+        Ok(match self {
+            Val::I32(v) => u128::from(*v as u32),
+            Val::I64(v) => u128::from(*v as u64),
+            Val::F32(v) => u128::from(*v),
+            Val::F64(v) => u128::from(*v),
+            Val::V128(v) => *v,
+            Val::FuncRef(f) => f.into_raw_checked(store)?,
+            Val::ExternRef(e) => e.clone().into_raw(store),
+        })
     }
 
     /// Decodes a raw slot as a value of type `ty`.
-    pub(crate) fn from_raw(raw: u128, ty: ValType) -> Val {
+    pub(crate) fn from_raw(raw: u128, ty: ValType, store: &StoreOpaque) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw as u32 as i32),
             ValType::I64 => Val::I64(raw as u64 as i64),
             ValType::F32 => Val::F32(raw as u32),
             ValType::F64 => Val::F64(raw as u64),
             ValType::V128 => Val::V128(raw),
-            // Reference values are not representable yet; null is the only
-            // value compiled code can produce for them in this version.
-            ValType::FuncRef | ValType::ExternRef => Val::I64(raw as u64 as i64),
+            ValType::FuncRef => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
+            ValType::ExternRef => Val::ExternRef(Option::<ExternRef>::from_raw(raw, store)),
         }
     }
 }
@@ -123,16 +143,77 @@ impl From<f64> for Val {
         Val::F64(v.to_bits())
     }
 }
+impl From<Func> for Val {
+    fn from(f: Func) -> Val {
+        Val::FuncRef(Some(f))
+    }
+}
+impl From<ExternRef> for Val {
+    fn from(e: ExternRef) -> Val {
+        Val::ExternRef(Some(e))
+    }
+}
+
+struct ExternData(Box<dyn Any + Send + Sync>);
+
+/// A reference to a host value that wasm can hold as an `externref`.
+///
+/// Cloning is cheap (reference counted). **Lifetime:** when an `ExternRef`
+/// enters a store (as an argument, a global, a table element or a host
+/// function result) the store keeps a reference to it until the store is
+/// dropped, because compiled code copies `externref`s freely without telling
+/// anyone; nothing outlives its store, and nothing is freed while wasm could
+/// still use it.
+#[derive(Clone)]
+pub struct ExternRef(Arc<ExternData>);
+
+impl ExternRef {
+    /// Wraps a host value.
+    pub fn new(value: impl Any + Send + Sync) -> ExternRef {
+        ExternRef(Arc::new(ExternData(Box::new(value))))
+    }
+
+    /// The wrapped value.
+    pub fn data(&self) -> &(dyn Any + Send + Sync) {
+        &*self.0.0
+    }
+
+    /// The wrapped value, if it has type `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.0.downcast_ref()
+    }
+
+    /// Whether two references point at the same host value.
+    pub fn ptr_eq(a: &ExternRef, b: &ExternRef) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    fn raw(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+impl PartialEq for ExternRef {
+    fn eq(&self, other: &Self) -> bool {
+        ExternRef::ptr_eq(self, other)
+    }
+}
+
+impl fmt::Debug for ExternRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExternRef({:#x})", self.raw())
+    }
+}
 
 /// A Rust type that maps to one WebAssembly value type, for typed calls and
 /// host functions.
-pub trait WasmTy: Copy + Send + Sync + 'static {
+pub trait WasmTy: Send + 'static {
     /// The corresponding value type.
     const TY: ValType;
-    /// Into a raw slot.
-    fn into_raw(self) -> u128;
-    /// From a raw slot.
-    fn from_raw(raw: u128) -> Self;
+    #[doc(hidden)]
+    fn into_raw(self, store: &mut StoreOpaque) -> u128;
+    #[doc(hidden)]
+    fn from_raw(raw: u128, store: &StoreOpaque) -> Self;
 }
 
 macro_rules! wasm_ty {
@@ -140,11 +221,11 @@ macro_rules! wasm_ty {
         impl WasmTy for $t {
             const TY: ValType = ValType::$vt;
             #[inline]
-            fn into_raw($s) -> u128 {
+            fn into_raw($s, _: &mut StoreOpaque) -> u128 {
                 $into
             }
             #[inline]
-            fn from_raw($r: u128) -> Self {
+            fn from_raw($r: u128, _: &StoreOpaque) -> Self {
                 $from
             }
         }
@@ -163,6 +244,57 @@ wasm_ty!(f64, F64, |self| u128::from(self.to_bits()), |r| {
     f64::from_bits(r as u64)
 });
 
+impl WasmTy for Option<ExternRef> {
+    const TY: ValType = ValType::ExternRef;
+    fn into_raw(self, store: &mut StoreOpaque) -> u128 {
+        match self {
+            None => 0,
+            Some(e) => {
+                let raw = e.raw();
+                store.externrefs.entry(raw).or_insert(e);
+                raw as u128
+            }
+        }
+    }
+    fn from_raw(raw: u128, store: &StoreOpaque) -> Self {
+        store.externrefs.get(&(raw as usize)).cloned()
+    }
+}
+
+impl WasmTy for Option<Func> {
+    const TY: ValType = ValType::FuncRef;
+    /// A function of another store becomes null here; [`Val`] conversions
+    /// report that as an error instead.
+    fn into_raw(self, store: &mut StoreOpaque) -> u128 {
+        self.into_raw_checked(store).unwrap_or(0)
+    }
+    fn from_raw(raw: u128, store: &StoreOpaque) -> Self {
+        if raw == 0 {
+            return None;
+        }
+        store.funcref_index.get(&(raw as usize)).map(|&index| Func {
+            store_id: store.id,
+            index,
+        })
+    }
+}
+
+trait FuncRefExt {
+    fn into_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128>;
+}
+
+impl FuncRefExt for Option<Func> {
+    fn into_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128> {
+        match self {
+            None => Ok(0),
+            Some(f) => {
+                store.check(f.store_id, "function reference")?;
+                Ok(store.funcs[f.index].funcref as usize as u128)
+            }
+        }
+    }
+}
+
 /// A list of values passed to or returned from a typed call: `()`, a single
 /// [`WasmTy`], or a tuple of them.
 pub trait WasmList: Sized + Send + 'static {
@@ -170,10 +302,10 @@ pub trait WasmList: Sized + Send + 'static {
     const LEN: usize;
     /// The value types.
     fn types() -> Vec<ValType>;
-    /// Writes the values to `out[..LEN]`.
-    fn store(self, out: &mut [u128]);
-    /// Reads the values from `src[..LEN]`.
-    fn load(src: &[u128]) -> Self;
+    #[doc(hidden)]
+    fn store(self, out: &mut [u128], store: &mut StoreOpaque);
+    #[doc(hidden)]
+    fn load(src: &[u128], store: &StoreOpaque) -> Self;
 }
 
 impl<T: WasmTy> WasmList for T {
@@ -181,11 +313,11 @@ impl<T: WasmTy> WasmList for T {
     fn types() -> Vec<ValType> {
         vec![T::TY]
     }
-    fn store(self, out: &mut [u128]) {
-        out[0] = self.into_raw();
+    fn store(self, out: &mut [u128], store: &mut StoreOpaque) {
+        out[0] = self.into_raw(store);
     }
-    fn load(src: &[u128]) -> Self {
-        T::from_raw(src[0])
+    fn load(src: &[u128], store: &StoreOpaque) -> Self {
+        T::from_raw(src[0], store)
     }
 }
 
@@ -197,12 +329,12 @@ macro_rules! wasm_list_tuple {
                 vec![$($t::TY),*]
             }
             #[allow(unused_variables, reason = "the empty tuple writes nothing")]
-            fn store(self, out: &mut [u128]) {
-                $(out[$i] = self.$i.into_raw();)*
+            fn store(self, out: &mut [u128], store: &mut StoreOpaque) {
+                $(out[$i] = self.$i.into_raw(store);)*
             }
             #[allow(unused_variables, clippy::unused_unit, reason = "the empty tuple reads nothing")]
-            fn load(src: &[u128]) -> Self {
-                ($($t::from_raw(src[$i]),)*)
+            fn load(src: &[u128], store: &StoreOpaque) -> Self {
+                ($($t::from_raw(src[$i], store),)*)
             }
         }
     };

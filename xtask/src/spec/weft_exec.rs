@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use wast::core::{NanPattern, V128Pattern, WastArgCore, WastRetCore};
+use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastInvoke, WastRet};
 use weft::{
-    Engine, Error, Extern, Global, GlobalType, Instance, Limits, Linker, Memory, MemoryType,
+    Engine, Error, Extern, ExternRef, Global, GlobalType, Table, TableType, Instance, Limits, Linker, Memory, MemoryType,
     Module, Store, Val, ValType,
 };
 
@@ -47,11 +47,6 @@ impl WeftExec {
             Error::Compile(c) => Outcome::NotRun(format!("compile: {c}")),
             other => fail(format!("compile: {other}")),
         })?;
-        // Tables (and so `spectest::table`) arrive with the WebAssembly 2.0
-        // completion work; until then such modules are not run.
-        if !module.decoded().tables.is_empty() {
-            return Err(Outcome::NotRun("tables are not supported yet".into()));
-        }
         Ok(module)
     }
 
@@ -76,11 +71,7 @@ impl WeftExec {
         for a in &call.args {
             args.push(arg(a)?);
         }
-        let mut results: Vec<Val> = ty
-            .results
-            .iter()
-            .map(|t| Val::default_for(*t).unwrap_or(Val::I64(0)))
-            .collect();
+        let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
         Ok(func
             .call(&mut self.store, &args, &mut results)
             .map(|()| results))
@@ -114,6 +105,12 @@ fn arg(a: &WastArg<'_>) -> Result<Val, Outcome> {
         WastArg::Core(WastArgCore::F32(v)) => Val::F32(v.bits),
         WastArg::Core(WastArgCore::F64(v)) => Val::F64(v.bits),
         WastArg::Core(WastArgCore::V128(v)) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
+        WastArg::Core(WastArgCore::RefNull(HeapType::Abstract { ty, .. })) => match ty {
+            AbstractHeapType::Func => Val::FuncRef(None),
+            AbstractHeapType::Extern => Val::ExternRef(None),
+            other => return Err(Outcome::NotRun(format!("ref.null {other:?} not supported"))),
+        },
+        WastArg::Core(WastArgCore::RefExtern(n)) => Val::ExternRef(Some(ExternRef::new(*n))),
         other => return Err(Outcome::NotRun(format!("argument {other:?} not supported"))),
     })
 }
@@ -184,13 +181,20 @@ fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Outcome> {
             }
             false
         }
+        (WastRetCore::RefNull(_), Val::FuncRef(f)) => f.is_none(),
+        (WastRetCore::RefNull(_), Val::ExternRef(e)) => e.is_none(),
+        (WastRetCore::RefExtern(None), Val::ExternRef(e)) => e.is_some(),
+        (WastRetCore::RefExtern(Some(n)), Val::ExternRef(Some(e))) => {
+            e.downcast_ref::<u32>() == Some(n)
+        }
+        (WastRetCore::RefFunc(None), Val::FuncRef(f)) => f.is_some(),
+        (WastRetCore::RefFunc(Some(_)), Val::FuncRef(_)) => {
+            return Err(Outcome::NotRun("ref.func with an index in results".into()));
+        }
         (
-            WastRetCore::RefNull(_)
-            | WastRetCore::RefExtern(_)
-            | WastRetCore::RefFunc(_)
-            | WastRetCore::RefHost(_),
+            WastRetCore::RefNull(_) | WastRetCore::RefExtern(_) | WastRetCore::RefFunc(_),
             _,
-        ) => return Err(Outcome::NotRun("reference results not supported".into())),
+        ) => false,
         (
             WastRetCore::I32(_)
             | WastRetCore::I64(_)
@@ -366,5 +370,15 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Resu
         },
     )?;
     linker.define("spectest", "memory", Extern::Memory(memory));
+    let table = Table::new(
+        &mut *store,
+        TableType {
+            element: ValType::FuncRef,
+            limits: Limits { min: 10, max: Some(20) },
+            table64: false,
+        },
+        Val::FuncRef(None),
+    )?;
+    linker.define("spectest", "table", Extern::Table(table));
     Ok(())
 }

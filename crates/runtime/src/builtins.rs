@@ -1,0 +1,254 @@
+//! The runtime functions compiled code calls through the vmctx builtins
+//! table (`weft_jit::Builtin` gives the order and the signatures).
+//!
+//! Every builtin receives the caller's vmctx, finds its instance and store
+//! through the vmctx's `runtime` field, and never unwinds: fallible ones
+//! record the trap reason in the store (`Pending::Trap`) and return a
+//! non-zero status, on which compiled code executes its trap instruction.
+
+use weft_jit::Builtin;
+
+use crate::error::TrapKind;
+use crate::instance::{InstanceData, memory_init, table_init};
+use crate::store::{Pending, StoreOpaque};
+
+/// Finds the store and the instance index of a vmctx.
+///
+/// # Safety
+/// `vmctx` must be the live vmctx of an instance of this runtime, passed by
+/// compiled code while the store is inside a wasm call (so the Rust frame
+/// holding `&mut Store` is suspended and does not use it).
+unsafe fn context<'a>(vmctx: *mut u8) -> Option<(&'a mut StoreOpaque, usize)> {
+    // SAFETY: see the function's contract.
+    unsafe {
+        let inst = InstanceData::from_vmctx(vmctx)?;
+        let index = inst.index;
+        Some((&mut *inst.store, index))
+    }
+}
+
+fn status(opaque: &mut StoreOpaque, r: Result<(), TrapKind>) -> u32 {
+    match r {
+        Ok(()) => 0,
+        Err(kind) => {
+            opaque.pending = Some(Pending::Trap(kind));
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return u64::MAX;
+    };
+    let Some(&m) = opaque.instances[inst].memories.get(mem as usize) else {
+        return u64::MAX;
+    };
+    opaque.memories[m].grow(delta).unwrap_or(u64::MAX)
+}
+
+unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return u64::MAX;
+    };
+    let Some(&t) = opaque.instances[inst].tables.get(table as usize) else {
+        return u64::MAX;
+    };
+    opaque.tables[t]
+        .grow(delta, init as usize)
+        .unwrap_or(u64::MAX)
+}
+
+unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, val: u64, len: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let r = match opaque.instances[inst].tables.get(table as usize) {
+        Some(&t) if opaque.tables[t].fill(dst, val as usize, len) => Ok(()),
+        _ => Err(TrapKind::TableOutOfBounds),
+    };
+    status(opaque, r)
+}
+
+unsafe extern "C" fn table_copy(
+    vmctx: *mut u8,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let tables = &opaque.instances[inst].tables;
+    let (Some(&d), Some(&s)) = (
+        tables.get(dst_table as usize),
+        tables.get(src_table as usize),
+    ) else {
+        return status(opaque, Err(TrapKind::TableOutOfBounds));
+    };
+    let ok = if d == s {
+        opaque.tables[d].copy_within(dst, src, len)
+    } else {
+        match opaque.tables[s].read(src, len).map(<[usize]>::to_vec) {
+            Some(items) => opaque.tables[d].write(dst, &items),
+            None => false,
+        }
+    };
+    status(
+        opaque,
+        if ok {
+            Ok(())
+        } else {
+            Err(TrapKind::TableOutOfBounds)
+        },
+    )
+}
+
+unsafe extern "C" fn table_init_builtin(
+    vmctx: *mut u8,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let r = table_init(opaque, inst, table, elem, dst, src, len);
+    status(opaque, r)
+}
+
+unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    // SAFETY: called by compiled code with its own vmctx.
+    if let Some((opaque, inst)) = unsafe { context(vmctx) }
+        && let Some(e) = opaque.instances[inst].elems.get_mut(elem as usize)
+    {
+        *e = None;
+    }
+}
+
+unsafe extern "C" fn memory_copy(
+    vmctx: *mut u8,
+    dst_mem: u32,
+    src_mem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let mems = &opaque.instances[inst].memories;
+    let r = match (mems.get(dst_mem as usize), mems.get(src_mem as usize)) {
+        (Some(&d), Some(&s)) => {
+            let src_ptr = opaque.memories[s].range_ptr(src, len);
+            let dst_ptr = opaque.memories[d].range_ptr(dst, len);
+            match (src_ptr, dst_ptr) {
+                (Some(sp), Some(dp)) => {
+                    // SAFETY: both ranges were checked against the current
+                    // lengths; `copy` handles overlap. A shared memory may be
+                    // written by other threads meanwhile, which wasm's memory
+                    // model allows (racy bytes, never out of bounds: shared
+                    // memories never move or shrink).
+                    unsafe { std::ptr::copy(sp, dp, len as usize) };
+                    Ok(())
+                }
+                _ => Err(TrapKind::MemoryOutOfBounds),
+            }
+        }
+        _ => Err(TrapKind::MemoryOutOfBounds),
+    };
+    status(opaque, r)
+}
+
+unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let r = match opaque.instances[inst].memories.get(mem as usize) {
+        Some(&m) => match opaque.memories[m].range_ptr(dst, len) {
+            Some(p) => {
+                // SAFETY: the range was checked against the current length
+                // (see `memory_copy` for shared memories).
+                unsafe { std::ptr::write_bytes(p, val as u8, len as usize) };
+                Ok(())
+            }
+            None => Err(TrapKind::MemoryOutOfBounds),
+        },
+        None => Err(TrapKind::MemoryOutOfBounds),
+    };
+    status(opaque, r)
+}
+
+unsafe extern "C" fn memory_init_builtin(
+    vmctx: *mut u8,
+    mem: u32,
+    data: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    let r = memory_init(opaque, inst, mem, data, dst, src, len);
+    status(opaque, r)
+}
+
+unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
+    // SAFETY: called by compiled code with its own vmctx.
+    if let Some((opaque, inst)) = unsafe { context(vmctx) }
+        && let Some(d) = opaque.instances[inst].data_dropped.get_mut(data as usize)
+    {
+        *d = true;
+    }
+}
+
+/// Builtins this runtime provides (in `Builtin` order).
+const PROVIDED: usize = 10;
+
+// Compiled code must never index past the table.
+const _: () = assert!(Builtin::COUNT <= PROVIDED);
+
+struct Table([*const u8; PROVIDED]);
+
+// SAFETY: the table holds code addresses of functions, immutable for the
+// life of the process.
+unsafe impl Sync for Table {}
+
+type Grow = unsafe extern "C" fn(*mut u8, u32, u64) -> u64;
+type TGrow = unsafe extern "C" fn(*mut u8, u32, u64, u64) -> u64;
+type Fill = unsafe extern "C" fn(*mut u8, u32, u64, u64, u64) -> u32;
+type Copy5 = unsafe extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
+type Drop1 = unsafe extern "C" fn(*mut u8, u32);
+type MFill = unsafe extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
+
+/// The builtins in `weft_jit::Builtin` order.
+static TABLE: Table = Table([
+    memory_grow as Grow as *const u8,
+    table_grow as TGrow as *const u8,
+    table_fill as Fill as *const u8,
+    table_copy as Copy5 as *const u8,
+    table_init_builtin as Copy5 as *const u8,
+    elem_drop as Drop1 as *const u8,
+    memory_copy as Copy5 as *const u8,
+    memory_fill as MFill as *const u8,
+    memory_init_builtin as Copy5 as *const u8,
+    data_drop as Drop1 as *const u8,
+]);
+
+/// The address of the builtins table stored in every vmctx.
+pub(crate) fn table() -> *const *const u8 {
+    TABLE.0.as_ptr()
+}
