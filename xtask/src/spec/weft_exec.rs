@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastInvoke, WastRet};
 use weft::{
-    Engine, Error, Extern, ExternRef, Global, GlobalType, Table, TableType, Instance, Limits, Linker, Memory, MemoryType,
-    Module, Store, Val, ValType,
+    Engine, Error, Extern, ExternRef, Global, GlobalType, Instance, Limits, Linker, Memory,
+    MemoryType, Module, Store, Table, TableType, Val, ValType,
 };
 
 use super::Outcome;
@@ -191,10 +191,7 @@ fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Outcome> {
         (WastRetCore::RefFunc(Some(_)), Val::FuncRef(_)) => {
             return Err(Outcome::NotRun("ref.func with an index in results".into()));
         }
-        (
-            WastRetCore::RefNull(_) | WastRetCore::RefExtern(_) | WastRetCore::RefFunc(_),
-            _,
-        ) => false,
+        (WastRetCore::RefNull(_) | WastRetCore::RefExtern(_) | WastRetCore::RefFunc(_), _) => false,
         (
             WastRetCore::I32(_)
             | WastRetCore::I64(_)
@@ -374,7 +371,10 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Resu
         &mut *store,
         TableType {
             element: ValType::FuncRef,
-            limits: Limits { min: 10, max: Some(20) },
+            limits: Limits {
+                min: 10,
+                max: Some(20),
+            },
             table64: false,
         },
         Val::FuncRef(None),
