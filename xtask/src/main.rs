@@ -11,8 +11,9 @@ use xtask::spec;
 
 const TASKS: &[(&str, &str)] = &[
     (
-        "test",
-        "everything CI runs, in order: fmt, clippy, tests, loom, examples, spec",
+        "test [--skip STEP]...",
+        "everything CI runs, in order: fmt, clippy, test, loom, examples, spec \
+         (--skip leaves a step out, for local use)",
     ),
     (
         "spec [FILTER] [--post2] [--sets] [--jobs N]",
@@ -45,10 +46,7 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     let root = workspace_root();
     match task.as_str() {
-        "test" => {
-            no_args(&task, &rest)?;
-            test(&root)
-        }
+        "test" => test(&root, &rest),
         "spec" => spec_task(&root, &rest),
         "loom" => {
             no_args(&task, &rest)?;
@@ -154,42 +152,63 @@ fn loom_step(root: &Path) -> Step {
     }
 }
 
-fn test(root: &Path) -> Result<()> {
+fn test(root: &Path, rest: &[String]) -> Result<()> {
+    let mut skip = Vec::new();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--skip" => skip.push(it.next().context("--skip needs a step name")?.as_str()),
+            other => bail!("unknown test option `{other}`"),
+        }
+    }
     let spec_root = root.to_path_buf();
     let examples_root = root.to_path_buf();
-    run_steps(
-        root,
-        vec![
-            cargo_step("fmt", &["fmt", "--all", "--", "--check"]),
-            cargo_step(
+    let steps = vec![
+        cargo_step("fmt", &["fmt", "--all", "--", "--check"]),
+        cargo_step(
+            "clippy",
+            &[
                 "clippy",
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-            ),
-            cargo_step("test", &["test", "--workspace"]),
-            loom_step(root),
-            Step {
-                name: "examples",
-                what: "decode and validate examples/*.wat".into(),
-                action: Action::InProcess(Box::new(move || check_examples(&examples_root))),
-            },
-            Step {
-                name: "spec",
-                what: "the spec testsuite (in-process)".into(),
-                action: Action::InProcess(Box::new(move || {
-                    let mut opts = spec::Options::for_workspace(&spec_root);
-                    opts.per_file = false;
-                    run_spec(&opts)
-                })),
-            },
-        ],
-    )
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        cargo_step("test", &["test", "--workspace"]),
+        loom_step(root),
+        Step {
+            name: "examples",
+            what: "decode and validate examples/*.wat".into(),
+            action: Action::InProcess(Box::new(move || check_examples(&examples_root))),
+        },
+        Step {
+            name: "spec",
+            what: "the spec testsuite (in-process)".into(),
+            action: Action::InProcess(Box::new(move || {
+                let mut opts = spec::Options::for_workspace(&spec_root);
+                opts.per_file = false;
+                run_spec(&opts)
+            })),
+        },
+    ];
+    for name in &skip {
+        if !steps.iter().any(|s| s.name == *name) {
+            bail!("--skip {name}: no such step");
+        }
+    }
+    let steps: Vec<Step> = steps
+        .into_iter()
+        .filter(|s| {
+            let skipped = skip.contains(&s.name);
+            if skipped {
+                println!("(skipping step `{}`)", s.name);
+            }
+            !skipped
+        })
+        .collect();
+    run_steps(root, steps)
 }
 
 /// Runs steps in order, stopping at the first that fails.
