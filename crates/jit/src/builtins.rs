@@ -1,11 +1,21 @@
 //! Runtime functions that compiled code calls through the vmctx builtins table.
 
+use cranelift_codegen::ir::Type;
+use cranelift_codegen::ir::types::{I32, I64};
+
 /// Index into the builtins table (`vmctx->builtins[index]`).
 ///
 /// Every builtin is an `extern "C"` function (the host's C calling
 /// convention) whose first argument is the *caller's* vmctx. The runtime
 /// fills a table of [`Builtin::COUNT`] code pointers, in this order, and
 /// stores its address at [`crate::VMOffsets::builtins`].
+///
+/// Index operands that are `i32` in wasm (32-bit memories and tables, segment
+/// offsets and lengths) are zero-extended to `u64`. Builtins that return a
+/// `u32` *status* return 0 on success; any other value makes compiled code
+/// trap with [`crate::TrapKind::Host`] at once (the runtime has recorded the
+/// real reason, e.g. an out-of-bounds access, and reports that). Builtins
+/// never unwind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 #[non_exhaustive]
@@ -19,14 +29,58 @@ pub enum Builtin {
     /// compiled code reloads the memory's base and length if memories may
     /// move.
     MemoryGrow = 0,
+    /// `table.grow`:
+    /// `extern "C" fn(vmctx, table: u32, delta: u64, init: u64) -> u64`.
+    ///
+    /// `init` is the new elements' value (a raw reference word). Returns the
+    /// old size in elements, or `u64::MAX` on failure (the table is then
+    /// unchanged; a 32-bit table's result becomes -1). The table's `base`
+    /// may change; compiled code reloads it at every access anyway.
+    TableGrow = 1,
+    /// `table.fill`:
+    /// `extern "C" fn(vmctx, table: u32, dst: u64, val: u64, len: u64) -> u32` (status).
+    TableFill = 2,
+    /// `table.copy`: `extern "C" fn(vmctx, dst_table: u32, src_table: u32,
+    /// dst: u64, src: u64, len: u64) -> u32` (status).
+    TableCopy = 3,
+    /// `table.init`: `extern "C" fn(vmctx, table: u32, elem: u32, dst: u64,
+    /// src: u64, len: u64) -> u32` (status). `elem` is the element segment
+    /// index in the module.
+    TableInit = 4,
+    /// `elem.drop`: `extern "C" fn(vmctx, elem: u32)`.
+    ElemDrop = 5,
+    /// `memory.copy`: `extern "C" fn(vmctx, dst_mem: u32, src_mem: u32,
+    /// dst: u64, src: u64, len: u64) -> u32` (status).
+    MemoryCopy = 6,
+    /// `memory.fill`:
+    /// `extern "C" fn(vmctx, mem: u32, dst: u64, val: u32, len: u64) -> u32`
+    /// (status; the byte written is `val as u8`).
+    MemoryFill = 7,
+    /// `memory.init`: `extern "C" fn(vmctx, mem: u32, data: u32, dst: u64,
+    /// src: u64, len: u64) -> u32` (status). `data` is the data segment
+    /// index in the module.
+    MemoryInit = 8,
+    /// `data.drop`: `extern "C" fn(vmctx, data: u32)`.
+    DataDrop = 9,
 }
 
 impl Builtin {
     /// Number of builtins: the length of the table the runtime provides.
-    pub const COUNT: usize = 1;
+    pub const COUNT: usize = 10;
 
     /// Every builtin, in table order.
-    pub const ALL: [Builtin; Builtin::COUNT] = [Builtin::MemoryGrow];
+    pub const ALL: [Builtin; Builtin::COUNT] = [
+        Builtin::MemoryGrow,
+        Builtin::TableGrow,
+        Builtin::TableFill,
+        Builtin::TableCopy,
+        Builtin::TableInit,
+        Builtin::ElemDrop,
+        Builtin::MemoryCopy,
+        Builtin::MemoryFill,
+        Builtin::MemoryInit,
+        Builtin::DataDrop,
+    ];
 
     /// Index of this builtin in the table.
     pub fn index(self) -> u32 {
@@ -36,6 +90,22 @@ impl Builtin {
     /// Byte offset of this builtin's entry within the table.
     pub fn table_offset(self) -> u32 {
         self.index() * crate::vmoffsets::PTR_SIZE
+    }
+
+    /// The builtin's signature: parameter types after the leading vmctx
+    /// pointer, and its return type (if any), as Cranelift types.
+    pub(crate) fn signature(self) -> (&'static [Type], Option<Type>) {
+        use Builtin as B;
+        match self {
+            B::MemoryGrow => (&[I32, I64], Some(I64)),
+            B::TableGrow => (&[I32, I64, I64], Some(I64)),
+            B::TableFill => (&[I32, I64, I64, I64], Some(I32)),
+            B::TableCopy | B::TableInit | B::MemoryCopy | B::MemoryInit => {
+                (&[I32, I32, I64, I64, I64], Some(I32))
+            }
+            B::ElemDrop | B::DataDrop => (&[I32], None),
+            B::MemoryFill => (&[I32, I64, I32, I64], Some(I32)),
+        }
     }
 }
 

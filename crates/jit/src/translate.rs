@@ -160,6 +160,10 @@ impl<'a> ModuleEnv<'a> {
             user_id: 1,
             description: "heap".into(),
         });
+        let table_region = func.dfg.alias_regions.insert(AliasRegionData {
+            user_id: 2,
+            description: "table elements".into(),
+        });
 
         let mut builder = FunctionBuilder::new(func, fctx);
         let entry = builder.create_block();
@@ -183,9 +187,10 @@ impl<'a> ModuleEnv<'a> {
             dead_depth: 0,
             direct_funcs: HashMap::new(),
             sigs: HashMap::new(),
-            grow_sig: None,
+            builtin_sigs: [None; Builtin::COUNT],
             vmctx_region,
             heap_region,
+            table_region,
         };
 
         // Parameters, then declared locals (zero-initialised).
@@ -273,6 +278,15 @@ struct Frame {
     dest_reachable: bool,
 }
 
+/// What a call calls.
+#[derive(Clone, Copy)]
+enum Callee {
+    /// A defined function of this module, by defined index: a direct call.
+    Direct(u32),
+    /// Through a `*const VMFuncRef` (imports and `call_indirect`).
+    FuncRef(Value),
+}
+
 /// Size/sign of a narrow load.
 #[derive(Clone, Copy)]
 enum Ext {
@@ -299,9 +313,10 @@ struct FuncTranslator<'e, 'f> {
     dead_depth: u32,
     direct_funcs: HashMap<u32, FuncRef>,
     sigs: HashMap<u32, SigRef>,
-    grow_sig: Option<SigRef>,
+    builtin_sigs: [Option<SigRef>; Builtin::COUNT],
     vmctx_region: AliasRegion,
     heap_region: AliasRegion,
+    table_region: AliasRegion,
 }
 
 fn unsupported(what: impl Into<String>) -> CompileError {
@@ -643,7 +658,55 @@ impl FuncTranslator<'_, '_> {
     fn op_call(&mut self, func_index: u32) -> Result<(), CompileError> {
         let module = self.env.module;
         let type_index = module.functions[func_index as usize];
-        let ty = &module.types[type_index as usize];
+        let callee = if module.is_imported_func(func_index) {
+            let ro = readonly_flags();
+            let funcref = self.builder.ins().load(
+                I64,
+                ro,
+                self.vmctx,
+                self.env.offsets.imported_func(func_index) as i32,
+            );
+            Callee::FuncRef(funcref)
+        } else {
+            Callee::Direct(func_index - module.num_imported_funcs)
+        };
+        self.emit_call(type_index, callee)
+    }
+
+    /// `call_indirect (type type_index) table`: checks the index against the
+    /// table's length (`UndefinedElement`), the element for null
+    /// (`IndirectCallToNull`) and the callee's canonical type id against
+    /// ours (`BadSignature`), then calls through the funcref.
+    fn op_call_indirect(&mut self, type_index: u32, table: u32) -> Result<(), CompileError> {
+        let index = self.pop();
+        let addr = self.table_elem_addr(table, index, TrapKind::UndefinedElement);
+        let f = self.table_elem_flags();
+        let funcref = self.builder.ins().load(I64, f, addr, 0);
+        self.builder
+            .ins()
+            .trapz(funcref, Self::trap_code(TrapKind::IndirectCallToNull));
+        let ro = readonly_flags();
+        let actual = self
+            .builder
+            .ins()
+            .load(I32, ro, funcref, VMOffsets::FUNC_REF_TYPE_ID as i32);
+        let expected = self.builder.ins().load(
+            I32,
+            ro,
+            self.vmctx,
+            self.env.offsets.type_ids(type_index) as i32,
+        );
+        let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        self.builder
+            .ins()
+            .trapnz(mismatch, Self::trap_code(TrapKind::BadSignature));
+        self.emit_call(type_index, Callee::FuncRef(funcref))
+    }
+
+    /// Pops the arguments of a call to a function of type `type_index`,
+    /// calls `callee` and pushes its results.
+    fn emit_call(&mut self, type_index: u32, callee: Callee) -> Result<(), CompileError> {
+        let ty = &self.env.module.types[type_index as usize];
         let (nparams, results) = (ty.params.len(), ty.results.clone());
         let sig = self.signature_for_type(type_index)?;
         let args = self.popn(nparams);
@@ -656,7 +719,7 @@ impl FuncTranslator<'_, '_> {
             ))
         });
         let mut call_args = Vec::with_capacity(args.len() + 3);
-        call_args.push(self.vmctx); // replaced below for imports
+        call_args.push(self.vmctx); // the callee's, replaced below for funcrefs
         call_args.push(self.vmctx);
         if let Some(slot) = ret_slot {
             let addr = self.builder.ins().stack_addr(I64, slot, 0);
@@ -664,44 +727,40 @@ impl FuncTranslator<'_, '_> {
         }
         call_args.extend_from_slice(&args);
 
-        let inst = if module.is_imported_func(func_index) {
-            let ro = readonly_flags();
-            let funcref = self.builder.ins().load(
-                I64,
-                ro,
-                self.vmctx,
-                self.env.offsets.imported_func(func_index) as i32,
-            );
-            let code =
-                self.builder
-                    .ins()
-                    .load(I64, ro, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
-            let callee_vmctx =
-                self.builder
-                    .ins()
-                    .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
-            call_args[0] = callee_vmctx;
-            self.builder.ins().call_indirect(sig, code, &call_args)
-        } else {
-            let fref = match self.direct_funcs.get(&func_index) {
-                Some(&f) => f,
-                None => {
-                    let defined = func_index - module.num_imported_funcs;
-                    let name = self
-                        .builder
-                        .func
-                        .declare_imported_user_function(UserExternalName::new(0, defined));
-                    let f = self.builder.import_function(ExtFuncData {
-                        name: ExternalName::User(name),
-                        signature: sig,
-                        colocated: true,
-                        patchable: false,
-                    });
-                    self.direct_funcs.insert(func_index, f);
-                    f
-                }
-            };
-            self.builder.ins().call(fref, &call_args)
+        let inst = match callee {
+            Callee::FuncRef(funcref) => {
+                let ro = readonly_flags();
+                let code =
+                    self.builder
+                        .ins()
+                        .load(I64, ro, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
+                let callee_vmctx =
+                    self.builder
+                        .ins()
+                        .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
+                call_args[0] = callee_vmctx;
+                self.builder.ins().call_indirect(sig, code, &call_args)
+            }
+            Callee::Direct(defined) => {
+                let fref = match self.direct_funcs.get(&defined) {
+                    Some(&f) => f,
+                    None => {
+                        let name = self
+                            .builder
+                            .func
+                            .declare_imported_user_function(UserExternalName::new(0, defined));
+                        let f = self.builder.import_function(ExtFuncData {
+                            name: ExternalName::User(name),
+                            signature: sig,
+                            colocated: true,
+                            patchable: false,
+                        });
+                        self.direct_funcs.insert(defined, f);
+                        f
+                    }
+                };
+                self.builder.ins().call(fref, &call_args)
+            }
         };
 
         if let Some(slot) = ret_slot {
@@ -938,26 +997,10 @@ impl FuncTranslator<'_, '_> {
         } else {
             self.builder.ins().uextend(I64, delta)
         };
-        let sig = match self.grow_sig {
-            Some(s) => s,
-            None => {
-                let mut sig = Signature::new(self.env.call_conv);
-                sig.params.push(AbiParam::new(I64));
-                sig.params.push(AbiParam::new(I32));
-                sig.params.push(AbiParam::new(I64));
-                sig.returns.push(AbiParam::new(I64));
-                let s = self.builder.import_signature(sig);
-                self.grow_sig = Some(s);
-                s
-            }
-        };
-        let f = self.builtin(Builtin::MemoryGrow);
         let idx = self.builder.ins().iconst(I32, i64::from(mem));
-        let call = self
-            .builder
-            .ins()
-            .call_indirect(sig, f, &[self.vmctx, idx, delta]);
-        let old = self.builder.inst_results(call)[0];
+        let old = self
+            .call_builtin(Builtin::MemoryGrow, &[idx, delta])
+            .expect("memory.grow returns a value");
         let v = if mty.memory64 {
             old
         } else {
@@ -975,6 +1018,236 @@ impl FuncTranslator<'_, '_> {
         self.builder
             .ins()
             .load(I64, ro, table, b.table_offset() as i32)
+    }
+
+    /// Calls builtin `b` with the caller's vmctx and `args`; returns its
+    /// result, if it has one.
+    fn call_builtin(&mut self, b: Builtin, args: &[Value]) -> Option<Value> {
+        let sig = match self.builtin_sigs[b.index() as usize] {
+            Some(s) => s,
+            None => {
+                let (params, ret) = b.signature();
+                let mut sig = Signature::new(self.env.call_conv);
+                sig.params.push(AbiParam::new(I64));
+                sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+                sig.returns.extend(ret.map(AbiParam::new));
+                let s = self.builder.import_signature(sig);
+                self.builtin_sigs[b.index() as usize] = Some(s);
+                s
+            }
+        };
+        let f = self.builtin(b);
+        let mut call_args = Vec::with_capacity(args.len() + 1);
+        call_args.push(self.vmctx);
+        call_args.extend_from_slice(args);
+        let call = self.builder.ins().call_indirect(sig, f, &call_args);
+        self.builder.inst_results(call).first().copied()
+    }
+
+    /// Calls a status-returning builtin and traps with [`TrapKind::Host`]
+    /// if the status is non-zero.
+    fn call_builtin_checked(&mut self, b: Builtin, args: &[Value]) {
+        let status = self
+            .call_builtin(b, args)
+            .expect("status-returning builtin");
+        self.builder
+            .ins()
+            .trapnz(status, Self::trap_code(TrapKind::Host));
+    }
+
+    /// Zero-extends an `i32` operand to `i64` (`i64` operands are kept).
+    fn widen(&mut self, v: Value) -> Value {
+        if self.builder.func.dfg.value_type(v) == I32 {
+            self.builder.ins().uextend(I64, v)
+        } else {
+            v
+        }
+    }
+
+    fn u32_const(&mut self, x: u32) -> Value {
+        self.builder.ins().iconst(I32, i64::from(x))
+    }
+
+    // ----------------------------------------------------- bulk operations
+
+    fn op_memory_copy(&mut self, dst_mem: u32, src_mem: u32) {
+        let len = self.pop();
+        let src = self.pop();
+        let dst = self.pop();
+        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
+        let (d, s) = (self.u32_const(dst_mem), self.u32_const(src_mem));
+        self.call_builtin_checked(Builtin::MemoryCopy, &[d, s, dst, src, len]);
+    }
+
+    fn op_memory_fill(&mut self, mem: u32) {
+        let len = self.pop();
+        let val = self.pop();
+        let dst = self.pop();
+        let (len, dst) = (self.widen(len), self.widen(dst));
+        let m = self.u32_const(mem);
+        self.call_builtin_checked(Builtin::MemoryFill, &[m, dst, val, len]);
+    }
+
+    fn op_memory_init(&mut self, data: u32, mem: u32) {
+        let len = self.pop();
+        let src = self.pop();
+        let dst = self.pop();
+        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
+        let (m, d) = (self.u32_const(mem), self.u32_const(data));
+        self.call_builtin_checked(Builtin::MemoryInit, &[m, d, dst, src, len]);
+    }
+
+    fn op_data_drop(&mut self, data: u32) {
+        let d = self.u32_const(data);
+        self.call_builtin(Builtin::DataDrop, &[d]);
+    }
+
+    // --------------------------------------------------------------- tables
+
+    /// `vmctx->tables[index]`: the table's `VMTableDefinition`.
+    fn table_def(&mut self, index: u32) -> Value {
+        let off = self.env.offsets.table(index) as i32;
+        self.builder
+            .ins()
+            .load(I64, readonly_flags(), self.vmctx, off)
+    }
+
+    /// Flags of loads of a table's `base` and `current_elements`: they
+    /// change only inside builtins and calls, so they are re-read after
+    /// any call.
+    fn table_def_flags(&self) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region))
+    }
+
+    fn table_elem_flags(&self) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(self.table_region))
+    }
+
+    fn table_length(&mut self, def: Value) -> Value {
+        let f = self.table_def_flags();
+        self.builder
+            .ins()
+            .load(I64, f, def, VMOffsets::TABLE_CURRENT_ELEMENTS as i32)
+    }
+
+    /// The address of element `index` (an `i32` or `i64` operand) of
+    /// `table`, after checking it against the table's current length
+    /// (trapping with `oob`).
+    fn table_elem_addr(&mut self, table: u32, index: Value, oob: TrapKind) -> Value {
+        let def = self.table_def(table);
+        let index = self.widen(index);
+        let len = self.table_length(def);
+        let out = self
+            .builder
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
+        self.builder.ins().trapnz(out, Self::trap_code(oob));
+        let f = self.table_def_flags();
+        let base = self
+            .builder
+            .ins()
+            .load(I64, f, def, VMOffsets::TABLE_BASE as i32);
+        let scaled = self.builder.ins().ishl_imm_u(index, 3);
+        self.builder.ins().iadd(base, scaled)
+    }
+
+    fn table64(&self, table: u32) -> bool {
+        self.env.module.tables[table as usize].table64
+    }
+
+    fn op_table_get(&mut self, table: u32) {
+        let index = self.pop();
+        let addr = self.table_elem_addr(table, index, TrapKind::TableOutOfBounds);
+        let f = self.table_elem_flags();
+        let v = self.builder.ins().load(I64, f, addr, 0);
+        self.push(v);
+    }
+
+    fn op_table_set(&mut self, table: u32) {
+        let value = self.pop();
+        let index = self.pop();
+        let addr = self.table_elem_addr(table, index, TrapKind::TableOutOfBounds);
+        let f = self.table_elem_flags();
+        self.builder.ins().store(f, value, addr, 0);
+    }
+
+    fn op_table_size(&mut self, table: u32) {
+        let def = self.table_def(table);
+        let len = self.table_length(def);
+        let v = if self.table64(table) {
+            len
+        } else {
+            self.builder.ins().ireduce(I32, len)
+        };
+        self.push(v);
+    }
+
+    fn op_table_grow(&mut self, table: u32) {
+        let delta = self.pop();
+        let init = self.pop();
+        let delta = self.widen(delta);
+        let t = self.u32_const(table);
+        let old = self
+            .call_builtin(Builtin::TableGrow, &[t, delta, init])
+            .expect("table.grow returns a value");
+        let v = if self.table64(table) {
+            old
+        } else {
+            self.builder.ins().ireduce(I32, old)
+        };
+        self.push(v);
+    }
+
+    fn op_table_fill(&mut self, table: u32) {
+        let len = self.pop();
+        let val = self.pop();
+        let dst = self.pop();
+        let (len, dst) = (self.widen(len), self.widen(dst));
+        let t = self.u32_const(table);
+        self.call_builtin_checked(Builtin::TableFill, &[t, dst, val, len]);
+    }
+
+    fn op_table_copy(&mut self, dst_table: u32, src_table: u32) {
+        let len = self.pop();
+        let src = self.pop();
+        let dst = self.pop();
+        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
+        let (d, s) = (self.u32_const(dst_table), self.u32_const(src_table));
+        self.call_builtin_checked(Builtin::TableCopy, &[d, s, dst, src, len]);
+    }
+
+    fn op_table_init(&mut self, elem: u32, table: u32) {
+        let len = self.pop();
+        let src = self.pop();
+        let dst = self.pop();
+        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
+        let (t, e) = (self.u32_const(table), self.u32_const(elem));
+        self.call_builtin_checked(Builtin::TableInit, &[t, e, dst, src, len]);
+    }
+
+    fn op_elem_drop(&mut self, elem: u32) {
+        let e = self.u32_const(elem);
+        self.call_builtin(Builtin::ElemDrop, &[e]);
+    }
+
+    // ----------------------------------------------------------- references
+
+    /// `ref.func f`: the address of `f`'s `VMFuncRef`.
+    fn op_ref_func(&mut self, func_index: u32) {
+        let module = self.env.module;
+        let v = if module.is_imported_func(func_index) {
+            let off = self.env.offsets.imported_func(func_index) as i32;
+            self.builder
+                .ins()
+                .load(I64, readonly_flags(), self.vmctx, off)
+        } else {
+            let off = self
+                .env
+                .offsets
+                .func_ref(func_index - module.num_imported_funcs);
+            self.builder.ins().iadd_imm_s(self.vmctx, i64::from(off))
+        };
+        self.push(v);
     }
 
     // ------------------------------------------------------------- numerics
@@ -1058,6 +1331,10 @@ impl FuncTranslator<'_, '_> {
                 self.reachable = false;
             }
             O::Call { function_index } => self.op_call(function_index)?,
+            O::CallIndirect {
+                type_index,
+                table_index,
+            } => self.op_call_indirect(type_index, table_index)?,
             O::Drop => {
                 self.pop();
             }
@@ -1111,6 +1388,32 @@ impl FuncTranslator<'_, '_> {
             O::I64Store32 { memarg } => self.op_store(&memarg, 4)?,
             O::MemorySize { mem } => self.op_memory_size(mem),
             O::MemoryGrow { mem } => self.op_memory_grow(mem),
+            O::MemoryCopy { dst_mem, src_mem } => self.op_memory_copy(dst_mem, src_mem),
+            O::MemoryFill { mem } => self.op_memory_fill(mem),
+            O::MemoryInit { data_index, mem } => self.op_memory_init(data_index, mem),
+            O::DataDrop { data_index } => self.op_data_drop(data_index),
+
+            // ---- tables and references
+            O::TableGet { table } => self.op_table_get(table),
+            O::TableSet { table } => self.op_table_set(table),
+            O::TableSize { table } => self.op_table_size(table),
+            O::TableGrow { table } => self.op_table_grow(table),
+            O::TableFill { table } => self.op_table_fill(table),
+            O::TableCopy {
+                dst_table,
+                src_table,
+            } => self.op_table_copy(dst_table, src_table),
+            O::TableInit { elem_index, table } => self.op_table_init(elem_index, table),
+            O::ElemDrop { elem_index } => self.op_elem_drop(elem_index),
+            O::RefNull { .. } => {
+                let v = self.builder.ins().iconst(I64, 0);
+                self.push(v);
+            }
+            O::RefIsNull => self.unop(|b, x| {
+                let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
+                b.ins().uextend(I32, c)
+            }),
+            O::RefFunc { function_index } => self.op_ref_func(function_index),
 
             // ---- constants
             O::I32Const { value } => {

@@ -17,8 +17,10 @@ pub enum TrapKind {
     MemoryOutOfBounds,
     /// A misaligned access where alignment is required.
     HeapMisaligned,
-    /// A table access out of bounds (or an indirect call past the table end).
+    /// A table access out of bounds (`table.get`/`set`/`fill`/`copy`/`init`).
     TableOutOfBounds,
+    /// An indirect call through an index past the end of the table.
+    UndefinedElement,
     /// An indirect call through a null table entry.
     IndirectCallToNull,
     /// An indirect call whose callee has the wrong type.
@@ -46,11 +48,12 @@ pub enum TrapKind {
 
 impl TrapKind {
     /// Every trap kind.
-    pub const ALL: [TrapKind; 15] = [
+    pub const ALL: [TrapKind; 16] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
         TrapKind::TableOutOfBounds,
+        TrapKind::UndefinedElement,
         TrapKind::IndirectCallToNull,
         TrapKind::BadSignature,
         TrapKind::IntegerOverflow,
@@ -70,7 +73,8 @@ impl TrapKind {
             TrapKind::StackOverflow => "call stack exhausted",
             TrapKind::MemoryOutOfBounds => "out of bounds memory access",
             TrapKind::HeapMisaligned => "misaligned memory access",
-            TrapKind::TableOutOfBounds => "undefined element",
+            TrapKind::TableOutOfBounds => "out of bounds table access",
+            TrapKind::UndefinedElement => "undefined element",
             TrapKind::IndirectCallToNull => "uninitialized element",
             TrapKind::BadSignature => "indirect call type mismatch",
             TrapKind::IntegerOverflow => "integer overflow",
@@ -103,6 +107,7 @@ impl TrapKind {
             TrapKind::UnalignedAtomic => TrapCode::unwrap_user(8),
             TrapKind::AtomicWaitNonShared => TrapCode::unwrap_user(9),
             TrapKind::Host => TrapCode::unwrap_user(10),
+            TrapKind::UndefinedElement => TrapCode::unwrap_user(11),
         }
     }
 

@@ -1,9 +1,32 @@
 //! A minimal fake runtime: builds a vmctx from `VMOffsets` and calls
 //! compiled code through `array_call`. Traps cannot be caught here (no
 //! signal handlers), so tests only exercise non-trapping behaviour.
+//!
+//! Every builtin is implemented (tables, bulk memory) and records its
+//! arguments in [`Instance::builtin_log`].
 
-use weft_decoder::{ConstOp, EntityType, ExternIndex, Module, SegmentMode, ValType};
+use std::sync::Mutex;
+
+use weft_decoder::{
+    ConstExpr, ConstOp, ElementItems2, EntityType, ExternIndex, Features, FuncType, Module,
+    SegmentMode, ValType,
+};
 use weft_jit::{Builtin, CompiledModule, CompiledTrampoline, Compiler, Tunables, VMOffsets};
+
+/// Engine-wide canonical type ids: the index of the type in this list.
+static TYPES: Mutex<Vec<FuncType>> = Mutex::new(Vec::new());
+
+/// The canonical id of a function type.
+pub fn type_id(ty: &FuncType) -> u32 {
+    let mut types = TYPES.lock().unwrap();
+    match types.iter().position(|t| t == ty) {
+        Some(i) => i as u32,
+        None => {
+            types.push(ty.clone());
+            types.len() as u32 - 1
+        }
+    }
+}
 
 /// One 16-byte, 16-aligned value slot.
 #[repr(C, align(16))]
@@ -18,6 +41,7 @@ impl ValRaw {
             Val::I64(x) => r.0[..8].copy_from_slice(&x.to_le_bytes()),
             Val::F32(x) => r.0[..4].copy_from_slice(&x.to_le_bytes()),
             Val::F64(x) => r.0[..8].copy_from_slice(&x.to_le_bytes()),
+            Val::Ref(x) => r.0[..8].copy_from_slice(&x.to_le_bytes()),
         }
         r
     }
@@ -29,6 +53,9 @@ impl ValRaw {
             ValType::I64 => Val::I64(i64::from_le_bytes(b[..8].try_into().unwrap())),
             ValType::F32 => Val::F32(u32::from_le_bytes(b[..4].try_into().unwrap())),
             ValType::F64 => Val::F64(u64::from_le_bytes(b[..8].try_into().unwrap())),
+            ValType::FuncRef | ValType::ExternRef => {
+                Val::Ref(u64::from_le_bytes(b[..8].try_into().unwrap()))
+            }
             other => panic!("test harness does not support {other}"),
         }
     }
@@ -41,6 +68,8 @@ pub enum Val {
     I64(i64),
     F32(u32),
     F64(u64),
+    /// A funcref or externref: the raw pointer-sized word (0 = null).
+    Ref(u64),
 }
 
 pub fn f32v(x: f32) -> Val {
@@ -79,6 +108,7 @@ impl Val {
 }
 
 #[repr(C)]
+#[derive(Default)]
 pub struct VMStoreContext {
     pub stack_limit: usize,
 }
@@ -87,6 +117,70 @@ pub struct VMStoreContext {
 pub struct VMMemoryDefinition {
     pub base: *mut u8,
     pub current_length: usize,
+}
+
+#[repr(C)]
+pub struct VMTableDefinition {
+    pub base: *mut usize,
+    pub current_elements: usize,
+}
+
+/// A table: elements in a `Vec` that is reallocated (so its base moves) on
+/// every successful grow.
+pub struct TestTable {
+    elems: Vec<usize>,
+    max: u64,
+    pub def: VMTableDefinition,
+}
+
+impl TestTable {
+    pub fn new(size: u64, max: Option<u64>, init: usize) -> Box<TestTable> {
+        let mut t = Box::new(TestTable {
+            elems: vec![init; size as usize],
+            // Keep the harness's tables small.
+            max: max.unwrap_or(u64::from(u32::MAX)).min(1 << 20),
+            def: VMTableDefinition {
+                base: std::ptr::null_mut(),
+                current_elements: 0,
+            },
+        });
+        t.sync();
+        t
+    }
+
+    fn sync(&mut self) {
+        self.def.base = self.elems.as_mut_ptr();
+        self.def.current_elements = self.elems.len();
+    }
+
+    pub fn grow(&mut self, delta: u64, init: usize) -> u64 {
+        let old = self.elems.len() as u64;
+        match old.checked_add(delta) {
+            Some(new) if new <= self.max => {
+                let mut v = Vec::with_capacity(new as usize + 1);
+                v.extend_from_slice(&self.elems);
+                v.resize(new as usize, init);
+                self.elems = v;
+                self.sync();
+                old
+            }
+            _ => u64::MAX,
+        }
+    }
+
+    pub fn elems(&self) -> &[usize] {
+        &self.elems
+    }
+
+    pub fn elems_mut(&mut self) -> &mut [usize] {
+        &mut self.elems
+    }
+
+    /// `[start, start + len)` as a `usize` range, if within `size`.
+    fn range(start: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>> {
+        let end = start.checked_add(len)?;
+        (end <= size as u64).then_some(start as usize..end as usize)
+    }
 }
 
 #[repr(C)]
@@ -111,8 +205,12 @@ pub struct HostCtx {
 pub enum ImportVal {
     /// A host function through a compiled host trampoline.
     Host(HostCallback),
-    /// A function of another test instance: (instance, defined index).
+    /// A function of another test instance: (vmctx, `wasm_call`).
     Wasm(*mut u8, *const u8),
+    /// A funcref of another instance, used as is.
+    FuncRef(*const VMFuncRef),
+    /// A table of another instance (or of the test).
+    Table(*mut TestTable),
     /// A global's initial value.
     Global(Val),
 }
@@ -239,22 +337,254 @@ pub struct Instance {
     pub module: Module,
     pub compiled: CompiledModule,
     vmctx: Vec<Chunk>,
-    _store: Box<VMStoreContext>,
-    _builtins: Box<[usize; Builtin::COUNT]>,
+    pub store: Box<VMStoreContext>,
+    builtins: Box<[usize; Builtin::COUNT]>,
     pub memories: Vec<TestMemory>,
+    /// Every table of the module's index space (imported ones point into
+    /// other instances).
+    tables: Vec<*mut TestTable>,
+    own_tables: Vec<Box<TestTable>>,
     pub globals: Vec<Box<ValRaw>>,
     _funcrefs: Vec<Box<VMFuncRef>>,
     pub host_ctxs: Vec<Box<HostCtx>>,
     _trampolines: Vec<CompiledTrampoline>,
+    /// Element segments (`None` once dropped).
+    elems: Vec<Option<Vec<usize>>>,
+    /// Data segments (`None` once dropped).
+    data: Vec<Option<Vec<u8>>>,
     grows: usize,
+    /// Every builtin call but `memory.grow`: (builtin, arguments after the
+    /// vmctx, widened to u64).
+    pub builtin_log: Vec<(Builtin, Vec<u64>)>,
+}
+
+/// The instance whose vmctx compiled code passed to a builtin.
+///
+/// # Safety
+/// `vmctx` must be the vmctx of a live harness `Instance` (its `runtime`
+/// field points to it), and no other reference to it may be in use.
+unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
+    // SAFETY: per the contract above.
+    unsafe { &mut **(vmctx.add(16) as *mut *mut Instance) }
 }
 
 extern "C" fn memory_grow(vmctx: *mut u8, memory_index: u32, delta: u64) -> u64 {
     // SAFETY: the runtime field of every vmctx the harness builds points to
     // its `Instance`, which outlives the call.
-    let inst = unsafe { &mut **(vmctx.add(16) as *mut *mut Instance) };
+    let inst = unsafe { instance(vmctx) };
     inst.grows += 1;
     inst.memories[memory_index as usize].grow(delta)
+}
+
+impl Instance {
+    fn table(&mut self, i: u32) -> &mut TestTable {
+        // SAFETY: table pointers point to boxed tables owned by this or an
+        // earlier, still live instance (or by the test).
+        unsafe { &mut *self.tables[i as usize] }
+    }
+
+    pub fn table_ptr(&self, i: u32) -> *mut TestTable {
+        self.tables[i as usize]
+    }
+
+    pub fn table_elems(&mut self, i: u32) -> Vec<usize> {
+        self.table(i).elems().to_vec()
+    }
+
+    fn log(&mut self, b: Builtin, args: &[u64]) {
+        self.builtin_log.push((b, args.to_vec()));
+    }
+}
+
+extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::TableGrow, &[table.into(), delta, init]);
+    inst.table(table).grow(delta, init as usize)
+}
+
+extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, val: u64, len: u64) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::TableFill, &[table.into(), dst, val, len]);
+    let t = inst.table(table);
+    match TestTable::range(dst, len, t.elems.len()) {
+        Some(r) => {
+            t.elems[r].fill(val as usize);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn table_copy(
+    vmctx: *mut u8,
+    dst_table: u32,
+    src_table: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::TableCopy,
+        &[dst_table.into(), src_table.into(), dst, src, len],
+    );
+    let s = inst.table(src_table);
+    let Some(sr) = TestTable::range(src, len, s.elems.len()) else {
+        return 1;
+    };
+    let items = s.elems[sr].to_vec();
+    let d = inst.table(dst_table);
+    match TestTable::range(dst, len, d.elems.len()) {
+        Some(dr) => {
+            d.elems[dr].copy_from_slice(&items);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn table_init(
+    vmctx: *mut u8,
+    table: u32,
+    elem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::TableInit,
+        &[table.into(), elem.into(), dst, src, len],
+    );
+    let seg = inst.elems[elem as usize].clone().unwrap_or_default();
+    let Some(sr) = TestTable::range(src, len, seg.len()) else {
+        return 1;
+    };
+    let t = inst.table(table);
+    match TestTable::range(dst, len, t.elems.len()) {
+        Some(dr) => {
+            t.elems[dr].copy_from_slice(&seg[sr]);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::ElemDrop, &[elem.into()]);
+    inst.elems[elem as usize] = None;
+}
+
+extern "C" fn memory_copy(
+    vmctx: *mut u8,
+    dst_mem: u32,
+    src_mem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::MemoryCopy,
+        &[dst_mem.into(), src_mem.into(), dst, src, len],
+    );
+    let s = inst.memories[src_mem as usize].bytes();
+    let Some(sr) = TestTable::range(src, len, s.len()) else {
+        return 1;
+    };
+    let bytes = s[sr].to_vec();
+    let d = inst.memories[dst_mem as usize].bytes_mut();
+    match TestTable::range(dst, len, d.len()) {
+        Some(dr) => {
+            d[dr].copy_from_slice(&bytes);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::MemoryFill, &[mem.into(), dst, val.into(), len]);
+    let m = inst.memories[mem as usize].bytes_mut();
+    match TestTable::range(dst, len, m.len()) {
+        Some(r) => {
+            m[r].fill(val as u8);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn memory_init(
+    vmctx: *mut u8,
+    mem: u32,
+    data: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::MemoryInit,
+        &[mem.into(), data.into(), dst, src, len],
+    );
+    let seg = inst.data[data as usize].clone().unwrap_or_default();
+    let Some(sr) = TestTable::range(src, len, seg.len()) else {
+        return 1;
+    };
+    let m = inst.memories[mem as usize].bytes_mut();
+    match TestTable::range(dst, len, m.len()) {
+        Some(dr) => {
+            m[dr].copy_from_slice(&seg[sr]);
+            0
+        }
+        None => 1,
+    }
+}
+
+extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::DataDrop, &[data.into()]);
+    inst.data[data as usize] = None;
+}
+
+type Grow = extern "C" fn(*mut u8, u32, u64) -> u64;
+type TGrow = extern "C" fn(*mut u8, u32, u64, u64) -> u64;
+type TFill = extern "C" fn(*mut u8, u32, u64, u64, u64) -> u32;
+type Copy5 = extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
+type Drop1 = extern "C" fn(*mut u8, u32);
+type MFill = extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
+
+/// The fake builtins, in `Builtin` order.
+pub fn builtins_table() -> [usize; Builtin::COUNT] {
+    let mut t = [0usize; Builtin::COUNT];
+    for b in Builtin::ALL {
+        t[b.index() as usize] = match b {
+            Builtin::MemoryGrow => memory_grow as Grow as usize,
+            Builtin::TableGrow => table_grow as TGrow as usize,
+            Builtin::TableFill => table_fill as TFill as usize,
+            Builtin::TableCopy => table_copy as Copy5 as usize,
+            Builtin::TableInit => table_init as Copy5 as usize,
+            Builtin::ElemDrop => elem_drop as Drop1 as usize,
+            Builtin::MemoryCopy => memory_copy as Copy5 as usize,
+            Builtin::MemoryFill => memory_fill as MFill as usize,
+            Builtin::MemoryInit => memory_init as Copy5 as usize,
+            Builtin::DataDrop => data_drop as Drop1 as usize,
+            other => panic!("harness lacks builtin {other:?}"),
+        };
+    }
+    t
 }
 
 pub fn wat(src: &str) -> Vec<u8> {
@@ -278,10 +608,44 @@ impl Instance {
     }
 
     pub fn with(src: &str, tunables: Tunables, imports: Vec<ImportVal>) -> Box<Instance> {
+        Self::with_features(src, tunables, imports, Features::default())
+    }
+
+    /// Like `with`, decoding with the given features.
+    pub fn with_features(
+        src: &str,
+        tunables: Tunables,
+        imports: Vec<ImportVal>,
+        features: Features,
+    ) -> Box<Instance> {
         let compiler = Compiler::new(tunables).expect("host ISA");
-        let module = Module::decode(&wat(src)).expect("valid module");
+        let module = Module::decode_with(&wat(src), features).expect("valid module");
         let compiled = compiler.compile(&module).expect("compiles");
         Self::instantiate(&compiler, module, compiled, imports)
+    }
+
+    /// Evaluates a constant expression; `funcref(f)` is the address of
+    /// function `f`'s `VMFuncRef`.
+    fn eval(&self, e: &ConstExpr, funcref: &dyn Fn(u32) -> usize) -> ValRaw {
+        let mut stack: Vec<ValRaw> = Vec::new();
+        for op in &e.ops {
+            let v = match *op {
+                ConstOp::I32Const(x) => ValRaw::from_val(Val::I32(x)),
+                ConstOp::I64Const(x) => ValRaw::from_val(Val::I64(x)),
+                ConstOp::F32Const(x) => ValRaw::from_val(Val::F32(x)),
+                ConstOp::F64Const(x) => ValRaw::from_val(Val::F64(x)),
+                ConstOp::RefNull(_) => ValRaw::from_val(Val::Ref(0)),
+                ConstOp::RefFunc(f) => ValRaw::from_val(Val::Ref(funcref(f) as u64)),
+                ConstOp::GlobalGet(i) => *self.globals[i as usize],
+                ref other => panic!("unsupported init {other:?}"),
+            };
+            stack.push(v);
+        }
+        stack.pop().unwrap()
+    }
+
+    fn eval_word(&self, e: &ConstExpr, funcref: &dyn Fn(u32) -> usize) -> u64 {
+        u64::from_le_bytes(self.eval(e, funcref).0[..8].try_into().unwrap())
     }
 
     pub fn instantiate(
@@ -294,14 +658,19 @@ impl Instance {
         let chunks = o.vmctx_size() as usize / 16;
         let mut inst = Box::new(Instance {
             vmctx: (0..chunks).map(|_| Chunk([0; 16])).collect(),
-            _store: Box::new(VMStoreContext { stack_limit: 0 }),
-            _builtins: Box::new([memory_grow as *const () as usize]),
+            store: Box::new(VMStoreContext::default()),
+            builtins: Box::new(builtins_table()),
             memories: Vec::new(),
+            tables: Vec::new(),
+            own_tables: Vec::new(),
             globals: Vec::new(),
             _funcrefs: Vec::new(),
             host_ctxs: Vec::new(),
             _trampolines: Vec::new(),
+            elems: Vec::new(),
+            data: Vec::new(),
             grows: 0,
+            builtin_log: Vec::new(),
             module,
             compiled,
         });
@@ -321,13 +690,16 @@ impl Instance {
             inst.memories.push(m);
         }
 
+        let base = inst.vmctx.as_mut_ptr() as *mut u8;
         let mut imports = imports.into_iter();
-        let mut func_imports = Vec::new();
+        // Address of each imported function's `VMFuncRef`.
+        let mut func_imports: Vec<*const VMFuncRef> = Vec::new();
         for imp in inst.module.imports.clone() {
             match imp.ty {
                 EntityType::Func(ty) => {
                     let ty = inst.module.types[ty as usize].clone();
-                    match imports.next().expect("import provided") {
+                    let type_id = type_id(&ty);
+                    let fr = match imports.next().expect("import provided") {
                         ImportVal::Host(cb) => {
                             let tramp = compiler.host_trampoline(&ty).expect("trampoline");
                             let mut ctx = Box::new(HostCtx {
@@ -338,64 +710,62 @@ impl Instance {
                                 wasm_call: tramp.wasm_call(),
                                 array_call: std::ptr::null(),
                                 vmctx: (&mut *ctx as *mut HostCtx).cast(),
-                                type_id: 0,
+                                type_id,
                             });
                             inst.host_ctxs.push(ctx);
                             inst._trampolines.push(tramp);
-                            func_imports.push(fr);
+                            fr
                         }
-                        ImportVal::Wasm(vmctx, code) => {
-                            func_imports.push(Box::new(VMFuncRef {
-                                wasm_call: code,
-                                array_call: std::ptr::null(),
-                                vmctx,
-                                type_id: 0,
-                            }));
+                        ImportVal::Wasm(vmctx, code) => Box::new(VMFuncRef {
+                            wasm_call: code,
+                            array_call: std::ptr::null(),
+                            vmctx,
+                            type_id,
+                        }),
+                        ImportVal::FuncRef(p) => {
+                            func_imports.push(p);
+                            continue;
                         }
-                        ImportVal::Global(_) => panic!("expected a function import"),
-                    }
+                        _ => panic!("expected a function import"),
+                    };
+                    func_imports.push(&*fr);
+                    inst._funcrefs.push(fr);
                 }
                 EntityType::Global(_) => match imports.next().expect("import provided") {
                     ImportVal::Global(v) => inst.globals.push(Box::new(ValRaw::from_val(v))),
                     _ => panic!("expected a global import"),
                 },
-                _ => panic!("test harness only imports functions and globals"),
+                EntityType::Table(_) => match imports.next().expect("import provided") {
+                    ImportVal::Table(t) => inst.tables.push(t),
+                    _ => panic!("expected a table import"),
+                },
+                _ => panic!("test harness does not import memories"),
             }
         }
+        let num_imported = inst.module.num_imported_funcs;
+        let funcref = |f: u32| -> usize {
+            if f < num_imported {
+                func_imports[f as usize] as usize
+            } else {
+                base as usize + o.func_ref(f - num_imported) as usize
+            }
+        };
         for g in inst.module.global_defs.clone() {
-            let mut stack: Vec<ValRaw> = Vec::new();
-            for op in &g.init.ops {
-                let v = match *op {
-                    ConstOp::I32Const(x) => ValRaw::from_val(Val::I32(x)),
-                    ConstOp::I64Const(x) => ValRaw::from_val(Val::I64(x)),
-                    ConstOp::F32Const(x) => ValRaw::from_val(Val::F32(x)),
-                    ConstOp::F64Const(x) => ValRaw::from_val(Val::F64(x)),
-                    ConstOp::GlobalGet(i) => *inst.globals[i as usize],
-                    ref other => panic!("unsupported init {other:?}"),
-                };
-                stack.push(v);
-            }
-            inst.globals.push(Box::new(stack.pop().unwrap()));
+            let v = inst.eval(&g.init, &funcref);
+            inst.globals.push(Box::new(v));
         }
-        for d in inst.module.data.clone() {
-            if let SegmentMode::Active { index, offset } = &d.mode {
-                let off = match offset.ops.as_slice() {
-                    [ConstOp::I32Const(x)] => *x as u32 as usize,
-                    [ConstOp::GlobalGet(g)] => {
-                        inst.globals[*g as usize].to_val(ValType::I32).i32() as u32 as usize
-                    }
-                    other => panic!("unsupported data offset {other:?}"),
-                };
-                let bytes = &inst.module.bytes[d.data.clone()];
-                let bytes = bytes.to_vec();
-                inst.memories[*index as usize].bytes_mut()[off..off + bytes.len()]
-                    .copy_from_slice(&bytes);
-            }
+        for td in inst.module.table_defs.clone() {
+            let init = td
+                .init
+                .as_ref()
+                .map_or(0, |e| inst.eval_word(e, &funcref) as usize);
+            let mut t = TestTable::new(td.ty.limits.min, td.ty.limits.max, init);
+            inst.tables.push(&mut *t);
+            inst.own_tables.push(t);
         }
 
         // Fill the vmctx.
         let inst_ptr: *mut Instance = &mut *inst;
-        let base = inst.vmctx.as_mut_ptr() as *mut u8;
         let put = |off: u32, v: usize| {
             // SAFETY: every offset comes from `VMOffsets` and lies inside the
             // vmctx buffer of `vmctx_size()` bytes; it is 8-aligned.
@@ -403,15 +773,12 @@ impl Instance {
         };
         put(
             o.store_ctx(),
-            &*inst._store as *const VMStoreContext as usize,
+            &*inst.store as *const VMStoreContext as usize,
         );
-        put(o.builtins(), inst._builtins.as_ptr() as usize);
+        put(o.builtins(), inst.builtins.as_ptr() as usize);
         put(o.runtime(), inst_ptr as usize);
-        for (i, fr) in func_imports.iter().enumerate() {
-            put(
-                o.imported_func(i as u32),
-                &**fr as *const VMFuncRef as usize,
-            );
+        for (i, &fr) in func_imports.iter().enumerate() {
+            put(o.imported_func(i as u32), fr as usize);
         }
         for (i, m) in inst.memories.iter().enumerate() {
             put(
@@ -419,8 +786,17 @@ impl Instance {
                 &*m.def as *const VMMemoryDefinition as usize,
             );
         }
+        for (i, &t) in inst.tables.iter().enumerate() {
+            // SAFETY: `t` points to a live boxed table.
+            put(o.table(i as u32), unsafe { &raw mut (*t).def } as usize);
+        }
         for (i, g) in inst.globals.iter_mut().enumerate() {
             put(o.global(i as u32), &mut **g as *mut ValRaw as usize);
+        }
+        for (i, ty) in inst.module.types.iter().enumerate() {
+            let off = o.type_ids(i as u32);
+            // SAFETY: as in `put`; 4-aligned.
+            unsafe { (base.add(off as usize) as *mut u32).write(type_id(ty)) };
         }
         for i in 0..o.num_defined_funcs() {
             let off = o.func_ref(i);
@@ -433,8 +809,45 @@ impl Instance {
                 inst.compiled.array_call(i) as usize,
             );
             put(off + VMOffsets::FUNC_REF_VMCTX, base as usize);
+            let tid = type_id(inst.module.func_type(num_imported + i));
+            // SAFETY: as in `put`; 8-aligned.
+            unsafe {
+                (base.add((off + VMOffsets::FUNC_REF_TYPE_ID) as usize) as *mut u32).write(tid)
+            };
         }
-        inst._funcrefs = func_imports;
+
+        // Element and data segments: active ones are copied now, and only
+        // passive ones stay available to `table.init`/`memory.init`.
+        for seg in inst.module.elements.clone() {
+            let items: Vec<usize> = match &seg.items {
+                ElementItems2::Functions(fs) => fs.iter().map(|&f| funcref(f)).collect(),
+                ElementItems2::Expressions(es) => es
+                    .iter()
+                    .map(|e| inst.eval_word(e, &funcref) as usize)
+                    .collect(),
+            };
+            match &seg.mode {
+                SegmentMode::Passive => inst.elems.push(Some(items)),
+                SegmentMode::Active { index, offset } => {
+                    let off = inst.eval_word(offset, &funcref) as u32 as usize;
+                    inst.table(*index).elems_mut()[off..off + items.len()].copy_from_slice(&items);
+                    inst.elems.push(None);
+                }
+                SegmentMode::Declared => inst.elems.push(None),
+            }
+        }
+        for d in inst.module.data.clone() {
+            let bytes = inst.module.bytes[d.data.clone()].to_vec();
+            match &d.mode {
+                SegmentMode::Active { index, offset } => {
+                    let off = inst.eval_word(offset, &funcref) as u32 as usize;
+                    inst.memories[*index as usize].bytes_mut()[off..off + bytes.len()]
+                        .copy_from_slice(&bytes);
+                    inst.data.push(None);
+                }
+                _ => inst.data.push(Some(bytes)),
+            }
+        }
         if let Some(start) = inst
             .module
             .start
@@ -475,6 +888,21 @@ impl Instance {
     pub fn export_wasm(&mut self, name: &str) -> ImportVal {
         let def = self.func_index(name) - self.module.num_imported_funcs;
         ImportVal::Wasm(self.vmctx(), self.compiled.wasm_call(def))
+    }
+
+    /// The `VMFuncRef` of function `f` (what `ref.func f` evaluates to).
+    pub fn funcref(&mut self, f: u32) -> *const VMFuncRef {
+        let o = self.compiled.offsets().clone();
+        let base = self.vmctx();
+        if self.module.is_imported_func(f) {
+            // SAFETY: the vmctx slot of an imported function holds its
+            // funcref pointer.
+            unsafe { *(base.add(o.imported_func(f) as usize) as *const *const VMFuncRef) }
+        } else {
+            let off = o.func_ref(f - self.module.num_imported_funcs);
+            // SAFETY: the offset lies inside the vmctx.
+            unsafe { base.add(off as usize) as *const VMFuncRef }
+        }
     }
 
     pub fn call(&mut self, name: &str, args: &[Val]) -> Vec<Val> {

@@ -14,3 +14,4 @@ mod globals;
 mod memory;
 mod numeric;
 mod spec;
+mod tables;

@@ -13,7 +13,10 @@ use wast::{Wast, WastArg, WastDirective, WastExecute, WastInvoke, WastRet};
 use weft_decoder::{ExternIndex, Module};
 use weft_jit::{CompileError, Compiler, Tunables};
 
-use crate::harness::{ImportVal, Instance, Val, ValRaw, small_tunables};
+use crate::harness::{ImportVal, Instance, TestTable, Val, ValRaw, small_tunables};
+
+/// Externref `N` of a script is the word `EXTERN_BIAS + N` (never null).
+const EXTERN_BIAS: u64 = 0x1000;
 
 const FILES: &[&str] = &[
     "address",
@@ -22,9 +25,12 @@ const FILES: &[&str] = &[
     "br",
     "br_if",
     "br_table",
+    "bulk",
     "call",
+    "call_indirect",
     "const",
     "conversions",
+    "elem",
     "endianness",
     "f32",
     "f32_bitwise",
@@ -53,16 +59,30 @@ const FILES: &[&str] = &[
     "local_tee",
     "loop",
     "memory",
+    "memory_copy",
+    "memory_fill",
     "memory_grow",
+    "memory_init",
     "memory_redundancy",
     "memory_size",
     "memory_trap",
     "nop",
+    "ref_func",
+    "ref_is_null",
+    "ref_null",
     "return",
     "select",
     "stack",
     "store",
     "switch",
+    "table",
+    "table_copy",
+    "table_fill",
+    "table_get",
+    "table_grow",
+    "table_init",
+    "table_set",
+    "table_size",
     "traps",
     "unreachable",
     "unwind",
@@ -101,6 +121,7 @@ struct Runner<'c> {
     current: Option<usize>,
     stats: Stats,
     file: String,
+    spectest_table: Box<TestTable>,
 }
 
 impl Runner<'_> {
@@ -126,6 +147,7 @@ impl Runner<'_> {
                     (E::Global(_), "global_f64") => {
                         out.push(ImportVal::Global(Val::F64(666.6f64.to_bits())))
                     }
+                    (E::Table(_), "table") => out.push(ImportVal::Table(&mut *self.spectest_table)),
                     _ => return None,
                 }
                 continue;
@@ -135,10 +157,10 @@ impl Runner<'_> {
             let export = inst.module.export(&imp.name)?.index;
             match (imp.ty, export) {
                 (E::Func(_), ExternIndex::Func(f)) => {
-                    if inst.module.is_imported_func(f) {
-                        return None;
-                    }
-                    out.push(inst.export_wasm(&imp.name));
+                    out.push(ImportVal::FuncRef(inst.funcref(f)));
+                }
+                (E::Table(_), ExternIndex::Table(t)) => {
+                    out.push(ImportVal::Table(inst.table_ptr(t)));
                 }
                 (E::Global(g), ExternIndex::Global(i)) if !g.mutable => {
                     out.push(ImportVal::Global(inst.global(i as usize, g.ty)));
@@ -197,6 +219,10 @@ impl Runner<'_> {
                 WastArg::Core(WastArgCore::I64(x)) => Some(Val::I64(*x)),
                 WastArg::Core(WastArgCore::F32(x)) => Some(Val::F32(x.bits)),
                 WastArg::Core(WastArgCore::F64(x)) => Some(Val::F64(x.bits)),
+                WastArg::Core(WastArgCore::RefNull(_)) => Some(Val::Ref(0)),
+                WastArg::Core(WastArgCore::RefExtern(n)) => {
+                    Some(Val::Ref(EXTERN_BIAS + u64::from(*n)))
+                }
                 _ => None,
             })
             .collect()
@@ -221,6 +247,8 @@ impl Runner<'_> {
                     | weft_decoder::ValType::I64
                     | weft_decoder::ValType::F32
                     | weft_decoder::ValType::F64
+                    | weft_decoder::ValType::FuncRef
+                    | weft_decoder::ValType::ExternRef
             )
         }) {
             return None;
@@ -242,6 +270,12 @@ impl Runner<'_> {
                 NanPattern::ArithmeticNan => g & 0x7ff8_0000_0000_0000 == 0x7ff8_0000_0000_0000,
                 NanPattern::Value(v) => g == v.bits,
             },
+            (Val::Ref(g), WastRet::Core(WastRetCore::RefNull(_))) => g == 0,
+            (Val::Ref(g), WastRet::Core(WastRetCore::RefExtern(Some(n)))) => {
+                g == EXTERN_BIAS + u64::from(*n)
+            }
+            (Val::Ref(g), WastRet::Core(WastRetCore::RefExtern(None))) => g != 0,
+            (Val::Ref(g), WastRet::Core(WastRetCore::RefFunc(_))) => g != 0,
             _ => return None,
         })
     }
@@ -312,6 +346,7 @@ fn run(tunables: Tunables) -> Stats {
             current: None,
             stats: Stats::default(),
             file: file.to_string(),
+            spectest_table: TestTable::new(10, Some(20), 0),
         };
         for d in wast.directives {
             let (line, _) = d.span().linecol_in(&text);
