@@ -1,6 +1,7 @@
 ;; A small module for trying weft: a memory with a greeting in it, and two
 ;; exported functions.
 ;;
+;;   cargo run --release -p weft-cli -- run examples/hello.wat --invoke fib 20
 ;;   cargo run -p weft-cli -- validate examples/hello.wat
 (module $hello
   (memory (export "memory") 1 2)

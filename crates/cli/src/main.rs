@@ -1,5 +1,6 @@
 //! The `weft` command.
 
+mod run;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a module: call the export named by `--invoke` with ARGS parsed by
+    /// its parameter types, and print the results (one per line).
+    ///
+    /// Example: weft run examples/hello.wat --invoke fib 20
+    Run {
+        /// The module: binary (.wasm) or text (.wat).
+        file: PathBuf,
+        /// The exported function to call.
+        #[arg(long, value_name = "NAME")]
+        invoke: String,
+        /// Arguments for the function (integers in decimal or 0x hex,
+        /// floats like 1.5, nan, inf).
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Decode and validate a module (.wasm or .wat) and summarise its
     /// sections.
     Validate {
@@ -31,9 +47,28 @@ enum Command {
     },
 }
 
+/// The exit status after a trap (distinct from 1, used for other errors).
+const TRAP_EXIT: u8 = 134;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { file, invoke, args } => match run::run(&file, &invoke, &args) {
+            Ok(run::Outcome::Returned(vals)) => {
+                for v in &vals {
+                    println!("{}", run::format_val(v));
+                }
+                ExitCode::SUCCESS
+            }
+            Ok(run::Outcome::Trapped(trap)) => {
+                eprintln!("{trap}");
+                ExitCode::from(TRAP_EXIT)
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", file.display());
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate { file, all } => match validate(&file, all) {
             Ok(text) => {
                 print!("{text}");

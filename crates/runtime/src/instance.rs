@@ -370,11 +370,8 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     // Fill in the vmctx.
     vmctx.write(offsets.store_ctx(), opaque.vmstore.ptr());
     vmctx.write(offsets.builtins(), crate::builtins::table());
-    for i in 0..m.num_imported_funcs as usize {
-        vmctx.write(
-            offsets.imported_func(i as u32),
-            opaque.funcs[funcs[i]].funcref,
-        );
+    for (i, &f) in funcs.iter().take(m.num_imported_funcs as usize).enumerate() {
+        vmctx.write(offsets.imported_func(i as u32), opaque.funcs[f].funcref);
     }
     for (i, &mem) in memories.iter().enumerate() {
         vmctx.write(offsets.memory(i as u32), opaque.memories[mem].definition());

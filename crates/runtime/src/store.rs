@@ -50,6 +50,9 @@ pub struct StoreOpaque {
     pub(crate) engine: Engine,
     pub(crate) id: u64,
     pub(crate) vmstore: Box<VMStoreBlock>,
+    /// Boxed: compiled code and builtins reach an instance through a raw
+    /// pointer stored in its vmctx, so it must not move when this grows.
+    #[allow(clippy::vec_box, reason = "instances need stable addresses")]
     pub(crate) instances: Vec<Box<InstanceData>>,
     pub(crate) funcs: Vec<FuncData>,
     pub(crate) memories: Vec<MemoryData>,

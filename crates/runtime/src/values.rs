@@ -104,7 +104,7 @@ impl Val {
             Val::F32(v) => u128::from(*v),
             Val::F64(v) => u128::from(*v),
             Val::V128(v) => *v,
-            Val::FuncRef(f) => f.into_raw_checked(store)?,
+            Val::FuncRef(f) => f.to_raw_checked(store)?,
             Val::ExternRef(e) => e.clone().into_raw(store),
         })
     }
@@ -266,7 +266,7 @@ impl WasmTy for Option<Func> {
     /// A function of another store becomes null here; [`Val`] conversions
     /// report that as an error instead.
     fn into_raw(self, store: &mut StoreOpaque) -> u128 {
-        self.into_raw_checked(store).unwrap_or(0)
+        self.to_raw_checked(store).unwrap_or(0)
     }
     fn from_raw(raw: u128, store: &StoreOpaque) -> Self {
         if raw == 0 {
@@ -280,11 +280,11 @@ impl WasmTy for Option<Func> {
 }
 
 trait FuncRefExt {
-    fn into_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128>;
+    fn to_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128>;
 }
 
 impl FuncRefExt for Option<Func> {
-    fn into_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128> {
+    fn to_raw_checked(&self, store: &mut StoreOpaque) -> Result<u128> {
         match self {
             None => Ok(0),
             Some(f) => {
