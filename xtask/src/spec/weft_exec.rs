@@ -367,6 +367,19 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Resu
         },
     )?;
     linker.define("spectest", "memory", Extern::Memory(memory));
+    let shared = Memory::new(
+        &mut *store,
+        MemoryType {
+            limits: Limits {
+                min: 1,
+                max: Some(2),
+            },
+            shared: true,
+            memory64: false,
+            page_size_log2: 16,
+        },
+    )?;
+    linker.define("spectest", "shared_memory", Extern::Memory(shared));
     let table = Table::new(
         &mut *store,
         TableType {
