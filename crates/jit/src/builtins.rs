@@ -62,11 +62,25 @@ pub enum Builtin {
     MemoryInit = 8,
     /// `data.drop`: `extern "C" fn(vmctx, data: u32)`.
     DataDrop = 9,
+    /// Epoch check slow path: `extern "C" fn(vmctx) -> u32` (status),
+    /// called at a function entry or loop header when `*epoch_ptr >=
+    /// epoch_deadline`. To continue, return 0 (normally after moving
+    /// `epoch_deadline` forward: compiled code does not check again until
+    /// its next check point); non-zero traps with [`crate::TrapKind::Host`]
+    /// (record [`crate::TrapKind::Interrupt`] as the reason).
+    EpochInterrupt = 10,
+    /// Fuel check slow path: `extern "C" fn(vmctx) -> u32` (status), called
+    /// at a function entry or loop header when `fuel_consumed >= 0`
+    /// (`fuel_consumed` is up to date in the `VMStoreContext` during the
+    /// call, and re-read after it). To continue, return 0 (for instance
+    /// after refilling, i.e. lowering `fuel_consumed`); non-zero traps with
+    /// [`crate::TrapKind::Host`] (record [`crate::TrapKind::OutOfFuel`]).
+    OutOfFuel = 11,
 }
 
 impl Builtin {
     /// Number of builtins: the length of the table the runtime provides.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
 
     /// Every builtin, in table order.
     pub const ALL: [Builtin; Builtin::COUNT] = [
@@ -80,6 +94,8 @@ impl Builtin {
         Builtin::MemoryFill,
         Builtin::MemoryInit,
         Builtin::DataDrop,
+        Builtin::EpochInterrupt,
+        Builtin::OutOfFuel,
     ];
 
     /// Index of this builtin in the table.
@@ -105,6 +121,7 @@ impl Builtin {
             }
             B::ElemDrop | B::DataDrop => (&[I32], None),
             B::MemoryFill => (&[I32, I64, I32, I64], Some(I32)),
+            B::EpochInterrupt | B::OutOfFuel => (&[], Some(I32)),
         }
     }
 }

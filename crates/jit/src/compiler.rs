@@ -44,6 +44,16 @@ pub struct Tunables {
     /// Maximum wasm stack, in bytes (informational here: the runtime sets
     /// `VMStoreContext::stack_limit` from it).
     pub max_wasm_stack: usize,
+    /// Epoch checks at every function entry and loop header: when
+    /// `*VMStoreContext::epoch_ptr >= VMStoreContext::epoch_deadline`,
+    /// compiled code calls [`crate::Builtin::EpochInterrupt`]. On by
+    /// default; the runtime must then fill `epoch_ptr`.
+    pub epoch_interruption: bool,
+    /// Fuel metering: compiled code adds [`crate::fuel_cost`] of every
+    /// operator it executes to `VMStoreContext::fuel_consumed` and calls
+    /// [`crate::Builtin::OutOfFuel`] at function entries and loop headers
+    /// when it is `>= 0`. Off by default.
+    pub consume_fuel: bool,
 }
 
 impl Default for Tunables {
@@ -54,6 +64,8 @@ impl Default for Tunables {
             memory_may_move: false,
             opt_level: OptLevel::Speed,
             max_wasm_stack: 512 << 10,
+            epoch_interruption: true,
+            consume_fuel: false,
         }
     }
 }
@@ -358,15 +370,18 @@ mod tests {
         let module = Module::decode(&bytes).unwrap();
         let compiled = compiler.compile(&module).unwrap();
         let offsets = compiled.offsets();
-        let stack_limit = 0usize;
+        // VMStoreContext: stack limit 0, no fuel, epoch 0 < deadline MAX.
+        let epoch = 0u64;
+        let store_ctx: [u64; 4] = [0, 0, u64::MAX, &epoch as *const u64 as u64];
         let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
-        vmctx[0] = &stack_limit as *const usize as u128;
+        vmctx[0] = store_ctx.as_ptr() as u128;
         let mut values = [[0u64; 2]; 2];
         values[0][0] = u64::from(2.5f32.to_bits());
         values[1][0] = (-3.5f64).to_bits();
         // SAFETY: `array_call` has the contract's signature; the vmctx's
-        // `store_ctx` points at a zero stack limit and the function touches
-        // nothing else; `values` holds two 16-byte slots.
+        // `store_ctx` points at a valid store context (zero stack limit,
+        // epoch far from the deadline) and the function touches nothing
+        // else; `values` holds two 16-byte slots.
         unsafe {
             let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut [u64; 2], usize) =
                 std::mem::transmute(compiled.array_call(0));

@@ -30,6 +30,7 @@ use weft_decoder::{FuncType, FunctionBody, MemoryType, Module, ValType};
 use crate::builtins::Builtin;
 use crate::compiler::{Compiler, Tunables};
 use crate::error::CompileError;
+use crate::fuel::fuel_cost;
 use crate::trap::TrapKind;
 use crate::vmoffsets::VMOffsets;
 
@@ -188,6 +189,10 @@ impl<'a> ModuleEnv<'a> {
             direct_funcs: HashMap::new(),
             sigs: HashMap::new(),
             builtin_sigs: [None; Builtin::COUNT],
+            store_ctx: None,
+            epoch_ptr: None,
+            fuel: None,
+            fuel_pending: 0,
             vmctx_region,
             heap_region,
             table_region,
@@ -211,6 +216,33 @@ impl<'a> ModuleEnv<'a> {
             }
         }
 
+        // Interruption checks at entry (and at every loop header).
+        let tunables = self.tunables;
+        if tunables.epoch_interruption || tunables.consume_fuel {
+            let store_ctx = t.builder.ins().load(
+                I64,
+                readonly_flags(),
+                vmctx,
+                self.offsets.store_ctx() as i32,
+            );
+            t.store_ctx = Some(store_ctx);
+            if tunables.epoch_interruption {
+                let p = t.builder.ins().load(
+                    I64,
+                    readonly_flags(),
+                    store_ctx,
+                    VMOffsets::STORE_CTX_EPOCH_PTR as i32,
+                );
+                t.epoch_ptr = Some(p);
+            }
+            if tunables.consume_fuel {
+                let var = t.builder.declare_var(I64);
+                t.fuel = Some(var);
+                t.fuel_reload();
+            }
+            t.interrupt_checks();
+        }
+
         // The function body is an implicit block whose results are returned.
         let exit = t.builder.create_block();
         for &r in ty.results.iter() {
@@ -232,6 +264,9 @@ impl<'a> ModuleEnv<'a> {
             let op = reader.read()?;
             t.builder.set_srcloc(SourceLoc::new(pos as u32));
             if t.reachable {
+                if t.fuel.is_some() {
+                    t.fuel_pending += fuel_cost(&op);
+                }
                 t.operator(op)?;
             } else {
                 t.unreachable_operator(&op)?;
@@ -314,6 +349,16 @@ struct FuncTranslator<'e, 'f> {
     direct_funcs: HashMap<u32, FuncRef>,
     sigs: HashMap<u32, SigRef>,
     builtin_sigs: [Option<SigRef>; Builtin::COUNT],
+    /// `vmctx->store_ctx` (loaded at entry when interruption checks need it).
+    store_ctx: Option<Value>,
+    /// `store_ctx->epoch_ptr`, with epoch interruption on.
+    epoch_ptr: Option<Value>,
+    /// The function's view of `store_ctx->fuel_consumed`, with fuel on: kept
+    /// in a variable, written back before calls and returns, re-read after
+    /// calls.
+    fuel: Option<Variable>,
+    /// Fuel of the operators translated since the last flush into `fuel`.
+    fuel_pending: u64,
     vmctx_region: AliasRegion,
     heap_region: AliasRegion,
     table_region: AliasRegion,
@@ -386,6 +431,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn jump(&mut self, block: Block, values: &[Value]) {
+        self.fuel_flush();
         let args = Self::block_args(values);
         self.builder.ins().jump(block, &args);
     }
@@ -453,6 +499,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn emit_return(&mut self, values: &[Value]) {
+        self.fuel_save();
         if let Some(area) = self.ret_area {
             let flags = MemFlagsData::trusted();
             for (i, &v) in values.iter().enumerate() {
@@ -491,6 +538,7 @@ impl FuncTranslator<'_, '_> {
         self.jump(header, &args);
         self.builder.switch_to_block(header);
         let header_params = self.builder.block_params(header).to_vec();
+        self.interrupt_checks();
         self.stack.extend(header_params);
         self.control.push(Frame {
             kind: FrameKind::Loop { header },
@@ -509,6 +557,7 @@ impl FuncTranslator<'_, '_> {
         let then_block = self.builder.create_block();
         let else_block = self.builder.create_block();
         let dest = self.new_block_with(&results);
+        self.fuel_flush();
         self.builder
             .ins()
             .brif(cond, then_block, &[], else_block, &[]);
@@ -606,6 +655,7 @@ impl FuncTranslator<'_, '_> {
         let (target, n) = self.branch_target(depth);
         let args = Self::block_args(self.top(n));
         let next = self.builder.create_block();
+        self.fuel_flush();
         self.builder.ins().brif(cond, target, &args, next, &[]);
         self.builder.seal_block(next);
         self.builder.switch_to_block(next);
@@ -624,12 +674,14 @@ impl FuncTranslator<'_, '_> {
         let jt = self
             .builder
             .create_jump_table(JumpTableData::new(def_call, &calls));
+        self.fuel_flush();
         self.builder.ins().br_table(index, jt);
         self.reachable = false;
     }
 
     /// Skips an operator in unreachable code, tracking nesting.
     fn unreachable_operator(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
+        debug_assert_eq!(self.fuel_pending, 0, "fuel left unflushed");
         match op {
             Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                 self.dead_depth += 1;
@@ -640,6 +692,100 @@ impl FuncTranslator<'_, '_> {
             _ => {}
         }
         Ok(())
+    }
+
+    // ---------------------------------------------------------- interruption
+
+    fn store_ctx_flags(&self) -> MemFlagsData {
+        MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region))
+    }
+
+    /// Adds the fuel of the operators translated since the last flush to
+    /// the fuel variable. Called before every branch, so that each block
+    /// starts with nothing pending.
+    fn fuel_flush(&mut self) {
+        if let Some(var) = self.fuel
+            && self.fuel_pending != 0
+        {
+            let v = self.builder.use_var(var);
+            let v = self.builder.ins().iadd_imm_s(v, self.fuel_pending as i64);
+            self.builder.def_var(var, v);
+        }
+        self.fuel_pending = 0;
+    }
+
+    /// Flushes and writes the fuel variable to `store_ctx->fuel_consumed`
+    /// (before calls and returns).
+    fn fuel_save(&mut self) {
+        self.fuel_flush();
+        if let (Some(var), Some(store_ctx)) = (self.fuel, self.store_ctx) {
+            let v = self.builder.use_var(var);
+            let f = self.store_ctx_flags();
+            self.builder
+                .ins()
+                .store(f, v, store_ctx, VMOffsets::STORE_CTX_FUEL_CONSUMED as i32);
+        }
+    }
+
+    /// Re-reads `store_ctx->fuel_consumed` into the fuel variable (at entry
+    /// and after calls).
+    fn fuel_reload(&mut self) {
+        if let (Some(var), Some(store_ctx)) = (self.fuel, self.store_ctx) {
+            let f = self.store_ctx_flags();
+            let v = self.builder.ins().load(
+                I64,
+                f,
+                store_ctx,
+                VMOffsets::STORE_CTX_FUEL_CONSUMED as i32,
+            );
+            self.builder.def_var(var, v);
+        }
+    }
+
+    /// The checks at function entry and loop headers: fuel, then epoch.
+    fn interrupt_checks(&mut self) {
+        if let Some(var) = self.fuel {
+            debug_assert_eq!(self.fuel_pending, 0);
+            let v = self.builder.use_var(var);
+            let out = self
+                .builder
+                .ins()
+                .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, v, 0);
+            self.cold_builtin_call(out, Builtin::OutOfFuel);
+        }
+        if let (Some(epoch_ptr), Some(store_ctx)) = (self.epoch_ptr, self.store_ctx) {
+            // Plain loads, re-done at every check: the slow path's call
+            // makes every check point a new memory state, so they are
+            // never merged with an earlier load.
+            let f = MemFlagsData::trusted();
+            let epoch = self.builder.ins().load(I64, f, epoch_ptr, 0);
+            let deadline = self.builder.ins().load(
+                I64,
+                f,
+                store_ctx,
+                VMOffsets::STORE_CTX_EPOCH_DEADLINE as i32,
+            );
+            let hit = self
+                .builder
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+            self.cold_builtin_call(hit, Builtin::EpochInterrupt);
+        }
+    }
+
+    /// If `cond`, calls status-returning builtin `b` (with no arguments
+    /// beyond the vmctx) in a cold block, trapping on a non-zero status.
+    fn cold_builtin_call(&mut self, cond: Value, b: Builtin) {
+        let slow = self.builder.create_block();
+        let cont = self.builder.create_block();
+        self.builder.set_cold_block(slow);
+        self.builder.ins().brif(cond, slow, &[], cont, &[]);
+        self.builder.seal_block(slow);
+        self.builder.switch_to_block(slow);
+        self.call_builtin_checked(b, &[]);
+        self.builder.ins().jump(cont, &[]);
+        self.builder.seal_block(cont);
+        self.builder.switch_to_block(cont);
     }
 
     // ---------------------------------------------------------------- calls
@@ -729,6 +875,7 @@ impl FuncTranslator<'_, '_> {
 
         let inst = match callee {
             Callee::FuncRef(funcref) => {
+                self.fuel_save();
                 let ro = readonly_flags();
                 let code =
                     self.builder
@@ -759,9 +906,11 @@ impl FuncTranslator<'_, '_> {
                         f
                     }
                 };
+                self.fuel_save();
                 self.builder.ins().call(fref, &call_args)
             }
         };
+        self.fuel_reload();
 
         if let Some(slot) = ret_slot {
             for (i, &r) in results.iter().enumerate() {
@@ -1009,8 +1158,12 @@ impl FuncTranslator<'_, '_> {
         self.push(v);
     }
 
+    /// The address of builtin `b`. Loaded where it is called, never hoisted:
+    /// builtins are called on slow paths (interruption checks) or next to
+    /// work that dwarfs a load, and hoisted pointers would occupy
+    /// callee-saved registers across whole loops.
     fn builtin(&mut self, b: Builtin) -> Value {
-        let ro = readonly_flags();
+        let ro = MemFlagsData::trusted().with_readonly();
         let table =
             self.builder
                 .ins()
@@ -1040,8 +1193,11 @@ impl FuncTranslator<'_, '_> {
         let mut call_args = Vec::with_capacity(args.len() + 1);
         call_args.push(self.vmctx);
         call_args.extend_from_slice(args);
+        self.fuel_save();
         let call = self.builder.ins().call_indirect(sig, f, &call_args);
-        self.builder.inst_results(call).first().copied()
+        let result = self.builder.inst_results(call).first().copied();
+        self.fuel_reload();
+        result
     }
 
     /// Calls a status-returning builtin and traps with [`TrapKind::Host`]
@@ -1309,6 +1465,8 @@ impl FuncTranslator<'_, '_> {
                 self.builder
                     .ins()
                     .trap(Self::trap_code(TrapKind::UnreachableCodeReached));
+                // Never executed past the trap: nothing to flush.
+                self.fuel_pending = 0;
                 self.reachable = false;
             }
             O::Nop => {}

@@ -47,6 +47,23 @@ impl VMOffsets {
     /// code may use. Function prologues trap with
     /// [`crate::TrapKind::StackOverflow`] below it.
     pub const STORE_CTX_STACK_LIMIT: u32 = 0;
+    /// `VMStoreContext::fuel_consumed: i64`: fuel consumed so far, minus the
+    /// fuel available; `-fuel_consumed` is the fuel remaining. Compiled code
+    /// (with `Tunables::consume_fuel`) adds the cost of what it executes and
+    /// calls [`crate::Builtin::OutOfFuel`] at a check when it is `>= 0`.
+    pub const STORE_CTX_FUEL_CONSUMED: u32 = 8;
+    /// `VMStoreContext::epoch_deadline: u64`: compiled code (with
+    /// `Tunables::epoch_interruption`) calls
+    /// [`crate::Builtin::EpochInterrupt`] at a check when `*epoch_ptr >=
+    /// epoch_deadline`.
+    pub const STORE_CTX_EPOCH_DEADLINE: u32 = 16;
+    /// `VMStoreContext::epoch_ptr: *const u64`: the engine's epoch counter
+    /// (an `AtomicU64`). Read-only for compiled code, and fixed while wasm
+    /// runs (compiled code loads it once per function call).
+    pub const STORE_CTX_EPOCH_PTR: u32 = 24;
+    /// Size of the `VMStoreContext` fields compiled code knows (the runtime
+    /// may append its own).
+    pub const STORE_CTX_SIZE: u32 = 32;
 
     // ---- VMFuncRef ----
     /// `VMFuncRef::wasm_call: *const u8`.

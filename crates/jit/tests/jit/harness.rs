@@ -5,7 +5,8 @@
 //! Every builtin is implemented (tables, bulk memory) and records its
 //! arguments in [`Instance::builtin_log`].
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use weft_decoder::{
     ConstExpr, ConstOp, ElementItems2, EntityType, ExternIndex, Features, FuncType, Module,
@@ -108,9 +109,11 @@ impl Val {
 }
 
 #[repr(C)]
-#[derive(Default)]
 pub struct VMStoreContext {
     pub stack_limit: usize,
+    pub fuel_consumed: i64,
+    pub epoch_deadline: u64,
+    pub epoch_ptr: *const AtomicU64,
 }
 
 #[repr(C)]
@@ -338,6 +341,16 @@ pub struct Instance {
     pub compiled: CompiledModule,
     vmctx: Vec<Chunk>,
     pub store: Box<VMStoreContext>,
+    /// The engine's epoch counter (`store.epoch_ptr` points to it).
+    pub epoch: Arc<AtomicU64>,
+    /// What the `EpochInterrupt` builtin does (after counting the call).
+    pub on_epoch: fn(&mut Instance) -> u32,
+    /// What the `OutOfFuel` builtin does (after counting the call).
+    pub on_out_of_fuel: fn(&mut Instance) -> u32,
+    pub epoch_calls: usize,
+    pub fuel_calls: usize,
+    /// `fuel_consumed` as `OutOfFuel` saw it, at each call.
+    pub fuel_seen: Vec<i64>,
     builtins: Box<[usize; Builtin::COUNT]>,
     pub memories: Vec<TestMemory>,
     /// Every table of the module's index space (imported ones point into
@@ -363,7 +376,7 @@ pub struct Instance {
 /// # Safety
 /// `vmctx` must be the vmctx of a live harness `Instance` (its `runtime`
 /// field points to it), and no other reference to it may be in use.
-unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
+pub unsafe fn instance<'a>(vmctx: *mut u8) -> &'a mut Instance {
     // SAFETY: per the contract above.
     unsafe { &mut **(vmctx.add(16) as *mut *mut Instance) }
 }
@@ -474,6 +487,33 @@ extern "C" fn table_init(
     }
 }
 
+extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.epoch_calls += 1;
+    (inst.on_epoch)(inst)
+}
+
+extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.fuel_calls += 1;
+    inst.fuel_seen.push(inst.store.fuel_consumed);
+    (inst.on_out_of_fuel)(inst)
+}
+
+/// Default `EpochInterrupt`: move the deadline out of reach, continue.
+pub fn epoch_far_deadline(inst: &mut Instance) -> u32 {
+    inst.store.epoch_deadline = u64::MAX;
+    0
+}
+
+/// Default `OutOfFuel`: add 1000 fuel, continue.
+pub fn refill_1000(inst: &mut Instance) -> u32 {
+    inst.store.fuel_consumed -= 1000;
+    0
+}
+
 extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     // SAFETY: see `memory_grow`.
     let inst = unsafe { instance(vmctx) };
@@ -565,6 +605,7 @@ type TFill = extern "C" fn(*mut u8, u32, u64, u64, u64) -> u32;
 type Copy5 = extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
 type Drop1 = extern "C" fn(*mut u8, u32);
 type MFill = extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
+type Status = extern "C" fn(*mut u8) -> u32;
 
 /// The fake builtins, in `Builtin` order.
 pub fn builtins_table() -> [usize; Builtin::COUNT] {
@@ -581,6 +622,8 @@ pub fn builtins_table() -> [usize; Builtin::COUNT] {
             Builtin::MemoryFill => memory_fill as MFill as usize,
             Builtin::MemoryInit => memory_init as Copy5 as usize,
             Builtin::DataDrop => data_drop as Drop1 as usize,
+            Builtin::EpochInterrupt => epoch_interrupt as Status as usize,
+            Builtin::OutOfFuel => out_of_fuel as Status as usize,
             other => panic!("harness lacks builtin {other:?}"),
         };
     }
@@ -656,9 +699,21 @@ impl Instance {
     ) -> Box<Instance> {
         let o = compiled.offsets().clone();
         let chunks = o.vmctx_size() as usize / 16;
+        let epoch = Arc::new(AtomicU64::new(0));
         let mut inst = Box::new(Instance {
             vmctx: (0..chunks).map(|_| Chunk([0; 16])).collect(),
-            store: Box::new(VMStoreContext::default()),
+            store: Box::new(VMStoreContext {
+                stack_limit: 0,
+                fuel_consumed: -1_000_000,
+                epoch_deadline: u64::MAX,
+                epoch_ptr: Arc::as_ptr(&epoch),
+            }),
+            epoch,
+            on_epoch: epoch_far_deadline,
+            on_out_of_fuel: refill_1000,
+            epoch_calls: 0,
+            fuel_calls: 0,
+            fuel_seen: Vec::new(),
             builtins: Box::new(builtins_table()),
             memories: Vec::new(),
             tables: Vec::new(),
@@ -936,6 +991,11 @@ impl Instance {
         let r = self.call(name, args);
         assert_eq!(r.len(), 1);
         r[0]
+    }
+
+    /// Sets the epoch counter (as the engine would, from any thread).
+    pub fn set_epoch(&self, e: u64) {
+        self.epoch.store(e, Ordering::Relaxed);
     }
 
     pub fn grows(&self) -> usize {

@@ -11,6 +11,7 @@ mod control;
 mod errors;
 mod floats;
 mod globals;
+mod interrupt;
 mod memory;
 mod numeric;
 mod spec;

@@ -387,7 +387,12 @@ fn spec_with_guard_pages() {
     check(run(Tunables::default()));
 }
 
+/// Also meters fuel (with epoch checks on, as by default), so that the fuel
+/// bookkeeping is checked not to change any result.
 #[test]
-fn spec_with_explicit_bounds_checks() {
-    check(run(small_tunables()));
+fn spec_with_explicit_bounds_checks_and_fuel() {
+    check(run(Tunables {
+        consume_fuel: true,
+        ..small_tunables()
+    }));
 }
