@@ -276,6 +276,15 @@ mod tests {
     }
 
     #[test]
+    fn store_context_follows_contract() {
+        assert_eq!(VMOffsets::STORE_CTX_STACK_LIMIT, 0);
+        assert_eq!(VMOffsets::STORE_CTX_FUEL_CONSUMED, 8);
+        assert_eq!(VMOffsets::STORE_CTX_EPOCH_DEADLINE, 16);
+        assert_eq!(VMOffsets::STORE_CTX_EPOCH_PTR, 24);
+        assert_eq!(VMOffsets::STORE_CTX_SIZE, 32);
+    }
+
+    #[test]
     fn empty_module() {
         let o = VMOffsets::from_counts(0, 0, 0, 0, 0, 0);
         assert_eq!(o.vmctx_size(), 32);

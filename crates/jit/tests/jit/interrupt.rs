@@ -2,7 +2,7 @@
 //! `EpochInterrupt` and `OutOfFuel` builtins (which always let execution
 //! continue: traps cannot be caught here).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use weft_decoder::Module;
 use weft_jit::{CompiledModule, Compiler, TrapKind, Tunables, fuel_cost};
@@ -154,6 +154,23 @@ fn another_thread_interrupts_an_infinite_loop() {
     ticker.join().unwrap();
     assert_eq!(m.epoch_calls, 1);
     assert!(iterations >= 1);
+
+    // The other way to interrupt from another thread: lower this store's
+    // deadline (atomically) below the epoch. The deadline is re-read at
+    // every check too.
+    *m.globals[0] = ValRaw::from_val(Val::I32(0));
+    m.store.epoch_deadline = u64::MAX;
+    let deadline = &raw mut m.store.epoch_deadline as usize;
+    let interrupter = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // SAFETY: the store context outlives the spinning call, which is
+        // joined below; compiled code only reads the field meanwhile.
+        let d = unsafe { AtomicU64::from_ptr(deadline as *mut u64) };
+        d.store(0, Ordering::SeqCst);
+    });
+    m.call1("spin", &[]);
+    interrupter.join().unwrap();
+    assert_eq!(m.epoch_calls, 2);
 }
 
 fn compile(src: &str, tunables: Tunables) -> CompiledModule {
