@@ -93,6 +93,20 @@ int main(int argc, char **argv) {
     expect_refused("mkdir in read-only dir", mkdir(in(ro, "newdir"), 0755));
     expect_refused("unlink in read-only dir", unlink(in(ro, "data.txt")));
     expect_refused("truncate in read-only dir", open(in(ro, "data.txt"), O_WRONLY | O_TRUNC));
+    expect_refused("open for writing in read-only dir", open(in(ro, "data.txt"), O_WRONLY));
+    expect_refused("open for appending in read-only dir", open(in(ro, "data.txt"), O_RDWR | O_APPEND));
+    int rfd = open(in(ro, "data.txt"), O_RDONLY);
+    if (rfd < 0) {
+        printf("open read-only file for reading: unexpected failure %s\n", strerror(errno));
+        failures++;
+    } else {
+        char c;
+        if (read(rfd, &c, 1) != 1) {
+            printf("read in read-only dir: unexpected failure %s\n", strerror(errno));
+            failures++;
+        }
+        close(rfd);
+    }
 
     printf("%d escape(s)\n", failures);
     return failures;

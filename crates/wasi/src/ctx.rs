@@ -216,7 +216,8 @@ impl WasiCtxBuilder {
     /// Nothing outside `host_path` is reachable through it: not by `..`,
     /// absolute paths or symlinks. With `readonly`, the guest can read
     /// files and list directories but not create, write, rename, remove or
-    /// change anything (those calls fail with `ENOTCAPABLE`).
+    /// change anything: opening a file for writing and those calls fail
+    /// with `ENOTCAPABLE`, and the descriptor's rights show it.
     ///
     /// Pre-opened directories get descriptors 3, 4, ... in the order they
     /// are added.

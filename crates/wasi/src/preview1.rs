@@ -707,6 +707,20 @@ impl State {
             need |= rights::PATH_FILESTAT_SET_SIZE;
         }
         parent.require(need)?;
+        // In a read-only tree, a request to write — explicit (FD_WRITE),
+        // implied by write-only flags (append, sync), or implied by asking
+        // for neither reading nor writing, which is what wasi-libc's
+        // `open(O_WRONLY)` sends once it has masked the rights with the
+        // directory's — fails here, as a write to a read-only file system
+        // would, instead of opening a descriptor that cannot write.
+        if parent.rights_inheriting & rights::FD_WRITE == 0
+            && oflags & oflags::DIRECTORY == 0
+            && (base & rights::FD_WRITE != 0
+                || fdflags & (fdflags::APPEND | fdflags::DSYNC | fdflags::SYNC) != 0
+                || base & (rights::FD_READ | rights::FD_READDIR) == 0)
+        {
+            return Err(Errno::Notcapable);
+        }
         let base = base & parent.rights_inheriting;
         let inheriting = inheriting & parent.rights_inheriting;
 

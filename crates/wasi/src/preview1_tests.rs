@@ -561,9 +561,25 @@ fn sandbox_escapes_fail_with_notcapable() {
 #[test]
 fn readonly_preopen() {
     let (mut g, _) = Guest::with_dirs();
-    let f = g.open(4, "data.txt", 0, RW, 0).unwrap();
+    let f = g.open(4, "data.txt", 0, RW & !rights::FD_WRITE, 0).unwrap();
     assert_eq!(g.read(f, 100).unwrap(), b"read only");
     assert_eq!(g.write(f, b"x"), Err(Errno::Badf));
+    // Asking to write (explicitly, or as wasi-libc's O_WRONLY does after
+    // masking: neither read nor write) is refused at open.
+    assert_eq!(
+        g.open(4, "data.txt", 0, rights::FD_WRITE, 0),
+        Err(Errno::Notcapable)
+    );
+    assert_eq!(
+        g.open(
+            4,
+            "data.txt",
+            0,
+            RW & !(rights::FD_READ | rights::FD_WRITE),
+            0
+        ),
+        Err(Errno::Notcapable)
+    );
     assert_eq!(
         g.open(4, "new.txt", oflags::CREAT, RW, 0),
         Err(Errno::Notcapable)

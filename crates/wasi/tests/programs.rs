@@ -325,7 +325,7 @@ fn sandbox_escapes_are_refused() {
         .lines()
         .filter(|l| l.contains(": refused ("))
         .count();
-    assert_eq!(refused, 21, "{}", r.stdout);
+    assert_eq!(refused, 23, "{}", r.stdout);
     assert!(r.stdout.ends_with("0 escape(s)\n"), "{}", r.stdout);
     // Nothing outside was touched; the read-only directory is unchanged.
     let outside_now: Vec<_> = std::fs::read_dir(&outside)
