@@ -52,8 +52,8 @@
 //! }
 //! ```
 //!
-//! Platform: Linux (and other Unix systems with `openat`, without the
-//! `openat2` fast path).
+//! Platform: Linux (`openat2` is used when the kernel has it, 5.6 and
+//! later; older kernels get the descriptor-relative walk).
 #![deny(missing_docs)]
 
 pub mod abi;
