@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rustix::fs::{Mode, OFlags};
 
@@ -36,6 +37,14 @@ impl WasiCtx {
     pub fn builder() -> WasiCtxBuilder {
         WasiCtxBuilder::new()
     }
+
+    /// Sets (or with `None` clears) the instant at which blocking WASI calls
+    /// give up; see [`WasiCtxBuilder::deadline`].
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if let Some(st) = self.state.as_mut() {
+            st.deadline = deadline;
+        }
+    }
 }
 
 pub(crate) struct State {
@@ -43,6 +52,11 @@ pub(crate) struct State {
     /// `NAME=VALUE` strings.
     pub(crate) env: Vec<Vec<u8>>,
     pub(crate) table: Table,
+    /// Blocking calls give up at this instant.
+    pub(crate) deadline: Option<Instant>,
+    /// Set by a call that gave up because of the deadline: the glue then
+    /// ends the run with [`DeadlineExceeded`].
+    pub(crate) deadline_hit: bool,
 }
 
 enum Stdio {
@@ -84,6 +98,7 @@ pub struct WasiCtxBuilder {
     stderr: Stdio,
     preopens: Vec<(OwnedFd, Vec<u8>, bool)>,
     sockets: Vec<OwnedFd>,
+    deadline: Option<Instant>,
 }
 
 impl Default for WasiCtxBuilder {
@@ -113,6 +128,7 @@ impl WasiCtxBuilder {
             stderr: Stdio::Null,
             preopens: Vec::new(),
             sockets: Vec::new(),
+            deadline: None,
         }
     }
 
@@ -269,6 +285,21 @@ impl WasiCtxBuilder {
         Ok(self)
     }
 
+    /// Blocking WASI calls stop waiting at `at`: `poll_oneoff` (sleeps and
+    /// waits on descriptors), and reads, writes and `sock_accept` on
+    /// blocking pipes, terminals and sockets. A call that reaches the
+    /// deadline ends the run with a [`DeadlineExceeded`] error.
+    ///
+    /// Wasm code itself is interrupted by the store (`Store::set_deadline`
+    /// or `set_timeout`); give both the same instant so that a guest is
+    /// stopped on time whether it is computing or waiting in the host.
+    /// (In-process streams given with [`WasiCtxBuilder::stdin`] are not
+    /// interrupted.)
+    pub fn deadline(&mut self, at: Instant) -> &mut Self {
+        self.deadline = Some(at);
+        self
+    }
+
     /// Builds the context. The builder is left empty (as after
     /// [`WasiCtxBuilder::new`]).
     pub fn build(&mut self) -> WasiCtx {
@@ -299,6 +330,8 @@ impl WasiCtxBuilder {
                 args: b.args,
                 env: b.env,
                 table,
+                deadline: b.deadline,
+                deadline_hit: false,
             })),
         }
     }
@@ -392,3 +425,18 @@ impl std::fmt::Display for I32Exit {
 }
 
 impl std::error::Error for I32Exit {}
+
+/// The error that ends a run when a blocking WASI call reaches the deadline
+/// set with [`WasiCtxBuilder::deadline`]. It reaches the embedder as
+/// `weft::Error::Host(Box<DeadlineExceeded>)`; see
+/// `DeadlineExceeded::matches`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: the deadline passed while the guest waited in a WASI call")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}

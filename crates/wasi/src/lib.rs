@@ -67,7 +67,7 @@ mod table;
 use weft::{Caller, Engine, Extern, FuncType, Linker, Memory, Module, Store, Val, ValType};
 
 pub use abi::Errno;
-pub use ctx::{I32Exit, OutputPipe, WasiCtx, WasiCtxBuilder};
+pub use ctx::{DeadlineExceeded, I32Exit, OutputPipe, WasiCtx, WasiCtxBuilder};
 pub use errno::from_raw_os_error;
 
 use ctx::State;
@@ -83,6 +83,13 @@ impl I32Exit {
             weft::Error::Host(e) => e.downcast_ref::<I32Exit>().map(|x| x.0),
             _ => None,
         }
+    }
+}
+
+impl DeadlineExceeded {
+    /// Whether `error` is a [`DeadlineExceeded`] from a WASI call.
+    pub fn matches(error: &weft::Error) -> bool {
+        matches!(error, weft::Error::Host(e) if e.is::<DeadlineExceeded>())
     }
 }
 
@@ -194,6 +201,9 @@ fn call<T>(
     };
     let state = b.state.as_mut().expect("state was just put here");
     let r = f(state, &mut mem);
+    if std::mem::take(&mut state.deadline_hit) {
+        return Err(weft::Error::Host(Box::new(DeadlineExceeded)));
+    }
     if mem.missing {
         return Err(weft::Error::msg(
             "a WASI function needs the calling module to export its memory as `memory`",

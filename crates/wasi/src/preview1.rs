@@ -145,6 +145,55 @@ enum Wait {
     Fd { fd: u32, read: bool },
 }
 
+/// Waits until a blocking host descriptor is ready for `events` or `deadline`
+/// passes (`Err(Intr)` after setting `hit`). Descriptors in non-blocking mode,
+/// regular files and directories are never waited on.
+fn wait_ready(
+    deadline: Option<Instant>,
+    hit: &mut bool,
+    e: &Entry,
+    events: PollFlags,
+) -> Result<(), Errno> {
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let Some(h) = e.host_fd() else {
+        return Ok(());
+    };
+    if matches!(e.filetype, filetype::REGULAR_FILE | filetype::DIRECTORY) {
+        return Ok(());
+    }
+    if rustix::fs::fcntl_getfl(h).is_ok_and(|f| f.contains(OFlags::NONBLOCK)) {
+        return Ok(());
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // One last look without waiting.
+            let mut p = [PollFd::from_borrowed_fd(h, events)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if matches!(rustix::event::poll(&mut p, Some(&zero)), Ok(n) if n > 0) {
+                return Ok(());
+            }
+            *hit = true;
+            return Err(Errno::Intr);
+        }
+        let ts = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let mut p = [PollFd::from_borrowed_fd(h, events)];
+        match rustix::event::poll(&mut p, Some(&ts)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl State {
     fn dir_entry(&self, fd: u32, need: u64) -> Result<(&Entry, BorrowedFd<'_>), Errno> {
         let e = self.table.get(fd)?;
@@ -451,6 +500,7 @@ impl State {
         if e.rights_base & rights::FD_READ == 0 {
             return Err(Errno::Badf);
         }
+        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = match &mut e.kind {
             Kind::Reader(r) => loop {
@@ -482,6 +532,7 @@ impl State {
         if e.rights_base & rights::FD_WRITE == 0 {
             return Err(Errno::Badf);
         }
+        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         let n = match &mut e.kind {
             Kind::Writer(w) => {
@@ -1002,11 +1053,18 @@ impl State {
             .min();
         loop {
             let elapsed = start.elapsed();
-            let timeout = if !events.is_empty() {
+            let mut timeout = if !events.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 nearest.map(|d| d.saturating_sub(elapsed))
             };
+            // Never wait past the context's deadline.
+            if let Some(left) = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()))
+            {
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
             if fds.is_empty() {
                 if let Some(t) = timeout
                     && !t.is_zero()
@@ -1088,6 +1146,10 @@ impl State {
             if !events.is_empty() {
                 break;
             }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                self.deadline_hit = true;
+                return Err(Errno::Intr);
+            }
         }
         for (k, ev) in events.iter().enumerate() {
             mem.write(output + k as u32 * size::EVENT, ev)?;
@@ -1113,6 +1175,7 @@ impl State {
         if flags & !fdflags::NONBLOCK != 0 {
             return Err(Errno::Inval);
         }
+        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
         let mut sf = rustix::net::SocketFlags::CLOEXEC;
         if flags & fdflags::NONBLOCK != 0 {
             sf |= rustix::net::SocketFlags::NONBLOCK;
@@ -1151,6 +1214,7 @@ impl State {
         if riflags & abi::riflags::RECV_WAITALL != 0 {
             rf |= RecvFlags::WAITALL;
         }
+        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = retry(|| rustix::net::recv(h, &mut buf[..], rf).map(|(n, _)| n))?;
         mem.scatter(&iovs, &buf[..n])?;
@@ -1176,6 +1240,7 @@ impl State {
         if siflags != 0 {
             return Err(Errno::Inval);
         }
+        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         debug_assert!(data.len() <= MAX_IO);
         let n = retry(|| rustix::net::send(h, &data, rustix::net::SendFlags::NOSIGNAL))?;

@@ -770,3 +770,42 @@ fn poll_pipe_and_sockets() {
     // Not a pre-opened directory: prestat says EBADF (libc stops there).
     assert_eq!(g.st.fd_prestat_get(&mut g.mem, 3, OUT), Err(Errno::Badf));
 }
+
+#[test]
+fn deadline_stops_blocking_calls() {
+    let (r, mut w) = std::io::pipe().unwrap();
+    // A deadline already passed: nothing waits, whatever the machine's speed.
+    let mut g = Guest::new(WasiCtxBuilder::new().deadline(Instant::now()));
+    g.st.table
+        .insert_at(0, Entry::host(r.into(), rights::ALL).unwrap());
+    assert_eq!(g.read(0, 10), Err(Errno::Intr));
+    assert!(std::mem::take(&mut g.st.deadline_hit));
+    // Data already there is still read.
+    w.write_all(b"x").unwrap();
+    assert_eq!(g.read(0, 10).unwrap(), b"x");
+    assert!(!g.st.deadline_hit);
+    // poll_oneoff: an hour's sleep gives up at once...
+    g.mem.write_u64(8192, 9).unwrap();
+    g.mem.write_u8(8192 + 8, eventtype::CLOCK).unwrap();
+    g.mem.write_u32(8192 + 16, clockid::MONOTONIC).unwrap();
+    g.mem.write_u64(8192 + 24, 3_600_000_000_000).unwrap();
+    assert_eq!(
+        g.st.poll_oneoff(&mut g.mem, 8192, 16384, 1, OUT),
+        Err(Errno::Intr)
+    );
+    assert!(std::mem::take(&mut g.st.deadline_hit));
+    // ...but events that are ready are delivered.
+    g.mem.write_u8(8192 + 48 + 8, eventtype::FD_READ).unwrap();
+    g.mem.write_u32(8192 + 48 + 16, 0).unwrap();
+    w.write_all(b"y").unwrap();
+    g.st.poll_oneoff(&mut g.mem, 8192, 16384, 2, OUT).unwrap();
+    assert_eq!(g.u32_at(OUT), 1);
+    assert_eq!(g.mem[16384 + 10], eventtype::FD_READ);
+    assert!(!g.st.deadline_hit);
+    // Regular files never wait.
+    let (mut g, _) = Guest::with_dirs();
+    g.st.deadline = Some(Instant::now());
+    let f = g.open(3, "f", oflags::CREAT, RW, 0).unwrap();
+    assert_eq!(g.write(f, b"data"), Ok(4));
+    assert!(!g.st.deadline_hit);
+}

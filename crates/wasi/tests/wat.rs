@@ -2,7 +2,7 @@
 //! (no C compiler needed).
 
 use weft::{Engine, Instance, Linker, Module, Store};
-use weft_wasi::{Errno, I32Exit, OutputPipe, WasiCtx, WasiCtxBuilder};
+use weft_wasi::{DeadlineExceeded, Errno, I32Exit, OutputPipe, WasiCtx, WasiCtxBuilder};
 
 fn engine() -> Engine {
     Engine::default()
@@ -501,4 +501,32 @@ fn wasi_ctx_can_live_inside_embedder_data() {
     start.call(&mut store, ()).unwrap();
     assert_eq!(out.contents_string(), "Hello, world!\n".repeat(2));
     assert!(store.data().calls >= 2);
+}
+
+#[test]
+fn deadline_ends_a_run_blocked_in_poll_oneoff() {
+    // `_start` sleeps for an hour (one relative monotonic clock
+    // subscription). With a deadline already passed the run ends at once
+    // with DeadlineExceeded; no timing is involved.
+    let engine = engine();
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (import "wasi_snapshot_preview1" "poll_oneoff"
+              (func $poll (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")
+              ;; subscription at 0: userdata 0, tag 0 (clock), id 1, timeout 1 h
+              (i32.store8 (i32.const 8) (i32.const 0))
+              (i32.store (i32.const 16) (i32.const 1))
+              (i64.store (i32.const 24) (i64.const 3600000000000))
+              (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#,
+    )
+    .unwrap();
+    let ctx = WasiCtxBuilder::new()
+        .deadline(std::time::Instant::now())
+        .build();
+    let err = weft_wasi::run_command(&engine, &module, ctx).unwrap_err();
+    assert!(DeadlineExceeded::matches(&err), "{err}");
+    assert_eq!(I32Exit::from_error(&err), None);
 }
