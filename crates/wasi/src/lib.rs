@@ -14,6 +14,10 @@
 //!   [`Linker`](weft::Linker), finding the [`WasiCtx`] in the store's data.
 //! * `proc_exit` ends the run with an [`I32Exit`] error (not the host
 //!   process); [`I32Exit::from_error`] turns it back into the status.
+//! * [`WasiCtxBuilder::deadline`] bounds blocking calls (`poll_oneoff`,
+//!   reads from pipes, terminals and sockets): at the deadline the run ends
+//!   with [`DeadlineExceeded`], so a store timeout also stops a guest that is
+//!   waiting in the host.
 //! * [`run_command`] does all of it for a command module's `_start`.
 //!
 //! ```no_run
