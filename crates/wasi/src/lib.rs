@@ -1,6 +1,6 @@
 //! # weft-wasi
 //!
-//! WASI preview1 (`wasi_snapshot_preview1`) for the [weft](weft) runtime:
+//! WASI preview1 (`wasi_snapshot_preview1`) for the [weft] runtime:
 //! the host functions that programs compiled for `wasm32-wasi` /
 //! `wasm32-wasip1` (C with wasi-libc, Rust, ...) import.
 //!
@@ -11,7 +11,7 @@
 //!   descriptor-relative walk so that `..`, absolute paths and symlinks —
 //!   including ones the guest creates, and races — cannot leave them.
 //! * [`add_to_linker`] defines every preview1 function in a
-//!   [`Linker`](weft::Linker), finding the [`WasiCtx`] in the store's data.
+//!   [`weft::Linker`], finding the [`WasiCtx`] in the store's data.
 //! * `proc_exit` ends the run with an [`I32Exit`] error (not the host
 //!   process); [`I32Exit::from_error`] turns it back into the status.
 //! * [`WasiCtxBuilder::deadline`] bounds blocking calls (`poll_oneoff`,
