@@ -48,7 +48,7 @@
 
 pub use weft_runtime::{
     AsContextMut, Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
-    Global, GlobalType, Instance, IntoFunc, IntoResults, Limits, Linker, MAX_TABLE_ELEMENTS,
-    Memory, MemoryType, Module, OptLevel, Result, Store, StoreContextMut, Table, TableType, Trap,
-    TrapKind, TypedFunc, Val, ValType, WasmList, WasmTy,
+    Global, GlobalType, Instance, InterruptHandle, IntoFunc, IntoResults, Limits, Linker,
+    MAX_TABLE_ELEMENTS, Memory, MemoryType, Module, OptLevel, Result, Store, StoreContextMut,
+    Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType, WasmList, WasmTy,
 };

@@ -30,6 +30,14 @@ enum Command {
         /// The exported function to call.
         #[arg(long, value_name = "NAME")]
         invoke: String,
+        /// Stop the run (as a trap, "interrupt") after this long: 500ms,
+        /// 2s, 1m.
+        #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Stop the run (as a trap, "all fuel consumed") after about this
+        /// many instructions.
+        #[arg(long, value_name = "N")]
+        fuel: Option<u64>,
         /// Arguments for the function (integers in decimal or 0x hex,
         /// floats like 1.5, nan, inf).
         #[arg(allow_hyphen_values = true)]
@@ -53,7 +61,13 @@ const TRAP_EXIT: u8 = 134;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { file, invoke, args } => match run::run(&file, &invoke, &args) {
+        Command::Run {
+            file,
+            invoke,
+            timeout,
+            fuel,
+            args,
+        } => match run::run(&file, &invoke, &args, run::Limits { timeout, fuel }) {
             Ok(run::Outcome::Returned(vals)) => {
                 for v in &vals {
                     println!("{}", run::format_val(v));

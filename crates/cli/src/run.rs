@@ -1,9 +1,10 @@
 //! `weft run`: instantiate a module and call one of its exports.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use weft::{Engine, Error, Instance, Linker, Module, Store, Val, ValType};
+use weft::{Config, Engine, Error, Instance, Linker, Module, Store, Val, ValType};
 
 /// How a run ended, for the exit status.
 pub enum Outcome {
@@ -13,13 +14,55 @@ pub enum Outcome {
     Trapped(weft::Trap),
 }
 
+/// Limits on a run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits {
+    /// Interrupt the call after this long.
+    pub timeout: Option<Duration>,
+    /// Give the call this much fuel (one unit per instruction, roughly).
+    pub fuel: Option<u64>,
+}
+
+/// Parses a duration like `500ms`, `2s`, `1.5s`, `3m` or a bare number of
+/// seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try 500ms, 2s or 1m)"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{s}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a valid duration"))
+}
+
 /// Runs `invoke` (an export of `file`) with `args` parsed by its parameter
 /// types.
-pub fn run(file: &Path, invoke: &str, args: &[String]) -> Result<Outcome> {
+pub fn run(file: &Path, invoke: &str, args: &[String], limits: Limits) -> Result<Outcome> {
     let bytes = super::read_module(file)?;
-    let engine = Engine::default();
+    let mut config = Config::new();
+    config.consume_fuel(limits.fuel.is_some());
+    let engine = Engine::new(&config)?;
     let module = Module::from_binary(&engine, &bytes).context("cannot compile the module")?;
     let mut store = Store::new(&engine, ());
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel)?;
+    }
+    if let Some(t) = limits.timeout {
+        store.set_timeout(t);
+    }
     let linker = Linker::new();
     let instance: Instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,

@@ -106,3 +106,44 @@ fn bad_invocations_are_clear_errors() {
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn timeout_and_fuel_stop_a_runaway_guest() {
+    let dir = std::env::temp_dir().join(format!("weft-cli-spin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("spin.wat");
+    std::fs::write(
+        &file,
+        r#"(module (func (export "spin") (loop $l (br $l))))"#,
+    )
+    .unwrap();
+    let out = weft()
+        .arg("run")
+        .arg(&file)
+        .args(["--timeout", "50ms", "--invoke", "spin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(134), "{stderr}");
+    assert!(stderr.contains("wasm trap: interrupt"), "{stderr}");
+    let out = weft()
+        .arg("run")
+        .arg(&file)
+        .args(["--fuel", "100000", "--invoke", "spin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(134), "{stderr}");
+    assert!(
+        stderr.contains("all fuel consumed by WebAssembly"),
+        "{stderr}"
+    );
+    let out = weft()
+        .arg("run")
+        .arg(&file)
+        .args(["--timeout", "soon", "--invoke", "spin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap rejects a bad duration");
+    std::fs::remove_dir_all(&dir).ok();
+}

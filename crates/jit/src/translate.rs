@@ -701,8 +701,12 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Adds the fuel of the operators translated since the last flush to
-    /// the fuel variable. Called before every branch, so that each block
-    /// starts with nothing pending.
+    /// the fuel variable. Called before every branch, call and return, so
+    /// that each block starts with nothing pending.
+    ///
+    /// A segment that overdraws the fuel (`fuel_consumed > 0` after adding
+    /// its cost) calls `OutOfFuel` right there, so a call given one unit less
+    /// than it needs always traps, while exactly enough fuel ends at 0.
     fn fuel_flush(&mut self) {
         if let Some(var) = self.fuel
             && self.fuel_pending != 0
@@ -710,6 +714,12 @@ impl FuncTranslator<'_, '_> {
             let v = self.builder.use_var(var);
             let v = self.builder.ins().iadd_imm_s(v, self.fuel_pending as i64);
             self.builder.def_var(var, v);
+            self.fuel_pending = 0;
+            let over = self
+                .builder
+                .ins()
+                .icmp_imm_s(IntCC::SignedGreaterThan, v, 0);
+            self.cold_builtin_call(over, Builtin::OutOfFuel);
         }
         self.fuel_pending = 0;
     }

@@ -6,10 +6,13 @@
 //! record the trap reason in the store (`Pending::Trap`) and return a
 //! non-zero status, on which compiled code executes its trap instruction.
 
+use std::sync::atomic::Ordering;
+
 use weft_jit::Builtin;
 
 use crate::error::TrapKind;
 use crate::instance::{InstanceData, memory_init, table_init};
+use crate::interrupt::UpdateDeadline;
 use crate::store::{Pending, StoreOpaque};
 
 /// Finds the store and the instance index of a vmctx.
@@ -35,6 +38,77 @@ fn status(opaque: &mut StoreOpaque, r: Result<(), TrapKind>) -> u32 {
             1
         }
     }
+}
+
+/// Bulk operations work in chunks of this many bytes and notice an interrupt
+/// between chunks, so a huge `memory.fill` cannot delay it unboundedly.
+const CHUNK: usize = 16 << 20;
+
+/// Runs `op(offset, n, total)` over `[0, total)` in chunks, stopping with an
+/// interrupt trap if the store is interrupted in between.
+fn chunked(
+    opaque: &StoreOpaque,
+    total: usize,
+    mut op: impl FnMut(usize, usize, usize),
+) -> Result<(), TrapKind> {
+    let mut off = 0;
+    while off < total {
+        if off > 0 && opaque.vmstore.is_interrupted() {
+            return Err(TrapKind::Interrupt);
+        }
+        let n = CHUNK.min(total - off);
+        op(off, n, total);
+        off += n;
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, _)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    if opaque.vmstore.is_interrupted() {
+        return status(opaque, Err(TrapKind::Interrupt));
+    }
+    let epoch = opaque.engine.current_epoch();
+    if epoch < opaque.epoch_deadline {
+        // Not due (the deadline moved since the check was made).
+        let d = opaque.epoch_deadline;
+        opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
+        return 0;
+    }
+    let Some(mut callback) = opaque.epoch_callback.take() else {
+        return status(opaque, Err(TrapKind::Interrupt));
+    };
+    let opaque_ptr = opaque as *mut StoreOpaque;
+    let r = callback(opaque_ptr);
+    // SAFETY: the callback has returned and its borrow of the store ended.
+    let opaque = unsafe { &mut *opaque_ptr };
+    if opaque.epoch_callback.is_none() {
+        opaque.epoch_callback = Some(callback);
+    }
+    match r {
+        Ok(UpdateDeadline::Continue(delta)) => {
+            let d = epoch.saturating_add(delta.max(1));
+            opaque.epoch_deadline = d;
+            opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
+            0
+        }
+        Ok(UpdateDeadline::Interrupt) => status(opaque, Err(TrapKind::Interrupt)),
+        Err(e) => {
+            opaque.pending = Some(Pending::Error(e));
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    let Some((opaque, _)) = (unsafe { context(vmctx) }) else {
+        return 1;
+    };
+    status(opaque, Err(TrapKind::OutOfFuel))
 }
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
@@ -153,15 +227,23 @@ unsafe extern "C" fn memory_copy(
             let src_ptr = opaque.memories[s].range_ptr(src, len);
             let dst_ptr = opaque.memories[d].range_ptr(dst, len);
             match (src_ptr, dst_ptr) {
-                (Some(sp), Some(dp)) => {
+                (Some(sp), Some(dp)) => chunked(opaque, len as usize, |off, n, total| {
+                    // Copy backwards when the destination is above the
+                    // source, so overlapping chunks read bytes not yet
+                    // overwritten.
+                    let off = if (dp as usize) > (sp as usize) {
+                        total - off - n
+                    } else {
+                        off
+                    };
                     // SAFETY: both ranges were checked against the current
-                    // lengths; `copy` handles overlap. A shared memory may be
+                    // lengths and each chunk lies within them; `copy`
+                    // handles overlap within a chunk. A shared memory may be
                     // written by other threads meanwhile, which wasm's memory
                     // model allows (racy bytes, never out of bounds: shared
                     // memories never move or shrink).
-                    unsafe { std::ptr::copy(sp, dp, len as usize) };
-                    Ok(())
-                }
+                    unsafe { std::ptr::copy(sp.add(off), dp.add(off), n) }
+                }),
                 _ => Err(TrapKind::MemoryOutOfBounds),
             }
         }
@@ -177,12 +259,12 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, l
     };
     let r = match opaque.instances[inst].memories.get(mem as usize) {
         Some(&m) => match opaque.memories[m].range_ptr(dst, len) {
-            Some(p) => {
+            Some(p) => chunked(opaque, len as usize, |off, n, _| {
                 // SAFETY: the range was checked against the current length
-                // (see `memory_copy` for shared memories).
-                unsafe { std::ptr::write_bytes(p, val as u8, len as usize) };
-                Ok(())
-            }
+                // and each chunk lies within it (see `memory_copy` for
+                // shared memories).
+                unsafe { std::ptr::write_bytes(p.add(off), val as u8, n) }
+            }),
             None => Err(TrapKind::MemoryOutOfBounds),
         },
         None => Err(TrapKind::MemoryOutOfBounds),
@@ -216,10 +298,10 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 }
 
 /// Builtins this runtime provides (in `Builtin` order).
-const PROVIDED: usize = 10;
+const PROVIDED: usize = 12;
 
 // Compiled code must never index past the table.
-const _: () = assert!(Builtin::COUNT <= PROVIDED);
+const _: () = assert!(Builtin::COUNT == PROVIDED);
 
 struct Table([*const u8; PROVIDED]);
 
@@ -233,6 +315,7 @@ type Fill = unsafe extern "C" fn(*mut u8, u32, u64, u64, u64) -> u32;
 type Copy5 = unsafe extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
 type Drop1 = unsafe extern "C" fn(*mut u8, u32);
 type MFill = unsafe extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
+type Status0 = unsafe extern "C" fn(*mut u8) -> u32;
 
 /// The builtins in `weft_jit::Builtin` order.
 static TABLE: Table = Table([
@@ -246,6 +329,8 @@ static TABLE: Table = Table([
     memory_fill as MFill as *const u8,
     memory_init_builtin as Copy5 as *const u8,
     data_drop as Drop1 as *const u8,
+    epoch_interrupt as Status0 as *const u8,
+    out_of_fuel as Status0 as *const u8,
 ]);
 
 /// The address of the builtins table stored in every vmctx.

@@ -1,6 +1,7 @@
 //! Engine and configuration.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use weft_decoder::{FuncType, wasmparser::WasmFeatures};
@@ -72,6 +73,21 @@ impl Config {
         self
     }
 
+    /// Whether compiled code checks for interruption (epoch deadlines,
+    /// wall-clock deadlines, interrupt handles) at every function entry and
+    /// loop header. On by default; see the README's performance section for
+    /// what it costs.
+    pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
+        self.tunables.epoch_interruption = enable;
+        self
+    }
+
+    /// Whether compiled code counts fuel (`Store::set_fuel`); off by default.
+    pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
+        self.tunables.consume_fuel = enable;
+        self
+    }
+
     /// Cranelift's optimisation level.
     pub fn cranelift_opt_level(&mut self, level: OptLevel) -> &mut Self {
         self.tunables.opt_level = level;
@@ -96,6 +112,10 @@ impl std::fmt::Debug for Engine {
 
 pub(crate) struct EngineInner {
     pub(crate) config: Config,
+    /// The engine-wide epoch counter compiled code compares deadlines with.
+    pub(crate) epoch: AtomicU64,
+    /// Fires wall-clock deadlines (a thread, started on first use).
+    pub(crate) ticker: crate::interrupt::Ticker,
     pub(crate) compiler: Compiler,
     types: Mutex<TypeRegistry>,
     trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
@@ -144,6 +164,8 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
+                epoch: AtomicU64::new(0),
+                ticker: crate::interrupt::Ticker::default(),
                 compiler,
                 types: Mutex::new(TypeRegistry::default()),
                 trampolines: Mutex::new(HashMap::new()),
@@ -183,6 +205,19 @@ impl Engine {
         });
         map.insert(ty.clone(), t.clone());
         Ok(t)
+    }
+
+    /// Advances the engine-wide epoch by one. Stores whose epoch deadline
+    /// this reaches trap with "interrupt" (or run their deadline callback)
+    /// at the next check. A single atomic increment: safe to call from any
+    /// thread, and from a signal handler.
+    pub fn increment_epoch(&self) {
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current epoch.
+    pub fn current_epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::SeqCst)
     }
 
     /// Whether two engines are the same.

@@ -318,7 +318,10 @@ pub(crate) fn invoke(
         let marker = 0u8;
         let sp = &marker as *const u8 as usize;
         let max = opaque.engine.inner.config.max_wasm_stack;
-        *opaque.vmstore.stack_limit() = sp.saturating_sub(max);
+        opaque
+            .vmstore
+            .stack_limit
+            .store(sp.saturating_sub(max), std::sync::atomic::Ordering::Relaxed);
     }
     opaque.depth += 1;
     let len = slots.len();
@@ -331,7 +334,10 @@ pub(crate) fn invoke(
     let opaque = unsafe { &mut *opaque_ptr };
     opaque.depth -= 1;
     if outermost {
-        *opaque.vmstore.stack_limit() = 0;
+        opaque
+            .vmstore
+            .stack_limit
+            .store(0, std::sync::atomic::Ordering::Relaxed);
     }
     match r {
         Ok(()) => Ok(()),

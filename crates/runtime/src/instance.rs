@@ -368,7 +368,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     }
 
     // Fill in the vmctx.
-    vmctx.write(offsets.store_ctx(), opaque.vmstore.ptr());
+    vmctx.write(offsets.store_ctx(), Arc::as_ptr(&opaque.vmstore) as *mut u8);
     vmctx.write(offsets.builtins(), crate::builtins::table());
     for (i, &f) in funcs.iter().take(m.num_imported_funcs as usize).enumerate() {
         vmctx.write(offsets.imported_func(i as u32), opaque.funcs[f].funcref);

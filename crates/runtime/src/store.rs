@@ -2,32 +2,18 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::func::FuncData;
 use crate::global::GlobalData;
 use crate::instance::InstanceData;
+use crate::interrupt::{InterruptHandle, UpdateDeadline, VMStoreContext};
 use crate::memory::MemoryData;
 use crate::values::ExternRef;
-
-/// The per-store record that compiled code reads (the contract's
-/// `VMStoreContext`); fields are at offsets defined by weft-jit.
-#[repr(C, align(64))]
-pub(crate) struct VMStoreBlock(pub(crate) [u8; 256]);
-
-impl VMStoreBlock {
-    pub(crate) fn ptr(&mut self) -> *mut u8 {
-        self.0.as_mut_ptr()
-    }
-
-    pub(crate) fn stack_limit(&mut self) -> &mut usize {
-        let off = weft_jit::VMOffsets::STORE_CTX_STACK_LIMIT as usize;
-        // SAFETY: the offset is within the 256-byte, 64-aligned block and
-        // usize-aligned (checked by a unit test against the contract).
-        unsafe { &mut *(self.0.as_mut_ptr().add(off) as *mut usize) }
-    }
-}
 
 /// A store owns instances, memories, globals and host functions, plus the
 /// embedder's data `T`. It is `Send` but not `Sync`: every call takes
@@ -49,7 +35,12 @@ pub struct StoreInner<T> {
 pub struct StoreOpaque {
     pub(crate) engine: Engine,
     pub(crate) id: u64,
-    pub(crate) vmstore: Box<VMStoreBlock>,
+    pub(crate) vmstore: Arc<VMStoreContext>,
+    /// The epoch deadline the embedder asked for (the context's field is
+    /// lowered to 0 to interrupt).
+    pub(crate) epoch_deadline: u64,
+    /// Called when the epoch deadline is reached (default: trap).
+    pub(crate) epoch_callback: Option<EpochCallback>,
     /// Boxed: compiled code and builtins reach an instance through a raw
     /// pointer stored in its vmctx, so it must not move when this grows.
     #[allow(clippy::vec_box, reason = "instances need stable addresses")]
@@ -93,7 +84,9 @@ impl<T> Store<T> {
                 opaque: StoreOpaque {
                     engine: engine.clone(),
                     id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-                    vmstore: Box::new(VMStoreBlock([0; 256])),
+                    vmstore: Arc::new(VMStoreContext::new(&engine.inner.epoch)),
+                    epoch_deadline: u64::MAX,
+                    epoch_callback: None,
                     instances: Vec::new(),
                     funcs: Vec::new(),
                     memories: Vec::new(),
@@ -122,6 +115,97 @@ impl<T> Store<T> {
     /// The embedder's data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner.data
+    }
+
+    /// Sets the epoch deadline `ticks` epochs from now (see
+    /// [`Engine::increment_epoch`]) and clears any pending interrupt.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) {
+        let o = &mut self.inner.opaque;
+        let deadline = o.engine.current_epoch().saturating_add(ticks);
+        o.set_vm_deadline(deadline);
+    }
+
+    /// When the epoch deadline is reached, trap with "interrupt" (the default).
+    pub fn epoch_deadline_trap(&mut self) {
+        self.inner.opaque.epoch_callback = None;
+    }
+
+    /// When the epoch deadline is reached, call `f`, which decides whether to
+    /// continue (with a new deadline) or to trap. Interrupt handles and
+    /// wall-clock deadlines always trap, without consulting `f`.
+    pub fn epoch_deadline_callback(
+        &mut self,
+        mut f: impl FnMut(StoreContextMut<'_, T>) -> Result<UpdateDeadline> + Send + 'static,
+    ) where
+        T: 'static,
+    {
+        self.inner.opaque.epoch_callback = Some(Box::new(move |opaque: *mut StoreOpaque| {
+            // SAFETY: the callback is only called by the EpochInterrupt
+            // builtin with the store it was installed in; `StoreInner<T>` is
+            // `repr(C)` with `opaque` first.
+            let inner = unsafe { &mut *(opaque as *mut StoreInner<T>) };
+            f(StoreContextMut(inner))
+        }));
+    }
+
+    /// Interrupts calls that are still running at `at` (they trap with
+    /// "interrupt"), and clears any pending interrupt. One ticker thread per
+    /// engine fires all wall-clock deadlines; it starts on first use.
+    pub fn set_deadline(&mut self, at: Instant) {
+        let o = &mut self.inner.opaque;
+        o.set_vm_deadline(u64::MAX);
+        o.engine.inner.ticker.schedule(&o.vmstore, at);
+    }
+
+    /// [`set_deadline`](Self::set_deadline) `timeout` from now.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        match Instant::now().checked_add(timeout) {
+            Some(at) => self.set_deadline(at),
+            None => self.clear_deadline(),
+        }
+    }
+
+    /// Removes every deadline and clears any pending interrupt.
+    pub fn clear_deadline(&mut self) {
+        self.inner.opaque.set_vm_deadline(u64::MAX);
+    }
+
+    /// A handle that interrupts this store's running or next call from any
+    /// thread.
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        InterruptHandle {
+            ctx: self.inner.opaque.vmstore.clone(),
+        }
+    }
+
+    /// Sets the fuel available to wasm in this store.
+    ///
+    /// # Errors
+    /// Fails unless the engine was configured with `Config::consume_fuel`.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.inner.opaque.check_fuel()?;
+        let f = i64::try_from(fuel).unwrap_or(i64::MAX);
+        self.inner
+            .opaque
+            .vmstore
+            .fuel_consumed
+            .store(-f, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The fuel left.
+    ///
+    /// # Errors
+    /// Fails unless the engine was configured with `Config::consume_fuel`.
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.inner.opaque.check_fuel()?;
+        let c = self
+            .inner
+            .opaque
+            .vmstore
+            .fuel_consumed
+            .load(Ordering::SeqCst);
+        Ok(if c < 0 { c.unsigned_abs() } else { 0 })
     }
 
     /// Consumes the store and returns the embedder's data; everything else
@@ -188,7 +272,30 @@ impl<T: AsContextMut> AsContextMut for &mut T {
     }
 }
 
+/// An epoch-deadline callback, type-erased over the store's data.
+pub(crate) type EpochCallback = Box<dyn FnMut(*mut StoreOpaque) -> Result<UpdateDeadline> + Send>;
+
 impl StoreOpaque {
+    /// Sets the deadline compiled code compares against, a new wall-clock
+    /// generation (so pending ticker entries are void) and no interrupt.
+    pub(crate) fn set_vm_deadline(&mut self, deadline: u64) {
+        self.epoch_deadline = deadline;
+        let ctx = &self.vmstore;
+        ctx.deadline_generation.fetch_add(1, Ordering::SeqCst);
+        ctx.interrupted.store(false, Ordering::SeqCst);
+        ctx.epoch_deadline.store(deadline, Ordering::SeqCst);
+    }
+
+    fn check_fuel(&self) -> Result<()> {
+        if self.engine.inner.config.tunables.consume_fuel {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(
+                "fuel is not enabled: use Config::consume_fuel(true)".into(),
+            ))
+        }
+    }
+
     pub(crate) fn check(&self, store_id: u64, what: &str) -> crate::Result<()> {
         if self.id == store_id {
             Ok(())

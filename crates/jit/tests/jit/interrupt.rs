@@ -196,15 +196,19 @@ fn no_checks_when_both_flags_are_off() {
           local.get 0 call $leaf i32.const 1 i32.sub local.tee 0
           br_if $l)
         local.get 0))"#;
-    // Entry + header, for each check kind.
+    // Epoch: entry + header of each function. Fuel: the same, plus an
+    // overdraft check after each charged segment (before the call to $leaf,
+    // before br_if, and before each return).
     assert_eq!(host_sites(&compile(src, neither())), 0);
-    assert_eq!(host_sites(&compile(src, epoch_only())), 3);
-    assert_eq!(host_sites(&compile(src, fuel_only())), 3);
+    let epoch = host_sites(&compile(src, epoch_only()));
+    let fuel = host_sites(&compile(src, fuel_only()));
+    assert_eq!(epoch, 3);
+    assert_eq!(fuel, 3 + 4);
     let both = Tunables {
         consume_fuel: true,
         ..epoch_only()
     };
-    assert_eq!(host_sites(&compile(src, both)), 6);
+    assert_eq!(host_sites(&compile(src, both)), epoch + fuel);
 
     let mut m = Instance::with(src, neither(), Vec::new());
     // Any check would fault on the null epoch pointer or call a builtin.
@@ -305,8 +309,8 @@ fn out_of_fuel_is_called_at_checks_and_may_refill() {
           br_if $l)
         local.get 1))"#;
     let mut m = Instance::with(src, fuel_only(), Vec::new());
-    // 5 fuel: the entry and first header checks pass (-5), the second header
-    // sees 4 and refills 1000.
+    // 5 fuel: the entry and header checks pass (-5); the first loop body
+    // (cost 9) overdraws to 4, and the refill adds 1000.
     m.store.fuel_consumed = -5;
     assert_eq!(m.call1("sum", &[Val::I32(100)]), Val::I32(5050));
     assert_eq!(m.fuel_seen, vec![4]);
@@ -327,10 +331,12 @@ fn out_of_fuel_is_called_at_checks_and_may_refill() {
     };
     m.store.fuel_consumed = 0;
     m.call("sum", &[Val::I32(10)]);
-    // Entry, then the header visits after iterations 1..=9.
-    assert_eq!(m.fuel_calls, 10);
-    assert_eq!(m.fuel_seen, [vec![0], vec![8; 9]].concat());
-    assert_eq!(m.store.fuel_consumed, -1 + 9 + 1);
+    // The entry check (0 left), then every loop body (cost 9) overdraws to
+    // 8; the final `local.get 1` brings the last refill to exactly 0, which
+    // is not an overdraft.
+    assert_eq!(m.fuel_calls, 11);
+    assert_eq!(m.fuel_seen, [vec![0], vec![8; 10]].concat());
+    assert_eq!(m.store.fuel_consumed, 0);
 }
 
 /// Host function: records the caller's fuel, and grants 50 more.

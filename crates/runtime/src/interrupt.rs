@@ -1,0 +1,231 @@
+//! Stopping running code: epochs, deadlines, interrupt handles and fuel.
+//!
+//! Compiled code (with `Config::epoch_interruption`, on by default) checks at
+//! every function entry and loop header whether the engine's epoch has
+//! reached the store's `epoch_deadline`; the slow path calls the
+//! `EpochInterrupt` builtin ([`epoch_interrupt`]). Everything that stops a
+//! call works by lowering that deadline to 0:
+//!
+//! - an epoch deadline set with `Store::set_epoch_deadline` (the engine's
+//!   epoch is advanced by `Engine::increment_epoch`);
+//! - a wall-clock deadline (`Store::set_deadline` / `set_timeout`), fired by
+//!   one ticker thread per engine, started the first time a deadline is set;
+//! - an [`InterruptHandle`], usable from any thread.
+//!
+//! Fuel (`Config::consume_fuel`) is separate: compiled code adds the cost of
+//! what it executes to `fuel_consumed` and calls `OutOfFuel` when it becomes
+//! non-negative.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Instant;
+
+use weft_jit::VMOffsets;
+
+/// The contract's `VMStoreContext`, shared with interrupt handles and the
+/// deadline ticker. Compiled code reads and writes the first four fields at
+/// the offsets `weft_jit::VMOffsets` gives.
+#[repr(C, align(64))]
+pub(crate) struct VMStoreContext {
+    pub(crate) stack_limit: AtomicUsize,
+    pub(crate) fuel_consumed: AtomicI64,
+    pub(crate) epoch_deadline: AtomicU64,
+    pub(crate) epoch_ptr: AtomicPtr<u64>,
+    /// Set by an interrupt handle or an expired wall-clock deadline; cleared
+    /// when the embedder sets a new deadline.
+    pub(crate) interrupted: AtomicBool,
+    /// Bumped whenever the wall-clock deadline changes, so that a stale
+    /// ticker entry never fires.
+    pub(crate) deadline_generation: AtomicU64,
+}
+
+const _: () = {
+    assert!(
+        std::mem::offset_of!(VMStoreContext, stack_limit)
+            == VMOffsets::STORE_CTX_STACK_LIMIT as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, fuel_consumed)
+            == VMOffsets::STORE_CTX_FUEL_CONSUMED as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, epoch_deadline)
+            == VMOffsets::STORE_CTX_EPOCH_DEADLINE as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, epoch_ptr) == VMOffsets::STORE_CTX_EPOCH_PTR as usize
+    );
+};
+
+impl VMStoreContext {
+    pub(crate) fn new(epoch: *const AtomicU64) -> Self {
+        VMStoreContext {
+            stack_limit: AtomicUsize::new(0),
+            fuel_consumed: AtomicI64::new(0),
+            epoch_deadline: AtomicU64::new(u64::MAX),
+            epoch_ptr: AtomicPtr::new(epoch as *mut u64),
+            interrupted: AtomicBool::new(false),
+            deadline_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Makes the running (or next) call trap with "interrupt" at its next
+    /// check.
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.epoch_deadline.store(0, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+}
+
+/// A handle that stops a store's running or next call from any thread.
+///
+/// The call traps with "interrupt"; the store stays usable, and calls work
+/// again once a new deadline is set (`Store::set_epoch_deadline`,
+/// `set_deadline`, `set_timeout` or `clear_deadline`).
+#[derive(Clone)]
+pub struct InterruptHandle {
+    pub(crate) ctx: Arc<VMStoreContext>,
+}
+
+impl InterruptHandle {
+    /// Interrupts the store's running call, or its next one.
+    pub fn interrupt(&self) {
+        self.ctx.interrupt();
+    }
+}
+
+impl std::fmt::Debug for InterruptHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterruptHandle")
+            .field("interrupted", &self.ctx.is_interrupted())
+            .finish()
+    }
+}
+
+/// What an epoch-deadline callback decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateDeadline {
+    /// Keep running, with the deadline this many epoch ticks from now.
+    Continue(u64),
+    /// Stop: the call traps with "interrupt".
+    Interrupt,
+}
+
+/// The engine's wall-clock deadline ticker: one thread, started lazily.
+pub(crate) struct Ticker {
+    shared: Arc<TickerShared>,
+    started: std::sync::Once,
+}
+
+impl Default for Ticker {
+    fn default() -> Self {
+        Ticker {
+            shared: Arc::default(),
+            started: std::sync::Once::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct TickerShared {
+    queue: Mutex<TickerQueue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct TickerQueue {
+    heap: BinaryHeap<Reverse<Entry>>,
+    shutdown: bool,
+}
+
+struct Entry {
+    at: Instant,
+    generation: u64,
+    ctx: Weak<VMStoreContext>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.at.cmp(&o.at)
+    }
+}
+
+impl Ticker {
+    /// Interrupts `ctx` at `at`, unless its deadline changes before then.
+    pub(crate) fn schedule(&self, ctx: &Arc<VMStoreContext>, at: Instant) {
+        self.started.call_once(|| {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("weft-deadline-ticker".into())
+                .spawn(move || run_ticker(&shared))
+                .expect("weft: cannot start the deadline ticker thread");
+        });
+        let generation = ctx.deadline_generation.load(Ordering::SeqCst);
+        let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.heap.push(Reverse(Entry {
+            at,
+            generation,
+            ctx: Arc::downgrade(ctx),
+        }));
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.shutdown = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn run_ticker(shared: &TickerShared) {
+    let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if q.shutdown {
+            return;
+        }
+        let now = Instant::now();
+        while let Some(Reverse(e)) = q.heap.peek() {
+            if e.at > now {
+                break;
+            }
+            let Some(Reverse(e)) = q.heap.pop() else {
+                break;
+            };
+            if let Some(ctx) = e.ctx.upgrade()
+                && ctx.deadline_generation.load(Ordering::SeqCst) == e.generation
+            {
+                ctx.interrupt();
+            }
+        }
+        q = match q.heap.peek() {
+            Some(Reverse(e)) => {
+                let wait = e.at.saturating_duration_since(Instant::now());
+                shared
+                    .wake
+                    .wait_timeout(q, wait)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => shared.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
