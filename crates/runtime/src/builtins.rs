@@ -111,6 +111,62 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
     status(opaque, Err(TrapKind::OutOfFuel))
 }
 
+/// Finds memory `mem` of the calling instance and runs `op` on it; a trap
+/// is recorded and reported as `u64::MAX`.
+///
+/// # Safety
+/// As for [`context`].
+unsafe fn with_memory(
+    vmctx: *mut u8,
+    mem: u32,
+    op: impl FnOnce(&crate::memory::MemoryData) -> Result<u32, TrapKind>,
+) -> u64 {
+    // SAFETY: forwarded from the caller.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return u64::MAX;
+    };
+    let r = match opaque.instances[inst].memories.get(mem as usize) {
+        Some(&m) => op(&opaque.memories[m]),
+        None => Err(TrapKind::MemoryOutOfBounds),
+    };
+    match r {
+        Ok(v) => u64::from(v),
+        Err(kind) => {
+            opaque.pending = Some(Pending::Trap(kind));
+            u64::MAX
+        }
+    }
+}
+
+unsafe extern "C" fn atomic_notify(vmctx: *mut u8, mem: u32, addr: u64, count: u32) -> u64 {
+    // SAFETY: called by compiled code with its own vmctx.
+    unsafe { with_memory(vmctx, mem, |m| m.notify(addr, count)) }
+}
+
+unsafe extern "C" fn atomic_wait32(
+    vmctx: *mut u8,
+    mem: u32,
+    addr: u64,
+    expected: u32,
+    timeout_ns: i64,
+) -> u64 {
+    // SAFETY: called by compiled code with its own vmctx. The wait blocks
+    // this thread only; the memory's wait queue is shared with the other
+    // threads using this shared memory.
+    unsafe { with_memory(vmctx, mem, |m| m.wait32(addr, expected, timeout_ns)) }
+}
+
+unsafe extern "C" fn atomic_wait64(
+    vmctx: *mut u8,
+    mem: u32,
+    addr: u64,
+    expected: u64,
+    timeout_ns: i64,
+) -> u64 {
+    // SAFETY: as for `atomic_wait32`.
+    unsafe { with_memory(vmctx, mem, |m| m.wait64(addr, expected, timeout_ns)) }
+}
+
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
     let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
@@ -298,10 +354,11 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
 }
 
 /// Builtins this runtime provides (in `Builtin` order).
-const PROVIDED: usize = 12;
+const PROVIDED: usize = 15;
 
-// Compiled code must never index past the table.
-const _: () = assert!(Builtin::COUNT == PROVIDED);
+// Compiled code must never index past the table (the runtime may provide
+// builtins that a JIT version does not use yet).
+const _: () = assert!(Builtin::COUNT <= PROVIDED);
 
 struct Table([*const u8; PROVIDED]);
 
@@ -316,6 +373,9 @@ type Copy5 = unsafe extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
 type Drop1 = unsafe extern "C" fn(*mut u8, u32);
 type MFill = unsafe extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
 type Status0 = unsafe extern "C" fn(*mut u8) -> u32;
+type Notify = unsafe extern "C" fn(*mut u8, u32, u64, u32) -> u64;
+type Wait32 = unsafe extern "C" fn(*mut u8, u32, u64, u32, i64) -> u64;
+type Wait64 = unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u64;
 
 /// The builtins in `weft_jit::Builtin` order.
 static TABLE: Table = Table([
@@ -331,6 +391,9 @@ static TABLE: Table = Table([
     data_drop as Drop1 as *const u8,
     epoch_interrupt as Status0 as *const u8,
     out_of_fuel as Status0 as *const u8,
+    atomic_notify as Notify as *const u8,
+    atomic_wait32 as Wait32 as *const u8,
+    atomic_wait64 as Wait64 as *const u8,
 ]);
 
 /// The address of the builtins table stored in every vmctx.

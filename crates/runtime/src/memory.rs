@@ -3,7 +3,7 @@
 use weft_decoder::MemoryType;
 
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TrapKind};
 use crate::store::AsContextMut;
 
 pub(crate) struct MemoryData(weft_memory::Memory);
@@ -104,6 +104,37 @@ impl MemoryData {
         self.0.byte_len()
     }
 
+    /// `memory.atomic.notify` at byte `addr`.
+    pub(crate) fn notify(&self, addr: u64, count: u32) -> Result<u32, TrapKind> {
+        self.0.notify(addr, count).map_err(access_trap)
+    }
+
+    /// `memory.atomic.wait32` at byte `addr`; a negative timeout waits forever.
+    pub(crate) fn wait32(
+        &self,
+        addr: u64,
+        expected: u32,
+        timeout_ns: i64,
+    ) -> Result<u32, TrapKind> {
+        self.0
+            .wait32(addr, expected, timeout(timeout_ns))
+            .map(|o| o.as_wasm_result())
+            .map_err(access_trap)
+    }
+
+    /// `memory.atomic.wait64` at byte `addr`; a negative timeout waits forever.
+    pub(crate) fn wait64(
+        &self,
+        addr: u64,
+        expected: u64,
+        timeout_ns: i64,
+    ) -> Result<u32, TrapKind> {
+        self.0
+            .wait64(addr, expected, timeout(timeout_ns))
+            .map(|o| o.as_wasm_result())
+            .map_err(access_trap)
+    }
+
     /// The address of `[offset, offset + len)` if it lies within the
     /// current length.
     pub(crate) fn range_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {
@@ -115,6 +146,18 @@ impl MemoryData {
         }
         // SAFETY: `offset <= current_length`, within the mapping.
         Some(unsafe { def.base().add(offset as usize) })
+    }
+}
+
+fn timeout(ns: i64) -> Option<std::time::Duration> {
+    u64::try_from(ns).ok().map(std::time::Duration::from_nanos)
+}
+
+fn access_trap(e: weft_memory::AccessError) -> TrapKind {
+    match e {
+        weft_memory::AccessError::Misaligned { .. } => TrapKind::UnalignedAtomic,
+        weft_memory::AccessError::NotShared => TrapKind::AtomicWaitNonShared,
+        _ => TrapKind::MemoryOutOfBounds,
     }
 }
 
