@@ -1,31 +1,22 @@
-;; A small module for trying weft: a memory with a greeting in it, and two
-;; exported functions.
+;; A WASI "hello world" in WebAssembly text: needs no compiler.
 ;;
-;;   cargo run --release -p weft-cli -- run examples/hello.wat --invoke fib 20
-;;   cargo run -p weft-cli -- validate examples/hello.wat
-(module $hello
-  (memory (export "memory") 1 2)
-  (data (i32.const 16) "Hello, weft!\n")
+;;   cargo run --release -p weft-cli -- run examples/hello.wat
+;;
+;; `_start` writes "Hello, world!\n" to stdout with fd_write and returns
+;; (exit status 0).
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param $fd i32) (param $iovs i32) (param $iovs_len i32)
+                    (param $nwritten i32) (result i32)))
 
-  ;; Where the greeting starts and how long it is.
-  (global (export "greeting_ptr") i32 (i32.const 16))
-  (global (export "greeting_len") i32 (i32.const 13))
+  (memory (export "memory") 1)
 
-  (func $add (export "add") (param $a i32) (param $b i32) (result i32)
-    local.get $a
-    local.get $b
-    i32.add)
+  ;; The text, at offset 16.
+  (data (i32.const 16) "Hello, world!\n")
 
-  ;; The n-th Fibonacci number (fib 0 = 0, fib 1 = 1), computed iteratively.
-  (func $fib (export "fib") (param $n i32) (result i64)
-    (local $a i64) (local $b i64) (local $t i64)
-    (local.set $b (i64.const 1))
-    (block $done
-      (loop $next
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $t (i64.add (local.get $a) (local.get $b)))
-        (local.set $a (local.get $b))
-        (local.set $b (local.get $t))
-        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-        (br $next)))
-    (local.get $a)))
+  (func (export "_start")
+    ;; One ciovec at offset 0: { buf = 16, buf_len = 14 }.
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 14))
+    ;; fd_write(stdout, iovs = 0, iovs_len = 1, nwritten = 32)
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))))

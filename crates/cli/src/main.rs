@@ -20,27 +20,49 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a module: call the export named by `--invoke` with ARGS parsed by
-    /// its parameter types, and print the results (one per line).
+    /// Run a WebAssembly program.
     ///
-    /// Example: weft run examples/hello.wat --invoke fib 20
+    /// By default runs a WASI command: its `_start`, with ARGS as the
+    /// program's arguments (argv[0] is the file name), stdin/stdout/stderr of
+    /// this process, and only the directories given with --dir visible. The
+    /// exit status is the program's. With --invoke, calls that export
+    /// instead, with ARGS parsed by its parameter types, and prints the
+    /// results one per line.
+    ///
+    /// Examples:
+    ///   weft run examples/hello.wat
+    ///   weft run --dir . --env HOME prog.wasm input.txt
+    ///   weft run --invoke fib examples/fib.wat 20
+    ///   weft run --timeout 2s --fuel 1000000 untrusted.wasm
+    ///
+    /// A trap prints `wasm trap: ...` and exits with status 134.
+    #[command(verbatim_doc_comment)]
     Run {
-        /// The module: binary (.wasm) or text (.wat).
-        file: PathBuf,
-        /// The exported function to call.
+        /// Call this exported function instead of the WASI `_start`.
         #[arg(long, value_name = "NAME")]
-        invoke: String,
-        /// Stop the run (as a trap, "interrupt") after this long: 500ms,
-        /// 2s, 1m.
+        invoke: Option<String>,
+        /// Make a host directory visible to the program, optionally under
+        /// another name: `--dir data` or `--dir /tmp/out::out`. Repeatable.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+        dirs: Vec<String>,
+        /// Set an environment variable for the program; `--env NAME` passes
+        /// this process's value on. Repeatable.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        envs: Vec<String>,
+        /// Stop the run (a trap, "interrupt") after this long: 500ms, 2s, 1m.
         #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
         timeout: Option<std::time::Duration>,
-        /// Stop the run (as a trap, "all fuel consumed") after about this
-        /// many instructions.
+        /// Stop the run (a trap, "all fuel consumed") after about this many
+        /// instructions.
         #[arg(long, value_name = "N")]
         fuel: Option<u64>,
-        /// Arguments for the function (integers in decimal or 0x hex,
-        /// floats like 1.5, nan, inf).
-        #[arg(allow_hyphen_values = true)]
+        /// Refuse to grow linear memory beyond this size: 64MiB, 1GiB.
+        #[arg(long, value_name = "SIZE", value_parser = run::parse_size)]
+        max_memory: Option<usize>,
+        /// The module: binary (.wasm) or text (.wat).
+        file: PathBuf,
+        /// Arguments for the program (or, with --invoke, for the function).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Decode and validate a module (.wasm or .wat) and summarise its
@@ -59,30 +81,62 @@ enum Command {
 const TRAP_EXIT: u8 = 134;
 
 fn main() -> ExitCode {
+    if let Ok(filter) = std::env::var("WEFT_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
-            file,
             invoke,
+            dirs,
+            envs,
             timeout,
             fuel,
+            max_memory,
+            file,
             args,
-        } => match run::run(&file, &invoke, &args, run::Limits { timeout, fuel }) {
-            Ok(run::Outcome::Returned(vals)) => {
-                for v in &vals {
-                    println!("{}", run::format_val(v));
+        } => {
+            let opts = run::Options {
+                invoke,
+                dirs,
+                envs,
+                timeout,
+                fuel,
+                max_memory,
+            };
+            match run::run(&file, &args, &opts) {
+                Ok(run::Outcome::Returned(vals)) => {
+                    for v in &vals {
+                        println!("{}", run::format_val(v));
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
+                Ok(run::Outcome::Exited(code)) => match u8::try_from(code) {
+                    Ok(c) => ExitCode::from(c),
+                    Err(_) => {
+                        eprintln!(
+                            "error: the program exited with status {code}, which the host cannot represent"
+                        );
+                        ExitCode::FAILURE
+                    }
+                },
+                Ok(run::Outcome::Trapped(trap)) => {
+                    eprintln!("{trap}");
+                    ExitCode::from(TRAP_EXIT)
+                }
+                Ok(run::Outcome::DeadlineExceeded) => {
+                    eprintln!("wasm trap: interrupt (the --timeout passed during a blocking call)");
+                    ExitCode::from(TRAP_EXIT)
+                }
+                Err(e) => {
+                    eprintln!("error: {}: {e:#}", file.display());
+                    ExitCode::FAILURE
+                }
             }
-            Ok(run::Outcome::Trapped(trap)) => {
-                eprintln!("{trap}");
-                ExitCode::from(TRAP_EXIT)
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e:#}", file.display());
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Validate { file, all } => match validate(&file, all) {
             Ok(text) => {
                 print!("{text}");

@@ -1,26 +1,58 @@
 //! `weft run`: instantiate a module and call one of its exports.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use weft::{Config, Engine, Error, Instance, Linker, Module, Store, Val, ValType};
+use weft_wasi::{DeadlineExceeded, I32Exit, WasiCtx, WasiCtxBuilder};
 
 /// How a run ended, for the exit status.
 pub enum Outcome {
-    /// The call returned these values.
+    /// `--invoke`: the call returned these values.
     Returned(Vec<Val>),
-    /// The call trapped.
+    /// A WASI command returned from `_start` (0) or called `proc_exit`.
+    Exited(i32),
+    /// The run trapped.
     Trapped(weft::Trap),
+    /// A blocking WASI call (sleep, read, poll) hit the `--timeout`.
+    DeadlineExceeded,
 }
 
-/// Limits on a run.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Limits {
-    /// Interrupt the call after this long.
+/// Options of `weft run`.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Call this export instead of running `_start`.
+    pub invoke: Option<String>,
+    /// `HOST[::GUEST]` directories to pre-open.
+    pub dirs: Vec<String>,
+    /// `NAME[=VALUE]` environment variables (`NAME` alone inherits).
+    pub envs: Vec<String>,
+    /// Interrupt the run after this long.
     pub timeout: Option<Duration>,
-    /// Give the call this much fuel (one unit per instruction, roughly).
+    /// Give the run this much fuel (one unit per instruction, roughly).
     pub fuel: Option<u64>,
+    /// Refuse to grow any linear memory beyond this many bytes.
+    pub max_memory: Option<usize>,
+}
+
+/// Parses a size like `65536`, `64KiB`, `16MiB`, `1GiB` (or k/M/G).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (try 65536, 64KiB or 16MiB)"))?;
+    let mul: usize = match unit.trim() {
+        "" | "B" => 1,
+        "k" | "K" | "KiB" | "kiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 /// Parses a duration like `500ms`, `2s`, `1.5s`, `3m` or a bare number of
@@ -48,45 +80,79 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a valid duration"))
 }
 
-/// Runs `invoke` (an export of `file`) with `args` parsed by its parameter
-/// types.
-pub fn run(file: &Path, invoke: &str, args: &[String], limits: Limits) -> Result<Outcome> {
+fn wasi_context(file: &Path, args: &[String], opts: &Options) -> Result<WasiCtx> {
+    let mut b = WasiCtxBuilder::new();
+    b.arg(file.file_name().unwrap_or(file.as_os_str()))
+        .inherit_stdio();
+    if opts.invoke.is_none() {
+        b.args(args);
+    }
+    for e in &opts.envs {
+        match e.split_once('=') {
+            Some((name, value)) => {
+                b.env(name, value);
+            }
+            None => {
+                if let Some(v) = std::env::var_os(e) {
+                    b.env(e, v);
+                }
+            }
+        }
+    }
+    for d in &opts.dirs {
+        let (host, guest) = d.split_once("::").unwrap_or((d, d));
+        b.preopened_dir(host, guest, false)
+            .with_context(|| format!("--dir {d}: cannot open `{host}` (does it exist?)"))?;
+    }
+    if let Some(t) = opts.timeout
+        && let Some(at) = Instant::now().checked_add(t)
+    {
+        b.deadline(at);
+    }
+    Ok(b.build())
+}
+
+/// Runs `file`: its `_start` as a WASI command (with `args` as the guest's
+/// arguments), or the export named by `--invoke` (with `args` parsed by its
+/// parameter types).
+pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
     let bytes = super::read_module(file)?;
     let mut config = Config::new();
-    config.consume_fuel(limits.fuel.is_some());
+    config
+        .consume_fuel(opts.fuel.is_some())
+        .max_memory_size(opts.max_memory);
     let engine = Engine::new(&config)?;
     let module = Module::from_binary(&engine, &bytes).context("cannot compile the module")?;
-    let mut store = Store::new(&engine, ());
-    if let Some(fuel) = limits.fuel {
+    let ctx = wasi_context(file, args, opts)?;
+    let mut store = Store::new(&engine, ctx);
+    if let Some(fuel) = opts.fuel {
         store.set_fuel(fuel)?;
     }
-    if let Some(t) = limits.timeout {
+    if let Some(t) = opts.timeout {
         store.set_timeout(t);
     }
-    let linker = Linker::new();
+    let mut linker = Linker::new();
+    weft_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c)?;
     let instance: Instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
-        Err(Error::Trap(t)) => return Ok(Outcome::Trapped(t)),
-        Err(e) => {
-            return Err(anyhow!(e)).context(
-                "cannot instantiate the module (modules with imports need a host; \
-                 `weft run` provides none for --invoke yet)",
-            );
-        }
+        Err(e) => return finish(Err(e)).context("cannot instantiate the module"),
+    };
+    let Some(invoke) = &opts.invoke else {
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(|_| {
+                anyhow!(
+                    "the module has no `_start` function (not a WASI command); \
+                 call one of its exports with --invoke NAME ({})",
+                    exported_functions(&module)
+                )
+            })?;
+        return finish(start.call(&mut store, ()).map(|()| Outcome::Exited(0)));
     };
     let func = instance.get_func(&mut store, invoke).ok_or_else(|| {
-        let exports: Vec<String> = module
-            .exports()
-            .filter(|(_, t)| matches!(t, weft::ExternType::Func(_)))
-            .map(|(n, _)| n.to_string())
-            .collect();
         anyhow!(
             "the module exports no function `{invoke}` (exported functions: {})",
-            if exports.is_empty() {
-                "none".to_string()
-            } else {
-                exports.join(", ")
-            }
+            exported_functions(&module)
         )
     })?;
     let ty = func.ty(&mut store)?;
@@ -110,10 +176,39 @@ pub fn run(file: &Path, invoke: &str, args: &[String], limits: Limits) -> Result
         .map(|(i, (t, a))| parse_arg(*t, a).with_context(|| format!("argument {} (`{a}`)", i + 1)))
         .collect::<Result<Vec<_>>>()?;
     let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
-    match func.call(&mut store, &params, &mut results) {
-        Ok(()) => Ok(Outcome::Returned(results)),
+    finish(
+        func.call(&mut store, &params, &mut results)
+            .map(|()| Outcome::Returned(results)),
+    )
+}
+
+/// Sorts an error into an outcome (traps, exits, deadlines) or a real error.
+fn finish(r: weft::Result<Outcome>) -> Result<Outcome> {
+    match r {
+        Ok(o) => Ok(o),
         Err(Error::Trap(t)) => Ok(Outcome::Trapped(t)),
-        Err(e) => Err(anyhow!(e)),
+        Err(e) => {
+            if let Some(code) = I32Exit::from_error(&e) {
+                Ok(Outcome::Exited(code))
+            } else if DeadlineExceeded::matches(&e) {
+                Ok(Outcome::DeadlineExceeded)
+            } else {
+                Err(anyhow!(e))
+            }
+        }
+    }
+}
+
+fn exported_functions(module: &Module) -> String {
+    let names: Vec<&str> = module
+        .exports()
+        .filter(|(_, t)| matches!(t, weft::ExternType::Func(_)))
+        .map(|(n, _)| n)
+        .collect();
+    if names.is_empty() {
+        "it exports none".to_string()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -223,13 +223,13 @@ fn check_summary(out: &Output, m: &Module) {
 }
 
 #[test]
-fn summarises_the_hello_example() {
-    let path = examples().join("hello.wat");
+fn summarises_the_fib_example() {
+    let path = examples().join("fib.wat");
     let bytes = weft_decoder::parse_wat(std::fs::read(&path).unwrap()).unwrap();
     let m = Module::decode(&bytes).unwrap();
     // The example is what its comment says it is.
     for name in ["add", "fib", "memory"] {
-        assert!(m.export(name).is_some(), "hello.wat exports {name}");
+        assert!(m.export(name).is_some(), "fib.wat exports {name}");
     }
     assert!(!m.data.is_empty());
     check_summary(&weft(&[&path]), &m);
@@ -304,8 +304,7 @@ fn long_sections_are_cut_unless_all() {
 
 #[test]
 fn a_corrupt_module_is_a_one_line_error_with_its_offset() {
-    let good =
-        weft_decoder::parse_wat(std::fs::read(examples().join("hello.wat")).unwrap()).unwrap();
+    let good = weft_decoder::parse_wat(std::fs::read(examples().join("fib.wat")).unwrap()).unwrap();
     let m = Module::decode(&good).unwrap();
     // Cut the module in the middle of its first function body, and,
     // separately, break the body's opcode.

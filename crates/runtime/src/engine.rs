@@ -16,6 +16,7 @@ pub struct Config {
     pub(crate) features: WasmFeatures,
     pub(crate) tunables: Tunables,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) max_memory_size: Option<usize>,
 }
 
 impl Default for Config {
@@ -24,6 +25,7 @@ impl Default for Config {
             features: WasmFeatures::WASM2 | WasmFeatures::THREADS,
             tunables: Tunables::default(),
             max_wasm_stack: 512 * 1024,
+            max_memory_size: None,
         }
     }
 }
@@ -85,6 +87,14 @@ impl Config {
     /// Whether compiled code counts fuel (`Store::set_fuel`); off by default.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.tunables.consume_fuel = enable;
+        self
+    }
+
+    /// Refuses to create or grow any linear memory beyond `bytes` (a failed
+    /// `memory.grow` returns -1; a module whose initial memory is larger
+    /// fails to instantiate). `None`: only the memories' own maxima apply.
+    pub fn max_memory_size(&mut self, bytes: Option<usize>) -> &mut Self {
+        self.max_memory_size = bytes;
         self
     }
 

@@ -355,10 +355,9 @@ pub(crate) fn invoke(
                     None => {}
                 }
             }
-            Err(Error::Trap(Trap::new(
-                info.kind,
-                crate::registry::func_name(info.pc),
-            )))
+            let func = crate::registry::func_name(info.pc);
+            tracing::debug!(kind = ?info.kind, pc = info.pc, func = ?func, "wasm trap");
+            Err(Error::Trap(Trap::new(info.kind, func)))
         }
     }
 }

@@ -163,6 +163,7 @@ impl Instance {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
         let instance = instantiate(opaque, module, imports)?;
+        tracing::debug!(module = ?module.name(), index = instance.index, "instantiated");
         if let Some(start) = module.inner.decoded.start {
             let f = opaque.instances[instance.index].funcs[start as usize];
             let mut slots = [0u128; 1];

@@ -23,6 +23,12 @@ impl MemoryData {
                 usize::try_from(t.memory_guard_size).unwrap_or(usize::MAX),
             )
             .with_may_move(t.memory_may_move);
+        let cfg = match engine.inner.config.max_memory_size {
+            Some(limit) => cfg.with_limiter(std::sync::Arc::new(
+                move |_current: usize, desired: usize, _max: Option<usize>| desired <= limit,
+            )),
+            None => cfg,
+        };
         let m = weft_memory::Memory::new(&cfg, ty.shared)
             .map_err(|e| Error::Resource(format!("cannot create memory: {e}")))?;
         let data = MemoryData(m);

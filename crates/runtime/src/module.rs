@@ -91,7 +91,14 @@ impl Module {
             bytes,
             Features(engine.inner.config.features),
         )?);
+        let started = std::time::Instant::now();
         let compiled = Arc::new(engine.inner.compiler.compile(&decoded)?);
+        tracing::debug!(
+            bytes = bytes.len(),
+            functions = decoded.bodies.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "compiled module"
+        );
         let type_ids = decoded.types.iter().map(|t| engine.type_id(t)).collect();
         let (start, end) = compiled.code_range();
         let registration = registry::register(
