@@ -1,0 +1,155 @@
+//! The cost of interruption checks: `cargo bench -p weft --bench interrupt`.
+//!
+//! Four workloads (tight arithmetic loop, recursive calls, memory scan,
+//! call-heavy loop) are compiled three times: no checks, epoch checks (the
+//! default), and epoch checks plus fuel. Runs are interleaved round-robin so
+//! that machine noise hits every configuration alike; the report gives the
+//! median time per configuration and the overhead relative to no checks,
+//! per workload and as a geometric mean.
+
+use std::time::{Duration, Instant};
+
+use weft::{Config, Engine, Instance, Module, Store, TypedFunc};
+
+const WAT: &str = r#"(module
+  (memory 17)
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func (export "loop") (param i32) (result i32) (local i32 i32)
+    (local.set 1 (i32.const 1))
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 1664525)) (i32.const 1013904223)))
+      (local.set 2 (i32.xor (local.get 2) (i32.rotl (local.get 1) (i32.const 7))))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 2))
+  (func (export "scan") (param i32) (result i64) (local i32 i64)
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
+      (local.set 2 (i64.add (local.get 2) (i64.load (local.get 1))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 8)))
+      (br $l)))
+    (local.get 2))
+  (func $mix (param i32 i32) (result i32)
+    (i32.xor (i32.mul (local.get 0) (i32.const 31)) (local.get 1)))
+  (func (export "calls") (param i32) (result i32) (local i32)
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get 0)))
+      (local.set 1 (call $mix (local.get 1) (local.get 0)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1))
+)"#;
+
+struct Setup {
+    name: &'static str,
+    store: Store<()>,
+    fib: TypedFunc<i32, i32>,
+    looped: TypedFunc<i32, i32>,
+    scan: TypedFunc<i32, i64>,
+    calls: TypedFunc<i32, i32>,
+}
+
+fn setup(name: &'static str, epoch: bool, fuel: bool) -> Setup {
+    let mut config = Config::new();
+    config.epoch_interruption(epoch).consume_fuel(fuel);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(&engine, WAT).unwrap();
+    let mut store = Store::new(&engine, ());
+    if fuel {
+        store.set_fuel(u64::MAX / 2).unwrap();
+    }
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    Setup {
+        name,
+        fib: inst.get_typed_func(&mut store, "fib").unwrap(),
+        looped: inst.get_typed_func(&mut store, "loop").unwrap(),
+        scan: inst.get_typed_func(&mut store, "scan").unwrap(),
+        calls: inst.get_typed_func(&mut store, "calls").unwrap(),
+        store,
+    }
+}
+
+const WORKLOADS: [&str; 4] = ["arith loop", "recursive fib", "memory scan", "call-heavy"];
+
+fn run(s: &mut Setup, w: usize) -> Duration {
+    let t = Instant::now();
+    match w {
+        0 => drop(std::hint::black_box(
+            s.looped.call(&mut s.store, 20_000_000).unwrap(),
+        )),
+        1 => drop(std::hint::black_box(s.fib.call(&mut s.store, 27).unwrap())),
+        2 => {
+            for _ in 0..16 {
+                std::hint::black_box(s.scan.call(&mut s.store, 1 << 20).unwrap());
+            }
+        }
+        _ => drop(std::hint::black_box(
+            s.calls.call(&mut s.store, 10_000_000).unwrap(),
+        )),
+    }
+    t.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; accept and ignore harness flags.
+    let rounds: usize = std::env::var("WEFT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let mut setups = [
+        setup("no checks", false, false),
+        setup("epoch (default)", true, false),
+        setup("epoch + fuel", true, true),
+    ];
+    println!("interruption overhead: median of {rounds} interleaved runs per cell");
+    println!(
+        "{:<15} {:>12} {:>16} {:>9} {:>14} {:>9}",
+        "workload", setups[0].name, setups[1].name, "epoch", setups[2].name, "fuel"
+    );
+    let mut ratios = [Vec::new(), Vec::new()];
+    for (w, wname) in WORKLOADS.iter().enumerate() {
+        let mut times: [Vec<Duration>; 3] = Default::default();
+        for s in setups.iter_mut() {
+            run(s, w); // warm up
+        }
+        for _ in 0..rounds {
+            for (i, s) in setups.iter_mut().enumerate() {
+                times[i].push(run(s, w));
+            }
+        }
+        let m: Vec<Duration> = times.into_iter().map(median).collect();
+        let r1 = m[1].as_secs_f64() / m[0].as_secs_f64();
+        let r2 = m[2].as_secs_f64() / m[0].as_secs_f64();
+        ratios[0].push(r1);
+        ratios[1].push(r2);
+        println!(
+            "{:<15} {:>10.2}ms {:>14.2}ms {:>+8.1}% {:>12.2}ms {:>+8.1}%",
+            wname,
+            m[0].as_secs_f64() * 1e3,
+            m[1].as_secs_f64() * 1e3,
+            (r1 - 1.0) * 100.0,
+            m[2].as_secs_f64() * 1e3,
+            (r2 - 1.0) * 100.0
+        );
+    }
+    let geo = |v: &[f64]| (v.iter().map(|r| r.ln()).sum::<f64>() / v.len() as f64).exp();
+    println!(
+        "{:<15} {:>12} {:>16} {:>+8.1}% {:>14} {:>+8.1}%",
+        "geomean",
+        "",
+        "",
+        (geo(&ratios[0]) - 1.0) * 100.0,
+        "",
+        (geo(&ratios[1]) - 1.0) * 100.0
+    );
+}
