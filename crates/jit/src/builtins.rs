@@ -76,11 +76,38 @@ pub enum Builtin {
     /// after refilling, i.e. lowering `fuel_consumed`); non-zero traps with
     /// [`crate::TrapKind::Host`] (record [`crate::TrapKind::OutOfFuel`]).
     OutOfFuel = 11,
+    /// `memory.atomic.notify`:
+    /// `extern "C" fn(vmctx, mem: u32, addr: u64, count: u32) -> u64`.
+    ///
+    /// `addr` is the effective address (index + static offset; for a
+    /// 32-bit memory at most `2^33`). Returns the number of waiters woken
+    /// (compiled code uses the low 32 bits as the wasm `i32` result), or
+    /// `u64::MAX` to trap with [`crate::TrapKind::Host`] after recording the
+    /// reason: [`crate::TrapKind::UnalignedAtomic`] (`addr` not a multiple
+    /// of 4) or [`crate::TrapKind::MemoryOutOfBounds`] (`addr + 4` past the
+    /// memory's current length). On a non-shared memory it performs the
+    /// same checks and returns 0.
+    MemoryAtomicNotify = 12,
+    /// `memory.atomic.wait32`: `extern "C" fn(vmctx, mem: u32, addr: u64,
+    /// expected: u32, timeout_ns: i64) -> u64`.
+    ///
+    /// Returns 0 (woken), 1 (the value at `addr` was not `expected`) or 2
+    /// (timed out; a negative `timeout_ns` waits forever), or `u64::MAX` to
+    /// trap with [`crate::TrapKind::Host`] after recording the reason:
+    /// [`crate::TrapKind::UnalignedAtomic`],
+    /// [`crate::TrapKind::MemoryOutOfBounds`] or, on a non-shared memory,
+    /// [`crate::TrapKind::AtomicWaitNonShared`].
+    MemoryAtomicWait32 = 13,
+    /// `memory.atomic.wait64`: `extern "C" fn(vmctx, mem: u32, addr: u64,
+    /// expected: u64, timeout_ns: i64) -> u64`: as
+    /// [`Builtin::MemoryAtomicWait32`] with an 8-byte value (`addr` must be
+    /// a multiple of 8).
+    MemoryAtomicWait64 = 14,
 }
 
 impl Builtin {
     /// Number of builtins: the length of the table the runtime provides.
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 15;
 
     /// Every builtin, in table order.
     pub const ALL: [Builtin; Builtin::COUNT] = [
@@ -96,6 +123,9 @@ impl Builtin {
         Builtin::DataDrop,
         Builtin::EpochInterrupt,
         Builtin::OutOfFuel,
+        Builtin::MemoryAtomicNotify,
+        Builtin::MemoryAtomicWait32,
+        Builtin::MemoryAtomicWait64,
     ];
 
     /// Index of this builtin in the table.
@@ -122,6 +152,9 @@ impl Builtin {
             B::ElemDrop | B::DataDrop => (&[I32], None),
             B::MemoryFill => (&[I32, I64, I32, I64], Some(I32)),
             B::EpochInterrupt | B::OutOfFuel => (&[], Some(I32)),
+            B::MemoryAtomicNotify => (&[I32, I64, I32], Some(I64)),
+            B::MemoryAtomicWait32 => (&[I32, I64, I32, I64], Some(I64)),
+            B::MemoryAtomicWait64 => (&[I32, I64, I64, I64], Some(I64)),
         }
     }
 }

@@ -17,8 +17,8 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64, Offset32};
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{
-    self, AbiParam, AliasRegion, AliasRegionData, ArgumentPurpose, Block, BlockArg, Endianness,
-    ExtFuncData, ExternalName, FuncRef, GlobalValueData, InstBuilder, InstructionData,
+    self, AbiParam, AliasRegion, AliasRegionData, ArgumentPurpose, AtomicRmwOp, Block, BlockArg,
+    Endianness, ExtFuncData, ExternalName, FuncRef, GlobalValueData, InstBuilder, InstructionData,
     JumpTableData, MemFlagsData, Opcode, SigRef, Signature, SourceLoc, StackSlotData,
     StackSlotKind, TrapCode, Type, UserExternalName, Value, ValueDef,
 };
@@ -1034,23 +1034,48 @@ impl FuncTranslator<'_, '_> {
             .with_alias_region(Some(self.heap_region))
     }
 
+    /// The memory a `memarg` addresses.
+    fn memarg_memory(memarg: &MemArg) -> Result<u32, CompileError> {
+        match memarg.target {
+            MemArgTarget::Memory(m) => Ok(m),
+            MemArgTarget::Array(_) => Err(unsupported("GC array accesses")),
+        }
+    }
+
+    /// Pops the address operand of an access to memory `mem` and returns it
+    /// as an `i64` (zero-extended for 32-bit memories).
+    fn pop_index(&mut self, mty: &MemoryType) -> Value {
+        let index = self.pop();
+        if mty.memory64 {
+            index
+        } else {
+            self.builder.ins().uextend(I64, index)
+        }
+    }
+
     /// Pops the address operand of an access of `size` bytes and returns the
     /// native address and the static offset to add to it, after the bounds
     /// check this access needs.
     fn heap_addr(&mut self, memarg: &MemArg, size: u32) -> Result<(Value, i32), CompileError> {
-        let mem = match memarg.target {
-            MemArgTarget::Memory(m) => m,
-            MemArgTarget::Array(_) => return Err(unsupported("GC array accesses")),
-        };
+        let mem = Self::memarg_memory(memarg)?;
         let mty = self.memory_type(mem);
-        let index = self.pop();
+        let index = self.pop_index(&mty);
+        Ok(self.bounds_checked_addr(mem, &mty, index, memarg.offset, size))
+    }
+
+    /// Checks an access of `size` bytes at `index + offset` (`index` an
+    /// `i64`) against memory `mem`'s bounds (unless guard pages make the
+    /// check unnecessary) and returns the native address and the static
+    /// offset to add to it.
+    fn bounds_checked_addr(
+        &mut self,
+        mem: u32,
+        mty: &MemoryType,
+        index: Value,
+        offset: u64,
+        size: u32,
+    ) -> (Value, i32) {
         let def = self.memory_def(mem);
-        let index = if mty.memory64 {
-            index
-        } else {
-            self.builder.ins().uextend(I64, index)
-        };
-        let offset = memarg.offset;
         let tunables = self.env.tunables;
         let end_offset = offset.checked_add(u64::from(size));
         let elide = !mty.memory64
@@ -1061,7 +1086,7 @@ impl FuncTranslator<'_, '_> {
             let oob = Self::trap_code(TrapKind::MemoryOutOfBounds);
             match end_offset {
                 Some(end_offset) => {
-                    let length = self.memory_length(def, &mty);
+                    let length = self.memory_length(def, mty);
                     let end = if mty.memory64 {
                         let k = self.builder.ins().iconst(I64, end_offset as i64);
                         self.builder.ins().uadd_overflow_trap(index, k, oob)
@@ -1082,13 +1107,13 @@ impl FuncTranslator<'_, '_> {
                 }
             }
         }
-        let base = self.memory_base(def, &mty);
+        let base = self.memory_base(def, mty);
         let addr = self.builder.ins().iadd(base, index);
         match i32::try_from(offset) {
-            Ok(off) => Ok((addr, off)),
+            Ok(off) => (addr, off),
             Err(_) => {
                 let addr = self.builder.ins().iadd_imm_s(addr, offset as i64);
-                Ok((addr, 0))
+                (addr, 0)
             }
         }
     }
@@ -1129,6 +1154,210 @@ impl FuncTranslator<'_, '_> {
             4 => ins.istore32(f, v, addr, off),
             _ => unreachable!("store width"),
         };
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- atomics
+
+    /// Pops the address operand of an atomic access of `size` bytes and
+    /// returns the native address, after the checks in the contract's
+    /// order: the effective address must be a multiple of `size`
+    /// (`UnalignedAtomic`), then in bounds exactly as for ordinary accesses
+    /// (`MemoryOutOfBounds`: an explicit check, or a fault in the guard
+    /// region recorded as a trap site on the atomic instruction itself).
+    fn atomic_addr(&mut self, memarg: &MemArg, size: u32) -> Result<Value, CompileError> {
+        let mem = Self::memarg_memory(memarg)?;
+        let mty = self.memory_type(mem);
+        let index = self.pop_index(&mty);
+        self.alignment_check(index, memarg.offset, size);
+        let (addr, off) = self.bounds_checked_addr(mem, &mty, index, memarg.offset, size);
+        Ok(if off == 0 {
+            addr
+        } else {
+            self.builder.ins().iadd_imm_s(addr, i64::from(off))
+        })
+    }
+
+    /// The constant value of an address operand, looking through the
+    /// zero extension of a 32-bit index.
+    fn const_index(&self, v: Value) -> Option<i64> {
+        let dfg = &self.builder.func.dfg;
+        if let ValueDef::Result(inst, _) = dfg.value_def(v)
+            && let InstructionData::Unary {
+                opcode: Opcode::Uextend,
+                arg,
+            } = dfg.insts[inst]
+        {
+            return self.const_of(arg);
+        }
+        self.const_of(v)
+    }
+
+    /// Traps with `UnalignedAtomic` unless `index + offset` is a multiple of
+    /// `size` (a power of two). Only the low bits matter and `size` divides
+    /// 2^64, so the sum is taken modulo 2^64 without an overflow check (an
+    /// effective address past 2^64 is out of bounds anyway).
+    fn alignment_check(&mut self, index: Value, offset: u64, size: u32) {
+        let mask = u64::from(size) - 1;
+        if mask == 0 {
+            return;
+        }
+        let low = offset & mask;
+        if let Some(c) = self.const_index(index)
+            && (c as u64).wrapping_add(low) & mask == 0
+        {
+            return;
+        }
+        let ea_low = if low == 0 {
+            index
+        } else {
+            self.builder.ins().iadd_imm_s(index, low as i64)
+        };
+        let misaligned = self.builder.ins().band_imm_u(ea_low, mask as i64);
+        self.builder
+            .ins()
+            .trapnz(misaligned, Self::trap_code(TrapKind::UnalignedAtomic));
+    }
+
+    /// Narrows `v` to `access` (a no-op when it already has that type).
+    fn narrow(&mut self, v: Value, access: Type) -> Value {
+        if self.builder.func.dfg.value_type(v) == access {
+            v
+        } else {
+            self.builder.ins().ireduce(access, v)
+        }
+    }
+
+    /// Zero-extends `v` to `ty` (a no-op when it already has that type).
+    fn zero_extend(&mut self, v: Value, ty: Type) -> Value {
+        if self.builder.func.dfg.value_type(v) == ty {
+            v
+        } else {
+            self.builder.ins().uextend(ty, v)
+        }
+    }
+
+    /// `t.atomic.load{N}_u`: a sequentially consistent load of `access`
+    /// bytes, zero-extended to `ty`.
+    fn op_atomic_load(
+        &mut self,
+        memarg: &MemArg,
+        ty: Type,
+        access: Type,
+    ) -> Result<(), CompileError> {
+        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let f = self.heap_flags();
+        let v = self.builder.ins().atomic_load(access, f, addr);
+        let v = self.zero_extend(v, ty);
+        self.push(v);
+        Ok(())
+    }
+
+    /// `t.atomic.store{N}`: stores the low `access` bytes of the operand.
+    fn op_atomic_store(&mut self, memarg: &MemArg, access: Type) -> Result<(), CompileError> {
+        let v = self.pop();
+        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let v = self.narrow(v, access);
+        let f = self.heap_flags();
+        self.builder.ins().atomic_store(f, v, addr);
+        Ok(())
+    }
+
+    /// `t.atomic.rmw{N}.op{_u}`: returns the old value, zero-extended.
+    fn op_atomic_rmw(
+        &mut self,
+        memarg: &MemArg,
+        ty: Type,
+        access: Type,
+        op: AtomicRmwOp,
+    ) -> Result<(), CompileError> {
+        let x = self.pop();
+        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let x = self.narrow(x, access);
+        let f = self.heap_flags();
+        let old = self.builder.ins().atomic_rmw(access, f, op, addr, x);
+        let old = self.zero_extend(old, ty);
+        self.push(old);
+        Ok(())
+    }
+
+    /// `t.atomic.rmw{N}.cmpxchg{_u}`: compares with the expected operand
+    /// wrapped to `access` bytes, returns the old value zero-extended.
+    fn op_atomic_cmpxchg(
+        &mut self,
+        memarg: &MemArg,
+        ty: Type,
+        access: Type,
+    ) -> Result<(), CompileError> {
+        let replacement = self.pop();
+        let expected = self.pop();
+        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let expected = self.narrow(expected, access);
+        let replacement = self.narrow(replacement, access);
+        let f = self.heap_flags();
+        let old = self
+            .builder
+            .ins()
+            .atomic_cas(f, addr, expected, replacement);
+        let old = self.zero_extend(old, ty);
+        self.push(old);
+        Ok(())
+    }
+
+    /// Pops the address operand of `memory.atomic.wait*`/`notify` and returns
+    /// the memory and the effective address (index + offset, an `i64`) for
+    /// the builtin, which does the alignment, shared and bounds checks. A
+    /// memory64 effective address past 2^64 traps here (out of bounds).
+    fn atomic_effective_addr(&mut self, memarg: &MemArg) -> Result<(u32, Value), CompileError> {
+        let mem = Self::memarg_memory(memarg)?;
+        let mty = self.memory_type(mem);
+        let index = self.pop_index(&mty);
+        let offset = memarg.offset;
+        let ea = if offset == 0 {
+            index
+        } else if mty.memory64 {
+            let k = self.builder.ins().iconst(I64, offset as i64);
+            self.builder.ins().uadd_overflow_trap(
+                index,
+                k,
+                Self::trap_code(TrapKind::MemoryOutOfBounds),
+            )
+        } else {
+            // Cannot overflow: both are below 2^32.
+            self.builder.ins().iadd_imm_s(index, offset as i64)
+        };
+        Ok((mem, ea))
+    }
+
+    /// Calls wait/notify builtin `b` with `(mem, ea, rest...)`, traps with
+    /// `Host` on `u64::MAX` and pushes the low 32 bits of the result.
+    fn call_atomic_builtin(&mut self, b: Builtin, mem: u32, ea: Value, rest: &[Value]) {
+        let m = self.u32_const(mem);
+        let mut args = vec![m, ea];
+        args.extend_from_slice(rest);
+        let r = self
+            .call_builtin(b, &args)
+            .expect("wait/notify builtins return a value");
+        let failed = self.builder.ins().icmp_imm_s(IntCC::Equal, r, -1);
+        self.builder
+            .ins()
+            .trapnz(failed, Self::trap_code(TrapKind::Host));
+        let v = self.builder.ins().ireduce(I32, r);
+        self.push(v);
+    }
+
+    fn op_atomic_notify(&mut self, memarg: &MemArg) -> Result<(), CompileError> {
+        let count = self.pop();
+        let (mem, ea) = self.atomic_effective_addr(memarg)?;
+        self.call_atomic_builtin(Builtin::MemoryAtomicNotify, mem, ea, &[count]);
+        Ok(())
+    }
+
+    fn op_atomic_wait(&mut self, memarg: &MemArg, b: Builtin) -> Result<(), CompileError> {
+        let timeout = self.pop();
+        let expected = self.pop();
+        let (mem, ea) = self.atomic_effective_addr(memarg)?;
+        self.call_atomic_builtin(b, mem, ea, &[expected, timeout]);
         Ok(())
     }
 
@@ -1555,6 +1784,41 @@ impl FuncTranslator<'_, '_> {
             O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.op_store(&memarg, 2)?,
             O::I64Store32 { memarg } => self.op_store(&memarg, 4)?,
             O::MemorySize { mem } => self.op_memory_size(mem),
+            // ---- atomics (threads)
+            O::I32AtomicLoad { memarg } => self.op_atomic_load(&memarg, I32, I32)?,
+            O::I64AtomicLoad { memarg } => self.op_atomic_load(&memarg, I64, I64)?,
+            O::I32AtomicLoad8U { memarg } => self.op_atomic_load(&memarg, I32, I8)?,
+            O::I32AtomicLoad16U { memarg } => self.op_atomic_load(&memarg, I32, I16)?,
+            O::I64AtomicLoad8U { memarg } => self.op_atomic_load(&memarg, I64, I8)?,
+            O::I64AtomicLoad16U { memarg } => self.op_atomic_load(&memarg, I64, I16)?,
+            O::I64AtomicLoad32U { memarg } => self.op_atomic_load(&memarg, I64, I32)?,
+            O::I32AtomicStore { memarg } => self.op_atomic_store(&memarg, I32)?,
+            O::I64AtomicStore { memarg } => self.op_atomic_store(&memarg, I64)?,
+            O::I32AtomicStore8 { memarg } | O::I64AtomicStore8 { memarg } => {
+                self.op_atomic_store(&memarg, I8)?
+            }
+            O::I32AtomicStore16 { memarg } | O::I64AtomicStore16 { memarg } => {
+                self.op_atomic_store(&memarg, I16)?
+            }
+            O::I64AtomicStore32 { memarg } => self.op_atomic_store(&memarg, I32)?,
+            O::I32AtomicRmwCmpxchg { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I32)?,
+            O::I64AtomicRmwCmpxchg { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I64)?,
+            O::I32AtomicRmw8CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I8)?,
+            O::I32AtomicRmw16CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I16)?,
+            O::I64AtomicRmw8CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I8)?,
+            O::I64AtomicRmw16CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I16)?,
+            O::I64AtomicRmw32CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I32)?,
+            O::MemoryAtomicNotify { memarg } => self.op_atomic_notify(&memarg)?,
+            O::MemoryAtomicWait32 { memarg } => {
+                self.op_atomic_wait(&memarg, Builtin::MemoryAtomicWait32)?
+            }
+            O::MemoryAtomicWait64 { memarg } => {
+                self.op_atomic_wait(&memarg, Builtin::MemoryAtomicWait64)?
+            }
+            O::AtomicFence { .. } => {
+                self.builder.ins().fence();
+            }
+
             O::MemoryGrow { mem } => self.op_memory_grow(mem),
             O::MemoryCopy { dst_mem, src_mem } => self.op_memory_copy(dst_mem, src_mem),
             O::MemoryFill { mem } => self.op_memory_fill(mem),
@@ -1709,10 +1973,65 @@ impl FuncTranslator<'_, '_> {
             O::F32ReinterpretI32 => self.unop(|b, x| b.ins().bitcast(F32, MemFlagsData::new(), x)),
             O::F64ReinterpretI64 => self.unop(|b, x| b.ins().bitcast(F64, MemFlagsData::new(), x)),
 
-            other => return Err(unsupported(operator_name(&other))),
+            other => match atomic_rmw_op(&other) {
+                Some((memarg, ty, access, op)) => self.op_atomic_rmw(&memarg, ty, access, op)?,
+                None => return Err(unsupported(operator_name(&other))),
+            },
         }
         Ok(())
     }
+}
+
+/// The `atomic.rmw` operators (but `cmpxchg`): memarg, result type, access
+/// type and Cranelift operation.
+fn atomic_rmw_op(op: &Operator<'_>) -> Option<(MemArg, Type, Type, AtomicRmwOp)> {
+    use AtomicRmwOp as R;
+    use Operator as O;
+    Some(match *op {
+        O::I32AtomicRmwAdd { memarg } => (memarg, I32, I32, R::Add),
+        O::I64AtomicRmwAdd { memarg } => (memarg, I64, I64, R::Add),
+        O::I32AtomicRmw8AddU { memarg } => (memarg, I32, I8, R::Add),
+        O::I32AtomicRmw16AddU { memarg } => (memarg, I32, I16, R::Add),
+        O::I64AtomicRmw8AddU { memarg } => (memarg, I64, I8, R::Add),
+        O::I64AtomicRmw16AddU { memarg } => (memarg, I64, I16, R::Add),
+        O::I64AtomicRmw32AddU { memarg } => (memarg, I64, I32, R::Add),
+        O::I32AtomicRmwSub { memarg } => (memarg, I32, I32, R::Sub),
+        O::I64AtomicRmwSub { memarg } => (memarg, I64, I64, R::Sub),
+        O::I32AtomicRmw8SubU { memarg } => (memarg, I32, I8, R::Sub),
+        O::I32AtomicRmw16SubU { memarg } => (memarg, I32, I16, R::Sub),
+        O::I64AtomicRmw8SubU { memarg } => (memarg, I64, I8, R::Sub),
+        O::I64AtomicRmw16SubU { memarg } => (memarg, I64, I16, R::Sub),
+        O::I64AtomicRmw32SubU { memarg } => (memarg, I64, I32, R::Sub),
+        O::I32AtomicRmwAnd { memarg } => (memarg, I32, I32, R::And),
+        O::I64AtomicRmwAnd { memarg } => (memarg, I64, I64, R::And),
+        O::I32AtomicRmw8AndU { memarg } => (memarg, I32, I8, R::And),
+        O::I32AtomicRmw16AndU { memarg } => (memarg, I32, I16, R::And),
+        O::I64AtomicRmw8AndU { memarg } => (memarg, I64, I8, R::And),
+        O::I64AtomicRmw16AndU { memarg } => (memarg, I64, I16, R::And),
+        O::I64AtomicRmw32AndU { memarg } => (memarg, I64, I32, R::And),
+        O::I32AtomicRmwOr { memarg } => (memarg, I32, I32, R::Or),
+        O::I64AtomicRmwOr { memarg } => (memarg, I64, I64, R::Or),
+        O::I32AtomicRmw8OrU { memarg } => (memarg, I32, I8, R::Or),
+        O::I32AtomicRmw16OrU { memarg } => (memarg, I32, I16, R::Or),
+        O::I64AtomicRmw8OrU { memarg } => (memarg, I64, I8, R::Or),
+        O::I64AtomicRmw16OrU { memarg } => (memarg, I64, I16, R::Or),
+        O::I64AtomicRmw32OrU { memarg } => (memarg, I64, I32, R::Or),
+        O::I32AtomicRmwXor { memarg } => (memarg, I32, I32, R::Xor),
+        O::I64AtomicRmwXor { memarg } => (memarg, I64, I64, R::Xor),
+        O::I32AtomicRmw8XorU { memarg } => (memarg, I32, I8, R::Xor),
+        O::I32AtomicRmw16XorU { memarg } => (memarg, I32, I16, R::Xor),
+        O::I64AtomicRmw8XorU { memarg } => (memarg, I64, I8, R::Xor),
+        O::I64AtomicRmw16XorU { memarg } => (memarg, I64, I16, R::Xor),
+        O::I64AtomicRmw32XorU { memarg } => (memarg, I64, I32, R::Xor),
+        O::I32AtomicRmwXchg { memarg } => (memarg, I32, I32, R::Xchg),
+        O::I64AtomicRmwXchg { memarg } => (memarg, I64, I64, R::Xchg),
+        O::I32AtomicRmw8XchgU { memarg } => (memarg, I32, I8, R::Xchg),
+        O::I32AtomicRmw16XchgU { memarg } => (memarg, I32, I16, R::Xchg),
+        O::I64AtomicRmw8XchgU { memarg } => (memarg, I64, I8, R::Xchg),
+        O::I64AtomicRmw16XchgU { memarg } => (memarg, I64, I16, R::Xchg),
+        O::I64AtomicRmw32XchgU { memarg } => (memarg, I64, I32, R::Xchg),
+        _ => return None,
+    })
 }
 
 /// A short name for an operator, for error messages.

@@ -38,9 +38,10 @@ pub enum TrapKind {
     Interrupt,
     /// Fuel ran out.
     OutOfFuel,
-    /// A misaligned atomic access.
+    /// An atomic access (or `memory.atomic.wait`/`notify`) whose effective
+    /// address is not a multiple of its size.
     UnalignedAtomic,
-    /// `memory.atomic.wait` on a non-shared memory.
+    /// `memory.atomic.wait32`/`wait64` on a non-shared memory.
     AtomicWaitNonShared,
     /// A host function returned an error; the runtime stored the reason.
     Host,
@@ -84,7 +85,7 @@ impl TrapKind {
             TrapKind::Interrupt => "interrupt",
             TrapKind::OutOfFuel => "all fuel consumed by WebAssembly",
             TrapKind::UnalignedAtomic => "unaligned atomic",
-            TrapKind::AtomicWaitNonShared => "atomic wait on non-shared memory",
+            TrapKind::AtomicWaitNonShared => "expected shared memory",
             TrapKind::Host => "host function error",
         }
     }

@@ -369,6 +369,8 @@ pub struct Instance {
     /// Every builtin call but `memory.grow`: (builtin, arguments after the
     /// vmctx, widened to u64).
     pub builtin_log: Vec<(Builtin, Vec<u64>)>,
+    /// What the fake `memory.atomic.notify` returns (the "woken" count).
+    pub notify_result: u64,
 }
 
 /// The instance whose vmctx compiled code passed to a builtin.
@@ -599,6 +601,82 @@ extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
     inst.data[data as usize] = None;
 }
 
+/// Checks a wait/notify address like the runtime does: alignment, then
+/// bounds. Returns the offset, or `None` (the builtin then fails).
+fn atomic_check(inst: &Instance, mem: u32, addr: u64, size: u64) -> Option<usize> {
+    let len = inst.memories[mem as usize].def.current_length as u64;
+    (addr.is_multiple_of(size) && addr.checked_add(size)? <= len).then_some(addr as usize)
+}
+
+extern "C" fn memory_atomic_notify(vmctx: *mut u8, mem: u32, addr: u64, count: u32) -> u64 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::MemoryAtomicNotify,
+        &[mem.into(), addr, count.into()],
+    );
+    if atomic_check(inst, mem, addr, 4).is_none() {
+        return u64::MAX;
+    }
+    // Nobody ever waits in the fake runtime: report what the test asked for.
+    inst.notify_result
+}
+
+/// Fake `wait32`/`wait64`: never blocks; "times out" (2) when the value
+/// matches, 1 when it does not; fails on a non-shared memory.
+fn fake_wait(inst: &mut Instance, mem: u32, addr: u64, expected: u64, size: u64) -> u64 {
+    let Some(off) = atomic_check(inst, mem, addr, size) else {
+        return u64::MAX;
+    };
+    if !inst.module.memories[mem as usize].shared {
+        return u64::MAX;
+    }
+    let m = &inst.memories[mem as usize];
+    // SAFETY: `off` is aligned and in bounds (checked above); other threads
+    // only access the memory atomically.
+    let value = unsafe {
+        let p = m.def.base.add(off);
+        if size == 4 {
+            u64::from((*p.cast::<std::sync::atomic::AtomicU32>()).load(Ordering::SeqCst))
+        } else {
+            (*p.cast::<AtomicU64>()).load(Ordering::SeqCst)
+        }
+    };
+    if value == expected { 2 } else { 1 }
+}
+
+extern "C" fn memory_atomic_wait32(
+    vmctx: *mut u8,
+    mem: u32,
+    addr: u64,
+    expected: u32,
+    timeout: i64,
+) -> u64 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::MemoryAtomicWait32,
+        &[mem.into(), addr, expected.into(), timeout as u64],
+    );
+    fake_wait(inst, mem, addr, expected.into(), 4)
+}
+
+extern "C" fn memory_atomic_wait64(
+    vmctx: *mut u8,
+    mem: u32,
+    addr: u64,
+    expected: u64,
+    timeout: i64,
+) -> u64 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(
+        Builtin::MemoryAtomicWait64,
+        &[mem.into(), addr, expected, timeout as u64],
+    );
+    fake_wait(inst, mem, addr, expected, 8)
+}
+
 type Grow = extern "C" fn(*mut u8, u32, u64) -> u64;
 type TGrow = extern "C" fn(*mut u8, u32, u64, u64) -> u64;
 type TFill = extern "C" fn(*mut u8, u32, u64, u64, u64) -> u32;
@@ -606,6 +684,9 @@ type Copy5 = extern "C" fn(*mut u8, u32, u32, u64, u64, u64) -> u32;
 type Drop1 = extern "C" fn(*mut u8, u32);
 type MFill = extern "C" fn(*mut u8, u32, u64, u32, u64) -> u32;
 type Status = extern "C" fn(*mut u8) -> u32;
+type Notify = extern "C" fn(*mut u8, u32, u64, u32) -> u64;
+type Wait32 = extern "C" fn(*mut u8, u32, u64, u32, i64) -> u64;
+type Wait64 = extern "C" fn(*mut u8, u32, u64, u64, i64) -> u64;
 
 /// The fake builtins, in `Builtin` order.
 pub fn builtins_table() -> [usize; Builtin::COUNT] {
@@ -624,6 +705,9 @@ pub fn builtins_table() -> [usize; Builtin::COUNT] {
             Builtin::DataDrop => data_drop as Drop1 as usize,
             Builtin::EpochInterrupt => epoch_interrupt as Status as usize,
             Builtin::OutOfFuel => out_of_fuel as Status as usize,
+            Builtin::MemoryAtomicNotify => memory_atomic_notify as Notify as usize,
+            Builtin::MemoryAtomicWait32 => memory_atomic_wait32 as Wait32 as usize,
+            Builtin::MemoryAtomicWait64 => memory_atomic_wait64 as Wait64 as usize,
             other => panic!("harness lacks builtin {other:?}"),
         };
     }
@@ -726,6 +810,7 @@ impl Instance {
             data: Vec::new(),
             grows: 0,
             builtin_log: Vec::new(),
+            notify_result: 0,
             module,
             compiled,
         });

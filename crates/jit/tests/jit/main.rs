@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod atomics;
 mod calls;
 mod control;
 mod errors;

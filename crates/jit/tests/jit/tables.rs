@@ -392,7 +392,10 @@ fn builtin_table_is_in_contract_order() {
             "MemoryInit",
             "DataDrop",
             "EpochInterrupt",
-            "OutOfFuel"
+            "OutOfFuel",
+            "MemoryAtomicNotify",
+            "MemoryAtomicWait32",
+            "MemoryAtomicWait64"
         ]
     );
     for (i, b) in Builtin::ALL.iter().enumerate() {
