@@ -329,3 +329,36 @@ fn func_new_and_wrong_import_types_are_link_errors() {
     assert_eq!(out[0], Val::I32(5));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_trap_carries_a_backtrace_of_wasm_function_names() {
+    let (mut store, inst) = instance(
+        r#"(module
+          (func $outer (export "outer") (param i32) (result i32)
+            (i32.add (call $middle (local.get 0)) (i32.const 1)))
+          (func $middle (param i32) (result i32)
+            (i32.mul (call $inner (local.get 0)) (i32.const 2)))
+          (func $inner (param i32) (result i32)
+            (i32.div_u (i32.const 10) (local.get 0))))"#,
+    );
+    let outer = inst
+        .get_typed_func::<i32, i32>(&mut store, "outer")
+        .unwrap();
+    assert_eq!(outer.call(&mut store, 5).unwrap(), 5);
+    let err = outer.call(&mut store, 0).unwrap_err();
+    let trap = err.as_trap().unwrap();
+    assert_eq!(trap.kind(), TrapKind::IntegerDivisionByZero);
+    assert_eq!(
+        trap.backtrace(),
+        ["inner (func[2])", "middle (func[1])", "outer (func[0])"]
+    );
+    let shown = format!("{trap:#}");
+    assert!(
+        shown.starts_with("wasm trap: integer divide by zero (in inner (func[2]))"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("wasm backtrace:") && shown.contains("outer (func[0])"),
+        "{shown}"
+    );
+}

@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                     }
                 },
                 Ok(run::Outcome::Trapped(trap)) => {
-                    eprintln!("{trap}");
+                    eprintln!("{trap:#}");
                     ExitCode::from(TRAP_EXIT)
                 }
                 Ok(run::Outcome::DeadlineExceeded) => {

@@ -5,15 +5,35 @@ use std::fmt;
 pub use weft_jit::TrapKind;
 
 /// A WebAssembly trap: execution stopped and the call returned an error.
+///
+/// `{}` shows the message and the trapping function; `{:#}` adds the wasm
+/// backtrace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trap {
     kind: TrapKind,
     func: Option<String>,
+    backtrace: Vec<String>,
 }
 
 impl Trap {
     pub(crate) fn new(kind: TrapKind, func: Option<String>) -> Self {
-        Trap { kind, func }
+        Trap {
+            kind,
+            func,
+            backtrace: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_backtrace(mut self, frames: Vec<String>) -> Self {
+        self.backtrace = frames;
+        self
+    }
+
+    /// The wasm call stack at the trap, innermost first: the trapping
+    /// function, then its callers (names from the name section, or
+    /// `func[N]`). Empty when the trap happened outside wasm code.
+    pub fn backtrace(&self) -> &[String] {
+        &self.backtrace
     }
 
     /// What kind of trap this is.
@@ -37,6 +57,12 @@ impl fmt::Display for Trap {
         write!(f, "wasm trap: {}", self.kind.message())?;
         if let Some(func) = &self.func {
             write!(f, " (in {func})")?;
+        }
+        if f.alternate() && !self.backtrace.is_empty() {
+            write!(f, "\nwasm backtrace:")?;
+            for (i, frame) in self.backtrace.iter().enumerate() {
+                write!(f, "\n  {i:>2}: {frame}")?;
+            }
         }
         Ok(())
     }

@@ -339,27 +339,33 @@ pub(crate) fn invoke(
             .stack_limit
             .store(0, std::sync::atomic::Ordering::Relaxed);
     }
-    match r {
-        Ok(()) => Ok(()),
-        Err(info) => {
-            if info.kind == TrapKind::Host {
-                match opaque.pending.take() {
-                    Some(Pending::Error(e)) => return Err(e),
-                    Some(Pending::Panic(p)) => panic::resume_unwind(p),
-                    Some(Pending::Trap(kind)) => {
-                        return Err(Error::Trap(Trap::new(
-                            kind,
-                            crate::registry::func_name(info.pc),
-                        )));
-                    }
-                    None => {}
-                }
-            }
-            let func = crate::registry::func_name(info.pc);
-            tracing::debug!(kind = ?info.kind, pc = info.pc, func = ?func, "wasm trap");
-            Err(Error::Trap(Trap::new(info.kind, func)))
+    let info = match r {
+        Ok(()) => return Ok(()),
+        Err(info) => info,
+    };
+    let mut kind = info.kind;
+    if kind == TrapKind::Host {
+        match opaque.pending.take() {
+            Some(Pending::Error(e)) => return Err(e),
+            Some(Pending::Panic(p)) => panic::resume_unwind(p),
+            Some(Pending::Trap(k)) => kind = k,
+            None => {}
         }
     }
+    let func = crate::registry::func_name(info.pc);
+    tracing::debug!(kind = ?kind, pc = info.pc, func = ?func, "wasm trap");
+    // The trapping function, then its wasm callers (trampolines, which have
+    // no function index, are left out).
+    let frames = func
+        .iter()
+        .cloned()
+        .chain(
+            info.frames[..info.frame_count]
+                .iter()
+                .filter_map(|&ret| crate::registry::func_name(ret)),
+        )
+        .collect();
+    Err(Error::Trap(Trap::new(kind, func).with_backtrace(frames)))
 }
 
 /// Called by compiled host trampolines: runs a host function on raw slots.

@@ -69,3 +69,10 @@ pub fn func_name(pc: usize) -> Option<String> {
     }
     entry.info.func_name(pc)
 }
+
+/// Whether `pc` lies in registered code (called from the signal handler).
+pub(crate) fn lookup_code(pc: usize) -> Option<()> {
+    let map = REGISTRY.read().ok()?;
+    let (_, entry) = map.range(..=pc).next_back()?;
+    (pc < entry.end).then_some(())
+}

@@ -41,6 +41,9 @@ unsafe extern "C" {
     fn weft_unwind(jmp_buf: *mut c_void) -> !;
 }
 
+/// How many wasm frames a trap's backtrace records at most.
+pub const MAX_FRAMES: usize = 32;
+
 /// What the signal handler learned about a trap.
 #[derive(Debug, Clone, Copy)]
 pub struct TrapInfo {
@@ -48,6 +51,11 @@ pub struct TrapInfo {
     pub pc: usize,
     /// The trap kind recorded for that PC.
     pub kind: TrapKind,
+    /// Return addresses of the wasm callers, innermost first
+    /// (`frames[..frame_count]`).
+    pub frames: [usize; MAX_FRAMES],
+    /// How many entries of `frames` are valid.
+    pub frame_count: usize,
 }
 
 struct CallState {
@@ -144,9 +152,15 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
         if !jmp_buf.is_null() {
             let pc = pc_of(ctx);
             if let Some(kind) = crate::registry::lookup_trap(pc) {
+                let (frames, frame_count) = walk_frames(ctx, state as usize);
                 // SAFETY: as above; we are the only code touching it now.
                 unsafe {
-                    (*state).trap = Some(TrapInfo { pc, kind });
+                    (*state).trap = Some(TrapInfo {
+                        pc,
+                        kind,
+                        frames,
+                        frame_count,
+                    });
                     weft_unwind(jmp_buf);
                 }
             }
@@ -168,6 +182,52 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
         } else {
             let f: extern "C" fn(libc::c_int) = std::mem::transmute(prev.sa_sigaction);
             f(sig);
+        }
+    }
+}
+
+/// Walks the frame-pointer chain of the trapping wasm code (weft-jit keeps
+/// frame pointers: `[fp]` is the caller's fp, `[fp + 8]` the return address).
+/// Only addresses between the faulting SP and `limit` (the `CallState` of the
+/// `call_wasm` frame, which lies above every wasm frame of this activation)
+/// are read, so a corrupt chain ends the walk instead of faulting.
+fn walk_frames(ctx: *mut c_void, limit: usize) -> ([usize; MAX_FRAMES], usize) {
+    let mut frames = [0usize; MAX_FRAMES];
+    let mut n = 0;
+    let (mut fp, sp) = fp_sp_of(ctx);
+    while n < MAX_FRAMES && fp >= sp && fp % 8 == 0 && fp + 16 <= limit {
+        // SAFETY: `fp` lies within this thread's stack between the faulting
+        // SP and the entry frame (checked above), so both words are readable.
+        let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
+        if crate::registry::lookup_code(ret).is_none() {
+            break;
+        }
+        frames[n] = ret;
+        n += 1;
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    (frames, n)
+}
+
+fn fp_sp_of(ctx: *mut c_void) -> (usize, usize) {
+    let uc = ctx as *const libc::ucontext_t;
+    // SAFETY: the kernel passes a valid `ucontext_t` to SA_SIGINFO handlers.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let g = &(*uc).uc_mcontext.gregs;
+            (
+                g[libc::REG_RBP as usize] as usize,
+                g[libc::REG_RSP as usize] as usize,
+            )
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            let m = &(*uc).uc_mcontext;
+            (m.regs[29] as usize, m.sp as usize)
         }
     }
 }
