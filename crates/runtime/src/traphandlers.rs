@@ -86,7 +86,7 @@ pub unsafe fn call_wasm(
     caller_vmctx: *mut u8,
     values: *mut u128,
     len: usize,
-) -> Result<(), TrapInfo> {
+) -> Result<(), Box<TrapInfo>> {
     init();
     ensure_alt_stack();
     let mut state = CallState {
@@ -101,9 +101,10 @@ pub unsafe fn call_wasm(
     if ok != 0 {
         Ok(())
     } else {
-        Err(state
+        let trap = state
             .trap
-            .expect("weft_call_wasm returned 0 without a recorded trap"))
+            .expect("weft_call_wasm returned 0 without a recorded trap");
+        Err(Box::new(trap))
     }
 }
 
