@@ -674,3 +674,64 @@ fn two_threads_add_atomically() {
         );
     }
 }
+
+// ------------------------------------------------------------------- traps
+
+/// Runs trapping calls in forked children: misaligned effective addresses
+/// trap with `UnalignedAtomic` before any bounds check (so an access that is
+/// both misaligned and out of bounds reports "unaligned atomic"), aligned
+/// out-of-bounds ones with `MemoryOutOfBounds`, with explicit checks and
+/// with guard pages alike.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn atomic_traps_alignment_first_then_bounds() {
+    let src = r#"(module
+      (memory 1 1 shared)
+      (memory $plain 1 1)
+      (func (export "load32") (param i32) (result i32) local.get 0 i32.atomic.load)
+      (func (export "load64_o") (param i32) (result i64) local.get 0 i64.atomic.load offset=4)
+      (func (export "rmw16") (param i32) (result i32) local.get 0 i32.const 1 i32.atomic.rmw16.add_u)
+      (func (export "store8") (param i32) local.get 0 i32.const 1 i32.atomic.store8)
+      (func (export "cas64") (param i32) (result i64)
+        local.get 0 i64.const 0 i64.const 1 i64.atomic.rmw.cmpxchg)
+      (func (export "xor_unused") (param i32) local.get 0 i32.const 1 i32.atomic.rmw.xor drop)
+      (func (export "notify") (param i32) (result i32) local.get 0 i32.const 1 memory.atomic.notify)
+      (func (export "wait_plain") (param i32) (result i32)
+        local.get 0 i32.const 0 i64.const 0 memory.atomic.wait32 $plain))"#;
+    let u = Some(TrapKind::UnalignedAtomic);
+    let oob = Some(TrapKind::MemoryOutOfBounds);
+    let cases: &[(&str, u32, Option<TrapKind>)] = &[
+        ("load32", 1, u),
+        ("load32", 65532, None),
+        ("load32", 65536, oob),
+        ("load32", 65533, u),
+        ("load32", u32::MAX - 3, oob),
+        ("load64_o", 4, None),
+        ("load64_o", 0, u),
+        ("load64_o", 65524, None),
+        ("load64_o", 65532, oob),
+        ("load64_o", 65533, u),
+        ("rmw16", 65535, u),
+        ("rmw16", 65534, None),
+        ("rmw16", 65536, oob),
+        ("store8", 65535, None),
+        ("store8", 65536, oob),
+        ("cas64", u32::MAX - 7, oob),
+        ("cas64", 65529, u),
+        ("xor_unused", 65536, oob),
+        ("xor_unused", 2, u),
+        // The builtins check wait/notify; a failure traps with `Host`.
+        ("notify", 0, None),
+        ("notify", 2, Some(TrapKind::Host)),
+        ("notify", 65536, Some(TrapKind::Host)),
+        ("wait_plain", 0, Some(TrapKind::Host)),
+    ];
+    for tunables in [small_tunables(), Tunables::default()] {
+        let guard = tunables.memory_reservation >= 1 << 32;
+        let mut m = Instance::with_features(src, tunables, Vec::new(), multi_memory());
+        for &(name, addr, want) in cases {
+            let got = m.trap_of(name, &[Val::I32(addr as i32)]);
+            assert_eq!(got, want, "{name}({addr}) with guard pages: {guard}");
+        }
+    }
+}

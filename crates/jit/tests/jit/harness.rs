@@ -1,9 +1,11 @@
 //! A minimal fake runtime: builds a vmctx from `VMOffsets` and calls
-//! compiled code through `array_call`. Traps cannot be caught here (no
-//! signal handlers), so tests only exercise non-trapping behaviour.
+//! compiled code through `array_call`. Traps cannot be recovered from here
+//! (no unwinding out of compiled code), so tests exercise non-trapping
+//! behaviour, except through [`Instance::trap_of`], which runs a call in a
+//! forked child and reports the trap kind it stopped with.
 //!
-//! Every builtin is implemented (tables, bulk memory) and records its
-//! arguments in [`Instance::builtin_log`].
+//! Every builtin is implemented (tables, bulk memory, fake wait/notify that
+//! never block) and records its arguments in [`Instance::builtin_log`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -1089,5 +1091,76 @@ impl Instance {
 
     pub fn global(&self, i: usize, ty: ValType) -> Val {
         self.globals[i].to_val(ty)
+    }
+}
+
+/// The module whose trap table the forked child's signal handler consults.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+static TRAP_MODULE: std::sync::atomic::AtomicPtr<CompiledModule> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Exit status of a child whose signal was not at a known trap site.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+const UNKNOWN_FAULT: i32 = 99;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+extern "C" fn trap_exit(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid `ucontext_t` to an SA_SIGINFO
+    // handler; `TRAP_MODULE` points to the module, alive in this child.
+    // `lookup_trap` is a binary search that does not allocate, and the child
+    // leaves with `_exit` without returning into the faulting code.
+    unsafe {
+        let uc = ctx as *const libc::ucontext_t;
+        let pc = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+        let m = TRAP_MODULE.load(Ordering::SeqCst);
+        let code = match (*m).lookup_trap(pc) {
+            Some(k) => {
+                100 + weft_jit::TrapKind::ALL
+                    .iter()
+                    .position(|&x| x == k)
+                    .expect("listed") as i32
+            }
+            None => UNKNOWN_FAULT,
+        };
+        libc::_exit(code);
+    }
+}
+
+impl Instance {
+    /// Calls `name` in a forked child and reports how it ended: `None` if
+    /// it returned, or the trap kind of the trap site it stopped at (the
+    /// child's SIGILL/SIGSEGV/SIGBUS handler maps the faulting PC). Lets
+    /// tests observe traps although the harness cannot recover from them.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    pub fn trap_of(&mut self, name: &str, args: &[Val]) -> Option<weft_jit::TrapKind> {
+        // SAFETY: the child only runs this test's code (glibc keeps malloc
+        // usable after fork) and always leaves through `_exit`; the parent
+        // only waits for it.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork");
+            if pid == 0 {
+                TRAP_MODULE.store(&mut self.compiled, Ordering::SeqCst);
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = trap_exit as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO;
+                for sig in [libc::SIGILL, libc::SIGSEGV, libc::SIGBUS] {
+                    libc::sigaction(sig, &sa, std::ptr::null_mut());
+                }
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.call(name, args);
+                }))
+                .is_ok();
+                libc::_exit(if ok { 0 } else { 98 });
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid, "waitpid");
+            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+            match libc::WEXITSTATUS(status) {
+                0 => None,
+                c @ 100.. => Some(weft_jit::TrapKind::ALL[(c - 100) as usize]),
+                c => panic!("child of {name} ended with {c} (98 = panic, 99 = unknown fault)"),
+            }
+        }
     }
 }

@@ -88,13 +88,19 @@ const FILES: &[&str] = &[
     "unwind",
 ];
 
+/// Proposal files (paths under the testsuite root, without `.wast`).
+const PROPOSAL_FILES: &[&str] = &[
+    "proposals/threads/atomic",
+    "proposals/threads-upstream/atomic",
+];
+
 fn testsuite() -> Option<PathBuf> {
     let dir = std::env::var_os("WEFT_TESTSUITE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testsuite")
         });
-    dir.join("core").is_dir().then(|| dir.join("core"))
+    dir.join("core").is_dir().then_some(dir)
 }
 
 unsafe extern "C" fn spectest_print(
@@ -333,7 +339,11 @@ fn run(tunables: Tunables) -> Stats {
     };
     let compiler = Compiler::new(tunables).unwrap();
     let mut total = Stats::default();
-    for file in FILES {
+    let files = FILES
+        .iter()
+        .map(|f| format!("core/{f}"))
+        .chain(PROPOSAL_FILES.iter().map(|f| f.to_string()));
+    for file in files {
         let path = dir.join(format!("{file}.wast"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let buf = ParseBuffer::new(&text).unwrap();
@@ -345,7 +355,7 @@ fn run(tunables: Tunables) -> Stats {
             registered: HashMap::new(),
             current: None,
             stats: Stats::default(),
-            file: file.to_string(),
+            file: file.clone(),
             spectest_table: TestTable::new(10, Some(20), 0),
         };
         for d in wast.directives {
