@@ -5,17 +5,19 @@ use std::sync::Arc;
 use weft_decoder::{ConstExpr, ConstOp, ElementItems2, EntityType, ExternIndex, SegmentMode};
 use weft_jit::VMOffsets;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result, Trap, TrapKind};
 use crate::func::{Func, FuncData, FuncKind, TypedFunc, VMFuncRef};
 use crate::global::Global;
-use crate::memory::Memory;
+use crate::memory::{Memory, MemoryData};
 use crate::module::Module;
+use crate::shared_memory::SharedMemory;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::table::{Table, TableData};
 use crate::values::WasmList;
 
 /// Something an instance can import or export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extern {
     /// A function.
     Func(Func),
@@ -25,6 +27,8 @@ pub enum Extern {
     Table(Table),
     /// A global.
     Global(Global),
+    /// A shared memory (not tied to a store).
+    SharedMemory(SharedMemory),
 }
 
 impl Extern {
@@ -75,6 +79,11 @@ impl From<Memory> for Extern {
 impl From<Table> for Extern {
     fn from(t: Table) -> Self {
         Extern::Table(t)
+    }
+}
+impl From<SharedMemory> for Extern {
+    fn from(m: SharedMemory) -> Self {
+        Extern::SharedMemory(m)
     }
 }
 impl From<Global> for Extern {
@@ -285,6 +294,19 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
                 }
                 memories.push(mem.index);
             }
+            (EntityType::Memory(t), Extern::SharedMemory(shared)) => {
+                if !Engine::same(&shared.engine, &opaque.engine) {
+                    return Err(Error::InvalidArgument(
+                        "shared memory belongs to a different engine".into(),
+                    ));
+                }
+                let data = MemoryData::from_shared(shared.inner.clone());
+                if !data.matches(&t) {
+                    return Err(incompatible());
+                }
+                opaque.memories.push(data);
+                memories.push(opaque.memories.len() - 1);
+            }
             (EntityType::Table(t), Extern::Table(tab)) => {
                 opaque.check(tab.store_id, "imported table")?;
                 if !opaque.tables[tab.index].matches(&t) {
@@ -334,7 +356,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
 
     // Defined memories, tables and globals, in order.
     for ty in &m.memories[m.num_imported_memories as usize..] {
-        let data = crate::memory::MemoryData::new(&opaque.engine, ty)?;
+        let data = MemoryData::new(&opaque.engine, ty)?;
         opaque.memories.push(data);
         memories.push(opaque.memories.len() - 1);
     }

@@ -20,7 +20,7 @@ enum Item<T> {
 impl<T> Clone for Item<T> {
     fn clone(&self) -> Self {
         match self {
-            Item::Extern(e) => Item::Extern(*e),
+            Item::Extern(e) => Item::Extern(e.clone()),
             Item::HostFunc(t, f) => Item::HostFunc(t.clone(), f.clone()),
         }
     }

@@ -36,6 +36,14 @@ impl MemoryData {
         Ok(data)
     }
 
+    pub(crate) fn from_shared(m: weft_memory::SharedMemory) -> MemoryData {
+        MemoryData(weft_memory::Memory::Shared(m))
+    }
+
+    pub(crate) fn as_shared(&self) -> Option<&weft_memory::SharedMemory> {
+        self.0.as_shared()
+    }
+
     /// Checks that compiled code of `engine` may access this memory the way
     /// the engine's tunables promise (reservation and guard at least as large
     /// as assumed when bounds checks were elided; no moving base when code
@@ -185,6 +193,15 @@ impl Memory {
             store_id: opaque.id,
             index: opaque.memories.len() - 1,
         })
+    }
+
+    /// This memory as a [`SharedMemory`](crate::SharedMemory) handle, if it
+    /// is shared (e.g. a shared memory a module defined and exported).
+    pub fn as_shared(&self, mut store: impl AsContextMut) -> Option<crate::SharedMemory> {
+        let cx = store.as_context_mut();
+        cx.0.opaque.check(self.store_id, "memory").ok()?;
+        let o = &cx.0.opaque;
+        crate::SharedMemory::from_data(&o.engine, &o.memories[self.index])
     }
 
     /// The memory's current type (its minimum is the current size).

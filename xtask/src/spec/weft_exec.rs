@@ -6,7 +6,7 @@ use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCor
 use wast::{WastArg, WastInvoke, WastRet};
 use weft::{
     Engine, Error, Extern, ExternRef, Global, GlobalType, Instance, Limits, Linker, Memory,
-    MemoryType, Module, Store, Table, TableType, Val, ValType,
+    MemoryType, Module, SharedMemory, Store, Table, TableType, Val, ValType,
 };
 
 use super::Outcome;
@@ -20,6 +20,9 @@ pub struct WeftExec {
     named: HashMap<String, Instance>,
     definitions: HashMap<String, Module>,
     current: Option<Instance>,
+    /// In a `(thread ...)`: the shared memories exported by the modules the
+    /// thread shares with its parent, by module name.
+    shared_modules: HashMap<String, Vec<(String, SharedMemory)>>,
 }
 
 fn fail(m: impl std::fmt::Display) -> Outcome {
@@ -39,6 +42,7 @@ impl WeftExec {
             named: HashMap::new(),
             definitions: HashMap::new(),
             current: None,
+            shared_modules: HashMap::new(),
         }
     }
 
@@ -257,6 +261,12 @@ impl Executor for WeftExec {
     }
 
     fn register(&mut self, name: &str, module: Option<&str>) -> Outcome {
+        if let Some(shared) = module.and_then(|m| self.shared_modules.get(m)) {
+            for (export, memory) in shared {
+                self.linker.define(name, export, memory.clone());
+            }
+            return Outcome::Pass;
+        }
         let inst = match self.instance(module) {
             Ok(i) => i,
             Err(o) => return o,
@@ -319,6 +329,22 @@ impl Executor for WeftExec {
         }
     }
 
+    fn spawn_thread(
+        &mut self,
+        _name: &str,
+        shared_module: Option<&str>,
+    ) -> Option<Box<dyn Executor + Send>> {
+        // Each thread gets its own store (as a real embedding would: a store
+        // is never shared between threads); shared memories are the only
+        // state that crosses.
+        let mut child = WeftExec::new(&self.engine);
+        if let Some(m) = shared_module {
+            let exports = self.shared_exports(m);
+            child.shared_modules.insert(m.to_string(), exports);
+        }
+        Some(Box::new(child))
+    }
+
     fn assert_unlinkable(&mut self, m: &ValidModule<'_>, message: &str) -> Outcome {
         let module = match self.module(m.bytes) {
             Ok(m) => m,
@@ -331,6 +357,29 @@ impl Executor for WeftExec {
             Err(Error::Link(e)) if message_matches(&e, message) => Outcome::Pass,
             Err(e) => fail(format!("expected link error `{message}`, got: {e}")),
         }
+    }
+}
+
+impl WeftExec {
+    /// The shared memories `module` exports (what a thread can share).
+    fn shared_exports(&mut self, module: &str) -> Vec<(String, SharedMemory)> {
+        if let Some(shared) = self.shared_modules.get(module) {
+            return shared.clone();
+        }
+        let Some(&inst) = self.named.get(module) else {
+            return Vec::new();
+        };
+        let Ok(m) = inst.module(&mut self.store) else {
+            return Vec::new();
+        };
+        let names: Vec<String> = m.exports().map(|(n, _)| n.to_string()).collect();
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let mem = inst.get_memory(&mut self.store, &n)?;
+                Some((n, mem.as_shared(&mut self.store)?))
+            })
+            .collect()
     }
 }
 
