@@ -17,6 +17,7 @@ fn main() {
 }
 
 const KERNELS: &str = r#"(module
+  (import "host" "inc" (func $inc (param i32) (result i32)))
   (memory 17)
   (func $fib (export "fib") (param i32) (result i32)
     (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
@@ -40,7 +41,6 @@ const KERNELS: &str = r#"(module
       (br $l)))
     (local.get 2))
   (func (export "id") (param i32) (result i32) (local.get 0))
-  (import "host" "inc" (func $inc (param i32) (result i32)))
   (func (export "host_loop") (param i32) (result i32) (local i32)
     (block $d (loop $l
       (br_if $d (i32.eqz (local.get 0)))
