@@ -54,9 +54,12 @@ struct Setup {
     calls: TypedFunc<i32, i32>,
 }
 
-fn setup(name: &'static str, epoch: bool, fuel: bool) -> Setup {
+fn setup(name: &'static str, poll: bool, epoch: bool, fuel: bool) -> Setup {
     let mut config = Config::new();
-    config.epoch_interruption(epoch).consume_fuel(fuel);
+    config
+        .interruptible(poll)
+        .epoch_interruption(epoch)
+        .consume_fuel(fuel);
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, WAT).unwrap();
     let mut store = Store::new(&engine, ());
@@ -107,18 +110,19 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(15);
     let mut setups = [
-        setup("no checks", false, false),
-        setup("epoch (default)", true, false),
-        setup("epoch + fuel", true, true),
+        setup("no checks", false, false, false),
+        setup("poll (default)", true, false, false),
+        setup("epoch compare", false, true, false),
+        setup("fuel", false, false, true),
     ];
     println!("interruption overhead: median of {rounds} interleaved runs per cell");
     println!(
-        "{:<15} {:>12} {:>16} {:>9} {:>14} {:>9}",
-        "workload", setups[0].name, setups[1].name, "epoch", setups[2].name, "fuel"
+        "{:<15} {:>10} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8}",
+        "workload", "no checks", "poll", "", "epoch", "", "fuel", ""
     );
-    let mut ratios = [Vec::new(), Vec::new()];
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
     for (w, wname) in WORKLOADS.iter().enumerate() {
-        let mut times: [Vec<Duration>; 3] = Default::default();
+        let mut times: [Vec<Duration>; 4] = Default::default();
         for s in setups.iter_mut() {
             run(s, w); // warm up
         }
@@ -128,28 +132,19 @@ fn main() {
             }
         }
         let m: Vec<Duration> = times.into_iter().map(median).collect();
-        let r1 = m[1].as_secs_f64() / m[0].as_secs_f64();
-        let r2 = m[2].as_secs_f64() / m[0].as_secs_f64();
-        ratios[0].push(r1);
-        ratios[1].push(r2);
-        println!(
-            "{:<15} {:>10.2}ms {:>14.2}ms {:>+8.1}% {:>12.2}ms {:>+8.1}%",
-            wname,
-            m[0].as_secs_f64() * 1e3,
-            m[1].as_secs_f64() * 1e3,
-            (r1 - 1.0) * 100.0,
-            m[2].as_secs_f64() * 1e3,
-            (r2 - 1.0) * 100.0
-        );
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let mut line = format!("{wname:<15} {:>8.2}ms", ms(m[0]));
+        for i in 1..4 {
+            let r = m[i].as_secs_f64() / m[0].as_secs_f64();
+            ratios[i - 1].push(r);
+            line += &format!(" {:>8.2}ms {:>+7.1}%", ms(m[i]), (r - 1.0) * 100.0);
+        }
+        println!("{line}");
     }
     let geo = |v: &[f64]| (v.iter().map(|r| r.ln()).sum::<f64>() / v.len() as f64).exp();
-    println!(
-        "{:<15} {:>12} {:>16} {:>+8.1}% {:>14} {:>+8.1}%",
-        "geomean",
-        "",
-        "",
-        (geo(&ratios[0]) - 1.0) * 100.0,
-        "",
-        (geo(&ratios[1]) - 1.0) * 100.0
-    );
+    let mut line = format!("{:<15} {:>10}", "geomean", "");
+    for r in &ratios {
+        line += &format!(" {:>10} {:>+7.1}%", "", (geo(r) - 1.0) * 100.0);
+    }
+    println!("{line}");
 }

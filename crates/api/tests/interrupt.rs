@@ -79,9 +79,29 @@ fn a_deadline_stops_an_infinite_loop_and_the_store_runs_again() {
     assert_eq!(answer.call(&mut store, ()).unwrap(), 42);
 }
 
+fn epoch_engine() -> Engine {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    Engine::new(&config).unwrap()
+}
+
+#[test]
+fn a_deadline_stops_a_loop_free_exponential_call_tree() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, SPIN).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let tree = inst.get_typed_func::<i32, ()>(&mut store, "tree").unwrap();
+    let failsafe = Failsafe::arm(store.interrupt_handle());
+    store.set_timeout(Duration::from_millis(20));
+    // 2^60 calls: it can only end by interruption.
+    assert_eq!(kind(tree.call(&mut store, 60)), TrapKind::Interrupt);
+    assert!(!failsafe.disarm(), "the deadline did not fire");
+}
+
 #[test]
 fn an_epoch_deadline_stops_a_loop_free_exponential_call_tree() {
-    let engine = Engine::default();
+    let engine = epoch_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
@@ -165,7 +185,7 @@ fn an_interrupt_inside_host_wasm_host_wasm_unwinds_cleanly() {
 
 #[test]
 fn an_epoch_callback_decides_to_continue_then_stop() {
-    let engine = Engine::default();
+    let engine = epoch_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, 0u32);
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();

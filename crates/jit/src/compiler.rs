@@ -46,9 +46,17 @@ pub struct Tunables {
     pub max_wasm_stack: usize,
     /// Epoch checks at every function entry and loop header: when
     /// `*VMStoreContext::epoch_ptr >= VMStoreContext::epoch_deadline`,
-    /// compiled code calls [`crate::Builtin::EpochInterrupt`]. On by
-    /// default; the runtime must then fill `epoch_ptr`.
+    /// compiled code calls [`crate::Builtin::EpochInterrupt`]. Off by
+    /// default (it costs a compare, a branch and a cold call per check);
+    /// the runtime must fill `epoch_ptr` when it is on.
     pub epoch_interruption: bool,
+    /// Interrupt polls at every function entry and loop header: one byte
+    /// load from `VMStoreContext::poll_page`, whose result is unused. To
+    /// interrupt, the runtime makes that page unreadable; the load faults
+    /// and is recorded as a [`crate::TrapKind::Interrupt`] trap site. On by
+    /// default (no branch, no call: the cheapest check there is); the
+    /// runtime must then fill `poll_page` with a readable page.
+    pub interrupt_poll: bool,
     /// Fuel metering: compiled code adds [`crate::fuel_cost`] of every
     /// operator it executes to `VMStoreContext::fuel_consumed` and calls
     /// [`crate::Builtin::OutOfFuel`] at function entries and loop headers
@@ -64,7 +72,8 @@ impl Default for Tunables {
             memory_may_move: false,
             opt_level: OptLevel::Speed,
             max_wasm_stack: 512 << 10,
-            epoch_interruption: true,
+            epoch_interruption: false,
+            interrupt_poll: true,
             consume_fuel: false,
         }
     }
@@ -370,9 +379,17 @@ mod tests {
         let module = Module::decode(&bytes).unwrap();
         let compiled = compiler.compile(&module).unwrap();
         let offsets = compiled.offsets();
-        // VMStoreContext: stack limit 0, no fuel, epoch 0 < deadline MAX.
+        // VMStoreContext: stack limit 0, no fuel, epoch 0 < deadline MAX,
+        // a readable poll page.
         let epoch = 0u64;
-        let store_ctx: [u64; 4] = [0, 0, u64::MAX, &epoch as *const u64 as u64];
+        let poll = [0u8; 64];
+        let store_ctx: [u64; 5] = [
+            0,
+            0,
+            u64::MAX,
+            &epoch as *const u64 as u64,
+            poll.as_ptr() as u64,
+        ];
         let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
         vmctx[0] = store_ctx.as_ptr() as u128;
         let mut values = [[0u64; 2]; 2];
@@ -380,8 +397,8 @@ mod tests {
         values[1][0] = (-3.5f64).to_bits();
         // SAFETY: `array_call` has the contract's signature; the vmctx's
         // `store_ctx` points at a valid store context (zero stack limit,
-        // epoch far from the deadline) and the function touches nothing
-        // else; `values` holds two 16-byte slots.
+        // epoch far from the deadline, readable poll page) and the function
+        // touches nothing else; `values` holds two 16-byte slots.
         unsafe {
             let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut [u64; 2], usize) =
                 std::mem::transmute(compiled.array_call(0));

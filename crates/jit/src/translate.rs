@@ -191,6 +191,7 @@ impl<'a> ModuleEnv<'a> {
             builtin_sigs: [None; Builtin::COUNT],
             store_ctx: None,
             epoch_ptr: None,
+            poll_page: None,
             fuel: None,
             fuel_pending: 0,
             vmctx_region,
@@ -218,7 +219,7 @@ impl<'a> ModuleEnv<'a> {
 
         // Interruption checks at entry (and at every loop header).
         let tunables = self.tunables;
-        if tunables.epoch_interruption || tunables.consume_fuel {
+        if tunables.epoch_interruption || tunables.consume_fuel || tunables.interrupt_poll {
             let store_ctx = t.builder.ins().load(
                 I64,
                 readonly_flags(),
@@ -234,6 +235,15 @@ impl<'a> ModuleEnv<'a> {
                     VMOffsets::STORE_CTX_EPOCH_PTR as i32,
                 );
                 t.epoch_ptr = Some(p);
+            }
+            if tunables.interrupt_poll {
+                let p = t.builder.ins().load(
+                    I64,
+                    readonly_flags(),
+                    store_ctx,
+                    VMOffsets::STORE_CTX_POLL_PAGE as i32,
+                );
+                t.poll_page = Some(p);
             }
             if tunables.consume_fuel {
                 let var = t.builder.declare_var(I64);
@@ -353,6 +363,8 @@ struct FuncTranslator<'e, 'f> {
     store_ctx: Option<Value>,
     /// `store_ctx->epoch_ptr`, with epoch interruption on.
     epoch_ptr: Option<Value>,
+    /// `store_ctx->poll_page`, with interrupt polls on.
+    poll_page: Option<Value>,
     /// The function's view of `store_ctx->fuel_consumed`, with fuel on: kept
     /// in a variable, written back before calls and returns, re-read after
     /// calls.
@@ -752,8 +764,20 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// The checks at function entry and loop headers: fuel, then epoch.
+    /// The checks at function entry and loop headers: fuel, then epoch,
+    /// then the interrupt poll.
     fn interrupt_checks(&mut self) {
+        if let Some(page) = self.poll_page {
+            // A load whose only effect is that it may trap: the runtime
+            // interrupts by making the page unreadable. It must be an atomic
+            // load: Cranelift merges a plain load with an earlier one from
+            // the same address (it assumes protections never change), which
+            // removed the poll from loop headers. An atomic load is never
+            // merged, moved or removed, and on x86-64 it is still one `mov`.
+            let flags =
+                MemFlagsData::new().with_trap_code(Some(Self::trap_code(TrapKind::Interrupt)));
+            self.builder.ins().atomic_load(I8, flags, page);
+        }
         if let Some(var) = self.fuel {
             debug_assert_eq!(self.fuel_pending, 0);
             let v = self.builder.use_var(var);

@@ -61,9 +61,13 @@ impl VMOffsets {
     /// (an `AtomicU64`). Read-only for compiled code, and fixed while wasm
     /// runs (compiled code loads it once per function call).
     pub const STORE_CTX_EPOCH_PTR: u32 = 24;
+    /// `VMStoreContext::poll_page: *const u8`: a page compiled code (with
+    /// `Tunables::interrupt_poll`) reads one byte of at every check; the
+    /// runtime makes it unreadable to interrupt. Fixed while wasm runs.
+    pub const STORE_CTX_POLL_PAGE: u32 = 32;
     /// Size of the `VMStoreContext` fields compiled code knows (the runtime
     /// may append its own).
-    pub const STORE_CTX_SIZE: u32 = 32;
+    pub const STORE_CTX_SIZE: u32 = 40;
 
     // ---- VMFuncRef ----
     /// `VMFuncRef::wasm_call: *const u8`.
@@ -281,7 +285,8 @@ mod tests {
         assert_eq!(VMOffsets::STORE_CTX_FUEL_CONSUMED, 8);
         assert_eq!(VMOffsets::STORE_CTX_EPOCH_DEADLINE, 16);
         assert_eq!(VMOffsets::STORE_CTX_EPOCH_PTR, 24);
-        assert_eq!(VMOffsets::STORE_CTX_SIZE, 32);
+        assert_eq!(VMOffsets::STORE_CTX_POLL_PAGE, 32);
+        assert_eq!(VMOffsets::STORE_CTX_SIZE, 40);
     }
 
     #[test]

@@ -75,10 +75,20 @@ impl Config {
         self
     }
 
-    /// Whether compiled code checks for interruption (epoch deadlines,
-    /// wall-clock deadlines, interrupt handles) at every function entry and
-    /// loop header. On by default; see the README's performance section for
-    /// what it costs.
+    /// Whether compiled code can be interrupted (wall-clock deadlines,
+    /// `Store::interrupt_handle`) at every function entry and loop header.
+    /// On by default: each check is one load from a per-store page that an
+    /// interrupt makes unreadable (see the README's performance section for
+    /// what it costs).
+    pub fn interruptible(&mut self, enable: bool) -> &mut Self {
+        self.tunables.interrupt_poll = enable;
+        self
+    }
+
+    /// Whether compiled code also compares the engine epoch with the store's
+    /// epoch deadline at every function entry and loop header
+    /// (`Store::set_epoch_deadline`, `Store::epoch_deadline_callback`). Off
+    /// by default: it costs more than the interrupt poll.
     pub fn epoch_interruption(&mut self, enable: bool) -> &mut Self {
         self.tunables.epoch_interruption = enable;
         self

@@ -33,6 +33,9 @@ pub(crate) struct VMStoreContext {
     pub(crate) fuel_consumed: AtomicI64,
     pub(crate) epoch_deadline: AtomicU64,
     pub(crate) epoch_ptr: AtomicPtr<u64>,
+    /// One page compiled code reads a byte of at every check; unreadable
+    /// while the store is interrupted.
+    pub(crate) poll_page: AtomicPtr<u8>,
     /// Set by an interrupt handle or an expired wall-clock deadline; cleared
     /// when the embedder sets a new deadline.
     pub(crate) interrupted: AtomicBool,
@@ -60,15 +63,48 @@ const _: () = {
 };
 
 impl VMStoreContext {
-    pub(crate) fn new(epoch: *const AtomicU64) -> Self {
-        VMStoreContext {
+    pub(crate) fn new(epoch: *const AtomicU64) -> crate::Result<Self> {
+        // SAFETY: a fresh private anonymous mapping of one page, readable;
+        // released in `Drop`.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page_size(),
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(crate::Error::Resource(format!(
+                "cannot map the store's interrupt page: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(VMStoreContext {
             stack_limit: AtomicUsize::new(0),
             fuel_consumed: AtomicI64::new(0),
             epoch_deadline: AtomicU64::new(u64::MAX),
             epoch_ptr: AtomicPtr::new(epoch as *mut u64),
+            poll_page: AtomicPtr::new(page as *mut u8),
             interrupted: AtomicBool::new(false),
             deadline_generation: AtomicU64::new(0),
-        }
+        })
+    }
+
+    fn protect_poll_page(&self, readable: bool) {
+        let prot = if readable {
+            libc::PROT_READ
+        } else {
+            libc::PROT_NONE
+        };
+        let page = self.poll_page.load(Ordering::SeqCst);
+        // SAFETY: `page` is the one-page mapping made in `new` and lives as
+        // long as `self`; changing its protection is async-signal-safe and
+        // may happen while another thread runs wasm that reads it (that read
+        // then faults at a recorded Interrupt trap site).
+        unsafe { libc::mprotect(page as *mut libc::c_void, page_size(), prot) };
     }
 
     /// Makes the running (or next) call trap with "interrupt" at its next
@@ -76,10 +112,26 @@ impl VMStoreContext {
     pub(crate) fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.epoch_deadline.store(0, Ordering::SeqCst);
+        self.protect_poll_page(false);
+    }
+
+    /// Clears an interrupt: the poll page is readable again.
+    pub(crate) fn clear_interrupt(&self) {
+        self.interrupted.store(false, Ordering::SeqCst);
+        self.protect_poll_page(true);
     }
 
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for VMStoreContext {
+    fn drop(&mut self) {
+        let page = *self.poll_page.get_mut();
+        // SAFETY: the mapping made in `new`; nothing can run wasm with this
+        // context any more (it is dropped).
+        unsafe { libc::munmap(page as *mut libc::c_void, page_size()) };
     }
 }
 
@@ -228,4 +280,14 @@ fn run_ticker(shared: &TickerShared) {
             None => shared.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
         };
     }
+}
+
+const _: () = assert!(
+    std::mem::offset_of!(VMStoreContext, poll_page) == VMOffsets::STORE_CTX_POLL_PAGE as usize
+);
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).unwrap_or(4096)
 }

@@ -84,7 +84,10 @@ impl<T> Store<T> {
                 opaque: StoreOpaque {
                     engine: engine.clone(),
                     id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-                    vmstore: Arc::new(VMStoreContext::new(&engine.inner.epoch)),
+                    vmstore: Arc::new(
+                        VMStoreContext::new(&engine.inner.epoch)
+                            .expect("weft: cannot map a store's interrupt page"),
+                    ),
                     epoch_deadline: u64::MAX,
                     epoch_callback: None,
                     instances: Vec::new(),
@@ -282,7 +285,7 @@ impl StoreOpaque {
         self.epoch_deadline = deadline;
         let ctx = &self.vmstore;
         ctx.deadline_generation.fetch_add(1, Ordering::SeqCst);
-        ctx.interrupted.store(false, Ordering::SeqCst);
+        ctx.clear_interrupt();
         ctx.epoch_deadline.store(deadline, Ordering::SeqCst);
     }
 

@@ -116,7 +116,14 @@ pub struct VMStoreContext {
     pub fuel_consumed: i64,
     pub epoch_deadline: u64,
     pub epoch_ptr: *const AtomicU64,
+    pub poll_page: *const u8,
 }
+
+/// A readable page for the interrupt poll (the fake runtime never
+/// interrupts through it).
+#[repr(align(4096))]
+pub struct PollPage(pub [u8; 4096]);
+pub static POLL_PAGE: PollPage = PollPage([0; 4096]);
 
 #[repr(C)]
 pub struct VMMemoryDefinition {
@@ -793,6 +800,7 @@ impl Instance {
                 fuel_consumed: -1_000_000,
                 epoch_deadline: u64::MAX,
                 epoch_ptr: Arc::as_ptr(&epoch),
+                poll_page: POLL_PAGE.0.as_ptr(),
             }),
             epoch,
             on_epoch: epoch_far_deadline,

@@ -13,6 +13,7 @@ fn epoch_only() -> Tunables {
     Tunables {
         epoch_interruption: true,
         consume_fuel: false,
+        interrupt_poll: false,
         ..small_tunables()
     }
 }
@@ -21,6 +22,7 @@ fn fuel_only() -> Tunables {
     Tunables {
         epoch_interruption: false,
         consume_fuel: true,
+        interrupt_poll: false,
         ..small_tunables()
     }
 }
@@ -29,6 +31,7 @@ fn neither() -> Tunables {
     Tunables {
         epoch_interruption: false,
         consume_fuel: false,
+        interrupt_poll: false,
         ..small_tunables()
     }
 }
@@ -221,9 +224,10 @@ fn no_checks_when_both_flags_are_off() {
 }
 
 #[test]
-fn default_tunables_check_epochs_but_not_fuel() {
+fn default_tunables_poll_for_interrupts_but_check_no_epochs_or_fuel() {
     let t = Tunables::default();
-    assert!(t.epoch_interruption);
+    assert!(t.interrupt_poll);
+    assert!(!t.epoch_interruption);
     assert!(!t.consume_fuel);
 }
 
@@ -375,4 +379,52 @@ fn fuel_is_up_to_date_across_calls() {
     assert_eq!(m.fuel_seen, vec![start + 2, start + 2 - 50 + 2]);
     assert_eq!(m.store.fuel_consumed, start + 2 - 50 + 2 - 50 + 3);
     assert_eq!(m.fuel_calls, 0);
+}
+
+#[test]
+fn interrupt_polls_are_interrupt_trap_sites_at_entries_and_loop_headers() {
+    let src = r#"(module
+      (func $leaf (param i32) (result i32) local.get 0)
+      (func (export "loop") (param i32) (result i32)
+        (loop $l
+          local.get 0 call $leaf i32.const 1 i32.sub local.tee 0
+          br_if $l)
+        local.get 0))"#;
+    let sites = |t: Tunables| {
+        let m = compile(src, t);
+        let (start, end) = m.code_range();
+        (start..end)
+            .filter(|&pc| m.lookup_trap(pc) == Some(TrapKind::Interrupt))
+            .count()
+    };
+    let poll = Tunables {
+        interrupt_poll: true,
+        ..neither()
+    };
+    // Two function entries and one loop header.
+    assert_eq!(sites(poll.clone()), 3);
+    assert_eq!(sites(neither()), 0);
+    // With the page readable, polls do nothing observable.
+    let mut m = Instance::with(src, poll, Vec::new());
+    assert_eq!(m.call1("loop", &[Val::I32(50)]), Val::I32(0));
+}
+
+#[test]
+fn a_store_free_loop_keeps_its_own_poll() {
+    // Nothing in this loop touches memory, so a plain load at the header
+    // would be merged with the entry's poll and vanish; the poll must stay.
+    let src = r#"(module (func (export "spin") (param i32)
+      (loop $l (br_if $l (local.get 0)))))"#;
+    let m = compile(
+        src,
+        Tunables {
+            interrupt_poll: true,
+            ..neither()
+        },
+    );
+    let (start, end) = m.code_range();
+    let polls = (start..end)
+        .filter(|&pc| m.lookup_trap(pc) == Some(TrapKind::Interrupt))
+        .count();
+    assert_eq!(polls, 2, "one poll at the entry, one at the loop header");
 }
