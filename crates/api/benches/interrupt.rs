@@ -46,7 +46,6 @@ const WAT: &str = r#"(module
 )"#;
 
 struct Setup {
-    name: &'static str,
     store: Store<()>,
     fib: TypedFunc<i32, i32>,
     looped: TypedFunc<i32, i32>,
@@ -54,7 +53,7 @@ struct Setup {
     calls: TypedFunc<i32, i32>,
 }
 
-fn setup(name: &'static str, poll: bool, epoch: bool, fuel: bool) -> Setup {
+fn setup(poll: bool, epoch: bool, fuel: bool) -> Setup {
     let mut config = Config::new();
     config
         .interruptible(poll)
@@ -68,7 +67,6 @@ fn setup(name: &'static str, poll: bool, epoch: bool, fuel: bool) -> Setup {
     }
     let inst = Instance::new(&mut store, &module, &[]).unwrap();
     Setup {
-        name,
         fib: inst.get_typed_func(&mut store, "fib").unwrap(),
         looped: inst.get_typed_func(&mut store, "loop").unwrap(),
         scan: inst.get_typed_func(&mut store, "scan").unwrap(),
@@ -110,10 +108,10 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(15);
     let mut setups = [
-        setup("no checks", false, false, false),
-        setup("poll (default)", true, false, false),
-        setup("epoch compare", false, true, false),
-        setup("fuel", false, false, true),
+        setup(false, false, false), // no checks
+        setup(true, false, false),  // interrupt poll (the default)
+        setup(false, true, false),  // epoch compare
+        setup(false, false, true),  // fuel
     ];
     println!("interruption overhead: median of {rounds} interleaved runs per cell");
     println!(
