@@ -61,7 +61,7 @@ fn kind(r: weft::Result<impl std::fmt::Debug>) -> TrapKind {
 
 #[test]
 fn a_deadline_stops_an_infinite_loop_and_the_store_runs_again() {
-    let engine = Engine::default();
+    let engine = interruptible_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
@@ -70,13 +70,20 @@ fn a_deadline_stops_an_infinite_loop_and_the_store_runs_again() {
         .get_typed_func::<(), i32>(&mut store, "answer")
         .unwrap();
     let failsafe = Failsafe::arm(store.interrupt_handle());
-    store.set_timeout(Duration::from_millis(20));
+    store.set_timeout(Duration::from_millis(20)).unwrap();
     assert_eq!(kind(spin.call(&mut store, ())), TrapKind::Interrupt);
     assert!(!failsafe.disarm(), "the deadline did not fire");
     // Still interrupted until the deadline is reset; then usable again.
     assert_eq!(kind(answer.call(&mut store, ())), TrapKind::Interrupt);
     store.clear_deadline();
     assert_eq!(answer.call(&mut store, ()).unwrap(), 42);
+}
+
+/// An engine whose code polls for interrupts (off by default).
+fn interruptible_engine() -> Engine {
+    let mut config = Config::new();
+    config.interruptible(true);
+    Engine::new(&config).unwrap()
 }
 
 fn epoch_engine() -> Engine {
@@ -87,13 +94,13 @@ fn epoch_engine() -> Engine {
 
 #[test]
 fn a_deadline_stops_a_loop_free_exponential_call_tree() {
-    let engine = Engine::default();
+    let engine = interruptible_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
     let tree = inst.get_typed_func::<i32, ()>(&mut store, "tree").unwrap();
     let failsafe = Failsafe::arm(store.interrupt_handle());
-    store.set_timeout(Duration::from_millis(20));
+    store.set_timeout(Duration::from_millis(20)).unwrap();
     // 2^60 calls: it can only end by interruption.
     assert_eq!(kind(tree.call(&mut store, 60)), TrapKind::Interrupt);
     assert!(!failsafe.disarm(), "the deadline did not fire");
@@ -127,7 +134,7 @@ fn an_epoch_deadline_stops_a_loop_free_exponential_call_tree() {
 
 #[test]
 fn an_interrupt_handle_stops_a_call_from_another_thread() {
-    let engine = Engine::default();
+    let engine = interruptible_engine();
     let module = Module::new(&engine, SPIN).unwrap();
     let mut store = Store::new(&engine, ());
     let inst = Linker::new().instantiate(&mut store, &module).unwrap();
@@ -150,7 +157,7 @@ fn an_interrupt_handle_stops_a_call_from_another_thread() {
 
 #[test]
 fn an_interrupt_inside_host_wasm_host_wasm_unwinds_cleanly() {
-    let engine = Engine::default();
+    let engine = interruptible_engine();
     let module = Module::new(
         &engine,
         r#"(module
@@ -172,7 +179,7 @@ fn an_interrupt_inside_host_wasm_host_wasm_unwinds_cleanly() {
     let inst = linker.instantiate(&mut store, &module).unwrap();
     let outer = inst.get_typed_func::<(), ()>(&mut store, "outer").unwrap();
     let failsafe = Failsafe::arm(store.interrupt_handle());
-    store.set_timeout(Duration::from_millis(20));
+    store.set_timeout(Duration::from_millis(20)).unwrap();
     assert_eq!(kind(outer.call(&mut store, ())), TrapKind::Interrupt);
     assert!(!failsafe.disarm());
     assert_eq!(entered.load(Ordering::SeqCst), 1);
@@ -282,9 +289,11 @@ fn fuel_is_exact_and_deterministic() {
 }
 
 #[test]
-fn fuel_requires_configuration() {
+fn fuel_and_deadlines_require_configuration() {
     let engine = Engine::default();
     let mut store = Store::new(&engine, ());
     assert!(store.set_fuel(10).is_err());
     assert!(store.get_fuel().is_err());
+    // Without interruption checks a deadline could never stop a call.
+    assert!(store.set_timeout(Duration::from_secs(1)).is_err());
 }

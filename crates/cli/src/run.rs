@@ -120,6 +120,7 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
     let mut config = Config::new();
     config
         .consume_fuel(opts.fuel.is_some())
+        .interruptible(opts.timeout.is_some())
         .max_memory_size(opts.max_memory);
     let engine = Engine::new(&config)?;
     let module = Module::from_binary(&engine, &bytes).context("cannot compile the module")?;
@@ -129,7 +130,7 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
         store.set_fuel(fuel)?;
     }
     if let Some(t) = opts.timeout {
-        store.set_timeout(t);
+        store.set_timeout(t)?;
     }
     let mut linker = Linker::new();
     weft_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c)?;

@@ -154,17 +154,31 @@ impl<T> Store<T> {
     /// Interrupts calls that are still running at `at` (they trap with
     /// "interrupt"), and clears any pending interrupt. One ticker thread per
     /// engine fires all wall-clock deadlines; it starts on first use.
-    pub fn set_deadline(&mut self, at: Instant) {
+    ///
+    /// # Errors
+    /// Fails unless the engine compiles interruption checks
+    /// (`Config::interruptible` or `Config::epoch_interruption`): without
+    /// them the deadline could never stop a running call.
+    pub fn set_deadline(&mut self, at: Instant) -> Result<()> {
         let o = &mut self.inner.opaque;
+        o.check_interruptible()?;
         o.set_vm_deadline(u64::MAX);
         o.engine.inner.ticker.schedule(&o.vmstore, at);
+        Ok(())
     }
 
     /// [`set_deadline`](Self::set_deadline) `timeout` from now.
-    pub fn set_timeout(&mut self, timeout: Duration) {
+    ///
+    /// # Errors
+    /// As for [`set_deadline`](Self::set_deadline).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
         match Instant::now().checked_add(timeout) {
             Some(at) => self.set_deadline(at),
-            None => self.clear_deadline(),
+            None => {
+                self.inner.opaque.check_interruptible()?;
+                self.clear_deadline();
+                Ok(())
+            }
         }
     }
 
@@ -174,7 +188,9 @@ impl<T> Store<T> {
     }
 
     /// A handle that interrupts this store's running or next call from any
-    /// thread.
+    /// thread. Running wasm notices it only if the engine compiles
+    /// interruption checks (`Config::interruptible` or
+    /// `Config::epoch_interruption`); bulk memory operations always do.
     pub fn interrupt_handle(&self) -> InterruptHandle {
         InterruptHandle {
             ctx: self.inner.opaque.vmstore.clone(),
@@ -287,6 +303,17 @@ impl StoreOpaque {
         ctx.deadline_generation.fetch_add(1, Ordering::SeqCst);
         ctx.clear_interrupt();
         ctx.epoch_deadline.store(deadline, Ordering::SeqCst);
+    }
+
+    fn check_interruptible(&self) -> Result<()> {
+        let t = &self.engine.inner.config.tunables;
+        if t.interrupt_poll || t.epoch_interruption {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(
+                "deadlines need interruption checks: use Config::interruptible(true)".into(),
+            ))
+        }
     }
 
     fn check_fuel(&self) -> Result<()> {

@@ -224,9 +224,9 @@ fn no_checks_when_both_flags_are_off() {
 }
 
 #[test]
-fn default_tunables_poll_for_interrupts_but_check_no_epochs_or_fuel() {
+fn default_tunables_have_no_interruption_checks() {
     let t = Tunables::default();
-    assert!(t.interrupt_poll);
+    assert!(!t.interrupt_poll);
     assert!(!t.epoch_interruption);
     assert!(!t.consume_fuel);
 }
