@@ -4,19 +4,10 @@
 
 use std::sync::Arc;
 
-use weft::{Engine, Instance, Limits, MemoryType, Module, SharedMemory, Store};
+use weft::{Engine, Instance, MemoryType, Module, SharedMemory, Store};
 
 fn shared(engine: &Engine, min: u64, max: u64) -> SharedMemory {
-    let ty = MemoryType {
-        limits: Limits {
-            min,
-            max: Some(max),
-        },
-        shared: true,
-        memory64: false,
-        page_size_log2: 16,
-    };
-    SharedMemory::new(engine, ty).unwrap()
+    SharedMemory::new(engine, MemoryType::shared(min, max)).unwrap()
 }
 
 /// Runs `f(thread_index, store, instance)` on `n` threads, each with its own
@@ -243,19 +234,9 @@ fn shared_and_unshared_memories_do_not_link_to_each_other() {
         r#"(module (import "env" "m" (memory 1 2 shared)))"#,
     )
     .unwrap();
-    let local = weft::Memory::new(
-        &mut store,
-        MemoryType {
-            limits: Limits {
-                min: 1,
-                max: Some(2),
-            },
-            shared: false,
-            memory64: false,
-            page_size_log2: 16,
-        },
-    )
-    .unwrap();
+    let local = weft::Memory::new(&mut store, MemoryType::new(1, Some(2))).unwrap();
+    // An unshared type is refused by SharedMemory::new.
+    assert!(SharedMemory::new(&engine, MemoryType::new(1, Some(2))).is_err());
     assert!(Instance::new(&mut store, &shared_mod, &[local.into()]).is_err());
     Instance::new(&mut store, &shared_mod, &[memory.into()]).unwrap();
 }

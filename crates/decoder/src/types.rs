@@ -130,6 +130,31 @@ pub struct MemoryType {
 }
 
 impl MemoryType {
+    /// A non-shared 32-bit memory of `min` 64 KiB pages, at most `max`.
+    pub fn new(min: u64, max: Option<u64>) -> MemoryType {
+        MemoryType {
+            limits: Limits { min, max },
+            shared: false,
+            memory64: false,
+            page_size_log2: 16,
+        }
+    }
+
+    /// A shared 32-bit memory of `min` 64 KiB pages, at most `max` (shared
+    /// memories always have a maximum).
+    ///
+    /// ```
+    /// let ty = weft_decoder::MemoryType::shared(1, 16);
+    /// assert!(ty.shared);
+    /// assert_eq!(ty.limits.max, Some(16));
+    /// ```
+    pub fn shared(min: u64, max: u64) -> MemoryType {
+        MemoryType {
+            shared: true,
+            ..MemoryType::new(min, Some(max))
+        }
+    }
+
     /// The page size in bytes.
     pub fn page_size(&self) -> u64 {
         1u64 << self.page_size_log2
