@@ -19,11 +19,10 @@ use crate::memory::MemoryData;
 /// threads may be writing. Use the copy-in/copy-out and atomic accessors.
 ///
 /// ```
-/// use weft::{Engine, Instance, Limits, Module, MemoryType, SharedMemory, Store};
-/// # fn main() -> weft::Result<()> {
+/// use weft_runtime::{Engine, Instance, Module, MemoryType, SharedMemory, Store};
+/// # fn main() -> weft_runtime::Result<()> {
 /// let engine = Engine::default();
-/// let ty = MemoryType { limits: Limits { min: 1, max: Some(4) }, shared: true, memory64: false, page_size_log2: 16 };
-/// let memory = SharedMemory::new(&engine, ty)?;
+/// let memory = SharedMemory::new(&engine, MemoryType::shared(1, 4))?;
 /// let module = Module::new(&engine, r#"(module
 ///     (import "env" "memory" (memory 1 4 shared))
 ///     (func (export "bump") (result i32)
