@@ -9,6 +9,8 @@
 //! - host_call: one wasm→host call (ns/call, measured as a loop of 1000
 //!   calls from wasm into a host function).
 
+mod kernels;
+
 use divan::{Bencher, black_box, counter::BytesCount};
 use weft::{Engine, Instance, Linker, Module, Store, TypedFunc};
 
@@ -16,30 +18,11 @@ fn main() {
     divan::main();
 }
 
-const KERNELS: &str = r#"(module
+fn kernels_wat() -> String {
+    format!(
+        r#"(module
   (import "host" "inc" (func $inc (param i32) (result i32)))
   (memory 17)
-  (func $fib (export "fib") (param i32) (result i32)
-    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
-      (then (local.get 0))
-      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
-                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
-  (func (export "loop") (param i32) (result i32) (local i32 i32)
-    (local.set 1 (i32.const 1))
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 1664525)) (i32.const 1013904223)))
-      (local.set 2 (i32.xor (local.get 2) (i32.rotl (local.get 1) (i32.const 7))))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 2))
-  (func (export "scan") (param i32) (result i64) (local i32 i64)
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
-      (local.set 2 (i64.add (local.get 2) (i64.load (local.get 1))))
-      (local.set 1 (i32.add (local.get 1) (i32.const 8)))
-      (br $l)))
-    (local.get 2))
   (func (export "id") (param i32) (result i32) (local.get 0))
   (func (export "host_loop") (param i32) (result i32) (local i32)
     (block $d (loop $l
@@ -48,7 +31,11 @@ const KERNELS: &str = r#"(module
       (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
       (br $l)))
     (local.get 1))
-)"#;
+  {}
+)"#,
+        kernels::FIB_LOOP_SCAN
+    )
+}
 
 struct Kernels {
     store: Store<()>,
@@ -57,7 +44,7 @@ struct Kernels {
 
 fn kernels() -> Kernels {
     let engine = Engine::default();
-    let module = Module::new(&engine, KERNELS).unwrap();
+    let module = Module::new(&engine, kernels_wat()).unwrap();
     let mut linker = Linker::new();
     linker.func_wrap("host", "inc", |x: i32| x + 1);
     let mut store = Store::new(&engine, ());

@@ -7,33 +7,17 @@
 //! median time per configuration and the overhead relative to no checks,
 //! per workload and as a geometric mean.
 
+mod kernels;
+
 use std::time::{Duration, Instant};
 
 use weft::{Config, Engine, Instance, Module, Store, TypedFunc};
 
-const WAT: &str = r#"(module
+fn wat() -> String {
+    format!(
+        r#"(module
   (memory 17)
-  (func $fib (export "fib") (param i32) (result i32)
-    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
-      (then (local.get 0))
-      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
-                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
-  (func (export "loop") (param i32) (result i32) (local i32 i32)
-    (local.set 1 (i32.const 1))
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 1664525)) (i32.const 1013904223)))
-      (local.set 2 (i32.xor (local.get 2) (i32.rotl (local.get 1) (i32.const 7))))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 2))
-  (func (export "scan") (param i32) (result i64) (local i32 i64)
-    (block $d (loop $l
-      (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
-      (local.set 2 (i64.add (local.get 2) (i64.load (local.get 1))))
-      (local.set 1 (i32.add (local.get 1) (i32.const 8)))
-      (br $l)))
-    (local.get 2))
+  {}
   (func $mix (param i32 i32) (result i32)
     (i32.xor (i32.mul (local.get 0) (i32.const 31)) (local.get 1)))
   (func (export "calls") (param i32) (result i32) (local i32)
@@ -43,7 +27,10 @@ const WAT: &str = r#"(module
       (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
       (br $l)))
     (local.get 1))
-)"#;
+)"#,
+        kernels::FIB_LOOP_SCAN
+    )
+}
 
 struct Setup {
     store: Store<()>,
@@ -60,7 +47,7 @@ fn setup(poll: bool, epoch: bool, fuel: bool) -> Setup {
         .epoch_interruption(epoch)
         .consume_fuel(fuel);
     let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, WAT).unwrap();
+    let module = Module::new(&engine, wat()).unwrap();
     let mut store = Store::new(&engine, ());
     if fuel {
         store.set_fuel(u64::MAX / 2).unwrap();

@@ -1,0 +1,28 @@
+//! WebAssembly kernels shared by the benchmarks: recursive fib, a tight
+//! arithmetic loop and a memory scan (exported as `fib`, `loop`, `scan`;
+//! the module that includes them needs a memory of at least 16 pages).
+
+/// The three functions, as module fields in WebAssembly text.
+pub const FIB_LOOP_SCAN: &str = r#"
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+  (func (export "loop") (param i32) (result i32) (local i32 i32)
+    (local.set 1 (i32.const 1))
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (i32.mul (local.get 1) (i32.const 1664525)) (i32.const 1013904223)))
+      (local.set 2 (i32.xor (local.get 2) (i32.rotl (local.get 1) (i32.const 7))))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 2))
+  (func (export "scan") (param i32) (result i64) (local i32 i64)
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
+      (local.set 2 (i64.add (local.get 2) (i64.load (local.get 1))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 8)))
+      (br $l)))
+    (local.get 2))
+"#;
