@@ -63,25 +63,32 @@ const _: () = {
 };
 
 impl VMStoreContext {
-    pub(crate) fn new(epoch: *const AtomicU64) -> crate::Result<Self> {
-        // SAFETY: a fresh private anonymous mapping of one page, readable;
-        // released in `Drop`.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                page_size(),
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANON,
-                -1,
-                0,
-            )
+    /// A store context; the poll page is mapped only if compiled code will
+    /// read it (`poll`), so stores of other engines cost no system call.
+    pub(crate) fn new(epoch: *const AtomicU64, poll: bool) -> crate::Result<Self> {
+        let page = if poll {
+            // SAFETY: a fresh private anonymous mapping of one page,
+            // readable; released in `Drop`.
+            let page = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    page_size(),
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANON,
+                    -1,
+                    0,
+                )
+            };
+            if page == libc::MAP_FAILED {
+                return Err(crate::Error::Resource(format!(
+                    "cannot map the store's interrupt page: {}",
+                    std::io::Error::last_os_error()
+                )));
+            }
+            page
+        } else {
+            std::ptr::null_mut()
         };
-        if page == libc::MAP_FAILED {
-            return Err(crate::Error::Resource(format!(
-                "cannot map the store's interrupt page: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
         Ok(VMStoreContext {
             stack_limit: AtomicUsize::new(0),
             fuel_consumed: AtomicI64::new(0),
@@ -100,6 +107,9 @@ impl VMStoreContext {
             libc::PROT_NONE
         };
         let page = self.poll_page.load(Ordering::SeqCst);
+        if page.is_null() {
+            return;
+        }
         // SAFETY: `page` is the one-page mapping made in `new` and lives as
         // long as `self`; changing its protection is async-signal-safe and
         // may happen while another thread runs wasm that reads it (that read
@@ -129,6 +139,9 @@ impl VMStoreContext {
 impl Drop for VMStoreContext {
     fn drop(&mut self) {
         let page = *self.poll_page.get_mut();
+        if page.is_null() {
+            return;
+        }
         // SAFETY: the mapping made in `new`; nothing can run wasm with this
         // context any more (it is dropped).
         unsafe { libc::munmap(page as *mut libc::c_void, page_size()) };

@@ -78,6 +78,10 @@ static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl<T> Store<T> {
     /// Creates a store holding `data`.
+    ///
+    /// # Panics
+    /// With `Config::interruptible`, if the kernel refuses to map the one
+    /// page the store's interrupt polls read (an out-of-memory condition).
     pub fn new(engine: &Engine, data: T) -> Store<T> {
         Store {
             inner: Box::new(StoreInner {
@@ -85,8 +89,11 @@ impl<T> Store<T> {
                     engine: engine.clone(),
                     id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                     vmstore: Arc::new(
-                        VMStoreContext::new(&engine.inner.epoch)
-                            .expect("weft: cannot map a store's interrupt page"),
+                        VMStoreContext::new(
+                            &engine.inner.epoch,
+                            engine.inner.config.tunables.interrupt_poll,
+                        )
+                        .expect("weft: cannot map a store's interrupt page"),
                     ),
                     epoch_deadline: u64::MAX,
                     epoch_callback: None,
