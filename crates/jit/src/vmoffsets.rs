@@ -173,8 +173,13 @@ impl VMOffsets {
 
     /// Offset of `runtime: *mut u8` (opaque to compiled code).
     pub fn runtime(&self) -> u32 {
-        2 * PTR_SIZE
+        Self::VMCTX_RUNTIME
     }
+
+    /// Offset of the vmctx's `runtime` field; the same in every module (the
+    /// vmctx header does not depend on the module), so the runtime can find
+    /// its instance from any vmctx without the module's offsets.
+    pub const VMCTX_RUNTIME: u32 = 2 * PTR_SIZE;
 
     /// Offset of `imported_funcs[i]: *const VMFuncRef`.
     pub fn imported_func(&self, i: u32) -> u32 {

@@ -30,14 +30,49 @@ unsafe fn context<'a>(vmctx: *mut u8) -> Option<(&'a mut StoreOpaque, usize)> {
     }
 }
 
-fn status(opaque: &mut StoreOpaque, r: Result<(), TrapKind>) -> u32 {
-    match r {
-        Ok(()) => 0,
+/// Records `kind` as the reason for the trap compiled code is about to take.
+fn record(opaque: &mut StoreOpaque, kind: TrapKind) {
+    opaque.pending = Some(Pending::Trap(kind));
+}
+
+/// The frame of every builtin: finds the caller's store and instance, runs
+/// `body`, and on `Err(kind)` records the trap reason and returns `failed`
+/// (the value on which compiled code traps).
+///
+/// # Safety
+/// As for [`context`].
+unsafe fn with_context<T>(
+    vmctx: *mut u8,
+    failed: T,
+    body: impl FnOnce(&mut StoreOpaque, usize) -> Result<T, TrapKind>,
+) -> T {
+    // SAFETY: forwarded from the caller.
+    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
+        return failed;
+    };
+    match body(opaque, inst) {
+        Ok(v) => v,
         Err(kind) => {
-            opaque.pending = Some(Pending::Trap(kind));
-            1
+            record(opaque, kind);
+            failed
         }
     }
+}
+
+/// Store index of memory `i` of instance `inst`.
+fn memory_of(opaque: &StoreOpaque, inst: usize, i: u32) -> Result<usize, TrapKind> {
+    let m = opaque.instances[inst].memories.get(i as usize);
+    m.copied().ok_or(TrapKind::MemoryOutOfBounds)
+}
+
+/// Store index of table `i` of instance `inst`.
+fn table_of(opaque: &StoreOpaque, inst: usize, i: u32) -> Result<usize, TrapKind> {
+    let t = opaque.instances[inst].tables.get(i as usize);
+    t.copied().ok_or(TrapKind::TableOutOfBounds)
+}
+
+fn ok_or(ok: bool, kind: TrapKind) -> Result<(), TrapKind> {
+    if ok { Ok(()) } else { Err(kind) }
 }
 
 /// Bulk operations work in chunks of this many bytes and notice an interrupt
@@ -69,7 +104,8 @@ unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
         return 1;
     };
     if opaque.vmstore.is_interrupted() {
-        return status(opaque, Err(TrapKind::Interrupt));
+        record(opaque, TrapKind::Interrupt);
+        return 1;
     }
     let epoch = opaque.engine.current_epoch();
     if epoch < opaque.epoch_deadline {
@@ -79,7 +115,8 @@ unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
         return 0;
     }
     let Some(mut callback) = opaque.epoch_callback.take() else {
-        return status(opaque, Err(TrapKind::Interrupt));
+        record(opaque, TrapKind::Interrupt);
+        return 1;
     };
     let opaque_ptr = opaque as *mut StoreOpaque;
     let r = callback(opaque_ptr);
@@ -95,7 +132,10 @@ unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
             opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
             0
         }
-        Ok(UpdateDeadline::Interrupt) => status(opaque, Err(TrapKind::Interrupt)),
+        Ok(UpdateDeadline::Interrupt) => {
+            record(opaque, TrapKind::Interrupt);
+            1
+        }
         Err(e) => {
             opaque.pending = Some(Pending::Error(e));
             1
@@ -105,14 +145,10 @@ unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
 
 unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, _)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    status(opaque, Err(TrapKind::OutOfFuel))
+    unsafe { with_context(vmctx, 1, |_, _| Err(TrapKind::OutOfFuel)) }
 }
 
-/// Finds memory `mem` of the calling instance and runs `op` on it; a trap
-/// is recorded and reported as `u64::MAX`.
+/// The wait/notify builtins: a trap is reported as `u64::MAX`.
 ///
 /// # Safety
 /// As for [`context`].
@@ -122,19 +158,10 @@ unsafe fn with_memory(
     op: impl FnOnce(&crate::memory::MemoryData) -> Result<u32, TrapKind>,
 ) -> u64 {
     // SAFETY: forwarded from the caller.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return u64::MAX;
-    };
-    let r = match opaque.instances[inst].memories.get(mem as usize) {
-        Some(&m) => op(&opaque.memories[m]),
-        None => Err(TrapKind::MemoryOutOfBounds),
-    };
-    match r {
-        Ok(v) => u64::from(v),
-        Err(kind) => {
-            opaque.pending = Some(Pending::Trap(kind));
-            u64::MAX
-        }
+    unsafe {
+        with_context(vmctx, u64::MAX, |o, inst| {
+            op(&o.memories[memory_of(o, inst, mem)?]).map(u64::from)
+        })
     }
 }
 
@@ -167,40 +194,40 @@ unsafe extern "C" fn atomic_wait64(
     unsafe { with_memory(vmctx, mem, |m| m.wait64(addr, expected, timeout_ns)) }
 }
 
+// Grow builtins report failure as `u64::MAX` (wasm's -1), which is not a trap.
+
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return u64::MAX;
-    };
-    let Some(&m) = opaque.instances[inst].memories.get(mem as usize) else {
-        return u64::MAX;
-    };
-    opaque.memories[m].grow(delta).unwrap_or(u64::MAX)
+    unsafe {
+        with_context(vmctx, u64::MAX, |o, inst| {
+            let m = memory_of(o, inst, mem)?;
+            Ok(o.memories[m].grow(delta).unwrap_or(u64::MAX))
+        })
+    }
 }
 
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return u64::MAX;
-    };
-    let Some(&t) = opaque.instances[inst].tables.get(table as usize) else {
-        return u64::MAX;
-    };
-    opaque.tables[t]
-        .grow(delta, init as usize)
-        .unwrap_or(u64::MAX)
+    unsafe {
+        with_context(vmctx, u64::MAX, |o, inst| {
+            let t = table_of(o, inst, table)?;
+            Ok(o.tables[t].grow(delta, init as usize).unwrap_or(u64::MAX))
+        })
+    }
 }
 
 unsafe extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, val: u64, len: u64) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let r = match opaque.instances[inst].tables.get(table as usize) {
-        Some(&t) if opaque.tables[t].fill(dst, val as usize, len) => Ok(()),
-        _ => Err(TrapKind::TableOutOfBounds),
-    };
-    status(opaque, r)
+    unsafe {
+        with_context(vmctx, 1, |o, inst| {
+            let t = table_of(o, inst, table)?;
+            ok_or(
+                o.tables[t].fill(dst, val as usize, len),
+                TrapKind::TableOutOfBounds,
+            )?;
+            Ok(0)
+        })
+    }
 }
 
 unsafe extern "C" fn table_copy(
@@ -212,32 +239,21 @@ unsafe extern "C" fn table_copy(
     len: u64,
 ) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let tables = &opaque.instances[inst].tables;
-    let (Some(&d), Some(&s)) = (
-        tables.get(dst_table as usize),
-        tables.get(src_table as usize),
-    ) else {
-        return status(opaque, Err(TrapKind::TableOutOfBounds));
-    };
-    let ok = if d == s {
-        opaque.tables[d].copy_within(dst, src, len)
-    } else {
-        match opaque.tables[s].read(src, len).map(<[usize]>::to_vec) {
-            Some(items) => opaque.tables[d].write(dst, &items),
-            None => false,
-        }
-    };
-    status(
-        opaque,
-        if ok {
-            Ok(())
-        } else {
-            Err(TrapKind::TableOutOfBounds)
-        },
-    )
+    unsafe {
+        with_context(vmctx, 1, |o, inst| {
+            let (d, s) = (table_of(o, inst, dst_table)?, table_of(o, inst, src_table)?);
+            let ok = if d == s {
+                o.tables[d].copy_within(dst, src, len)
+            } else {
+                match o.tables[s].read(src, len).map(<[usize]>::to_vec) {
+                    Some(items) => o.tables[d].write(dst, &items),
+                    None => false,
+                }
+            };
+            ok_or(ok, TrapKind::TableOutOfBounds)?;
+            Ok(0)
+        })
+    }
 }
 
 unsafe extern "C" fn table_init_builtin(
@@ -249,11 +265,11 @@ unsafe extern "C" fn table_init_builtin(
     len: u64,
 ) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let r = table_init(opaque, inst, table, elem, dst, src, len);
-    status(opaque, r)
+    unsafe {
+        with_context(vmctx, 1, |o, inst| {
+            table_init(o, inst, table, elem, dst, src, len).map(|()| 0)
+        })
+    }
 }
 
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
@@ -273,59 +289,52 @@ unsafe extern "C" fn memory_copy(
     src: u64,
     len: u64,
 ) -> u32 {
+    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, TrapKind> {
+        let (d, s) = (memory_of(o, inst, dst_mem)?, memory_of(o, inst, src_mem)?);
+        let sp = o.memories[s]
+            .range_ptr(src, len)
+            .ok_or(TrapKind::MemoryOutOfBounds)?;
+        let dp = o.memories[d]
+            .range_ptr(dst, len)
+            .ok_or(TrapKind::MemoryOutOfBounds)?;
+        chunked(o, len as usize, |off, n, total| {
+            // Copy backwards when the destination is above the source,
+            // so overlapping chunks read bytes not yet overwritten.
+            let off = if (dp as usize) > (sp as usize) {
+                total - off - n
+            } else {
+                off
+            };
+            // SAFETY: both ranges were checked against the current
+            // lengths and each chunk lies within them; `copy` handles
+            // overlap within a chunk. A shared memory may be written by
+            // other threads meanwhile, which wasm's memory model allows
+            // (racy bytes, never out of bounds: shared memories never
+            // move or shrink).
+            unsafe { std::ptr::copy(sp.add(off), dp.add(off), n) }
+        })?;
+        Ok(0)
+    };
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let mems = &opaque.instances[inst].memories;
-    let r = match (mems.get(dst_mem as usize), mems.get(src_mem as usize)) {
-        (Some(&d), Some(&s)) => {
-            let src_ptr = opaque.memories[s].range_ptr(src, len);
-            let dst_ptr = opaque.memories[d].range_ptr(dst, len);
-            match (src_ptr, dst_ptr) {
-                (Some(sp), Some(dp)) => chunked(opaque, len as usize, |off, n, total| {
-                    // Copy backwards when the destination is above the
-                    // source, so overlapping chunks read bytes not yet
-                    // overwritten.
-                    let off = if (dp as usize) > (sp as usize) {
-                        total - off - n
-                    } else {
-                        off
-                    };
-                    // SAFETY: both ranges were checked against the current
-                    // lengths and each chunk lies within them; `copy`
-                    // handles overlap within a chunk. A shared memory may be
-                    // written by other threads meanwhile, which wasm's memory
-                    // model allows (racy bytes, never out of bounds: shared
-                    // memories never move or shrink).
-                    unsafe { std::ptr::copy(sp.add(off), dp.add(off), n) }
-                }),
-                _ => Err(TrapKind::MemoryOutOfBounds),
-            }
-        }
-        _ => Err(TrapKind::MemoryOutOfBounds),
-    };
-    status(opaque, r)
+    unsafe { with_context(vmctx, 1, body) }
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, TrapKind> {
+        let m = memory_of(o, inst, mem)?;
+        let p = o.memories[m]
+            .range_ptr(dst, len)
+            .ok_or(TrapKind::MemoryOutOfBounds)?;
+        chunked(o, len as usize, |off, n, _| {
+            // SAFETY: the range was checked against the current length
+            // and each chunk lies within it (see `memory_copy` for
+            // shared memories).
+            unsafe { std::ptr::write_bytes(p.add(off), val as u8, n) }
+        })?;
+        Ok(0)
+    };
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let r = match opaque.instances[inst].memories.get(mem as usize) {
-        Some(&m) => match opaque.memories[m].range_ptr(dst, len) {
-            Some(p) => chunked(opaque, len as usize, |off, n, _| {
-                // SAFETY: the range was checked against the current length
-                // and each chunk lies within it (see `memory_copy` for
-                // shared memories).
-                unsafe { std::ptr::write_bytes(p.add(off), val as u8, n) }
-            }),
-            None => Err(TrapKind::MemoryOutOfBounds),
-        },
-        None => Err(TrapKind::MemoryOutOfBounds),
-    };
-    status(opaque, r)
+    unsafe { with_context(vmctx, 1, body) }
 }
 
 unsafe extern "C" fn memory_init_builtin(
@@ -337,11 +346,11 @@ unsafe extern "C" fn memory_init_builtin(
     len: u64,
 ) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
-    let r = memory_init(opaque, inst, mem, data, dst, src, len);
-    status(opaque, r)
+    unsafe {
+        with_context(vmctx, 1, |o, inst| {
+            memory_init(o, inst, mem, data, dst, src, len).map(|()| 0)
+        })
+    }
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {

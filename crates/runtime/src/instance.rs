@@ -145,15 +145,10 @@ impl InstanceData {
         // SAFETY: the runtime field holds the InstanceData pointer (see
         // `Instance::new`), at the offset fixed by the contract.
         unsafe {
-            let p = *(vmctx.add(runtime_offset()) as *const *const InstanceData);
+            let p = *(vmctx.add(VMOffsets::VMCTX_RUNTIME as usize) as *const *const InstanceData);
             p.as_ref()
         }
     }
-}
-
-fn runtime_offset() -> usize {
-    // The fixed header: store_ctx @0, builtins @8, runtime @16.
-    VMOffsets::from_counts(0, 0, 0, 0, 0, 0).runtime() as usize
 }
 
 impl Instance {
@@ -577,12 +572,4 @@ fn eval_const(
         stack.push(v);
     }
     stack.pop().ok_or_else(bad)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn runtime_offset_is_fixed() {
-        assert_eq!(super::runtime_offset(), 16);
-    }
 }

@@ -46,6 +46,9 @@ pub(crate) struct VMStoreContext {
 
 const _: () = {
     assert!(
+        std::mem::offset_of!(VMStoreContext, poll_page) == VMOffsets::STORE_CTX_POLL_PAGE as usize
+    );
+    assert!(
         std::mem::offset_of!(VMStoreContext, stack_limit)
             == VMOffsets::STORE_CTX_STACK_LIMIT as usize
     );
@@ -294,10 +297,6 @@ fn run_ticker(shared: &TickerShared) {
         };
     }
 }
-
-const _: () = assert!(
-    std::mem::offset_of!(VMStoreContext, poll_page) == VMOffsets::STORE_CTX_POLL_PAGE as usize
-);
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.

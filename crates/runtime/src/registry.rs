@@ -50,29 +50,28 @@ impl Drop for Registration {
     }
 }
 
-/// Looks up the trap at `pc` (called from the signal handler: only reads).
-pub(crate) fn lookup_trap(pc: usize) -> Option<TrapKind> {
+/// Runs `f` on the registered code range containing `pc` (only reads the
+/// registry, so it may be called from the signal handler).
+fn with_entry<R>(pc: usize, f: impl FnOnce(&Entry) -> Option<R>) -> Option<R> {
     let map = REGISTRY.read().ok()?;
     let (_, entry) = map.range(..=pc).next_back()?;
     if pc >= entry.end {
         return None;
     }
-    entry.info.lookup_trap(pc)
+    f(entry)
+}
+
+/// Looks up the trap at `pc` (called from the signal handler).
+pub(crate) fn lookup_trap(pc: usize) -> Option<TrapKind> {
+    with_entry(pc, |e| e.info.lookup_trap(pc))
 }
 
 /// A printable name of the function containing `pc`, if it is registered code.
 pub fn func_name(pc: usize) -> Option<String> {
-    let map = REGISTRY.read().ok()?;
-    let (_, entry) = map.range(..=pc).next_back()?;
-    if pc >= entry.end {
-        return None;
-    }
-    entry.info.func_name(pc)
+    with_entry(pc, |e| e.info.func_name(pc))
 }
 
 /// Whether `pc` lies in registered code (called from the signal handler).
 pub(crate) fn lookup_code(pc: usize) -> Option<()> {
-    let map = REGISTRY.read().ok()?;
-    let (_, entry) = map.range(..=pc).next_back()?;
-    (pc < entry.end).then_some(())
+    with_entry(pc, |_| Some(()))
 }

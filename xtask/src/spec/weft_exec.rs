@@ -216,19 +216,9 @@ fn message_matches(got: &str, expected: &str) -> bool {
 
 impl Executor for WeftExec {
     fn instantiate(&mut self, m: &ValidModule<'_>) -> Outcome {
-        let module = match self.module(m.bytes) {
-            Ok(m) => m,
-            Err(o) => return o,
-        };
-        match self.linker.instantiate(&mut self.store, &module) {
-            Ok(inst) => {
-                self.current = Some(inst);
-                if let Some(id) = m.id {
-                    self.named.insert(id.to_string(), inst);
-                }
-                Outcome::Pass
-            }
-            Err(e) => fail(format!("instantiation failed: {e}")),
+        match self.module(m.bytes) {
+            Ok(module) => self.instantiate_as(&module, m.id),
+            Err(o) => o,
         }
     }
 
@@ -248,16 +238,7 @@ impl Executor for WeftExec {
         let Some(module) = definition.and_then(|d| self.definitions.get(d)).cloned() else {
             return fail("unknown module definition");
         };
-        match self.linker.instantiate(&mut self.store, &module) {
-            Ok(inst) => {
-                self.current = Some(inst);
-                if let Some(id) = instance {
-                    self.named.insert(id.to_string(), inst);
-                }
-                Outcome::Pass
-            }
-            Err(e) => fail(format!("instantiation failed: {e}")),
-        }
+        self.instantiate_as(&module, instance)
     }
 
     fn register(&mut self, name: &str, module: Option<&str>) -> Outcome {
@@ -361,6 +342,20 @@ impl Executor for WeftExec {
 }
 
 impl WeftExec {
+    /// Instantiates `module` as the current module, named `id` if given.
+    fn instantiate_as(&mut self, module: &Module, id: Option<&str>) -> Outcome {
+        match self.linker.instantiate(&mut self.store, module) {
+            Ok(inst) => {
+                self.current = Some(inst);
+                if let Some(id) = id {
+                    self.named.insert(id.to_string(), inst);
+                }
+                Outcome::Pass
+            }
+            Err(e) => fail(format!("instantiation failed: {e}")),
+        }
+    }
+
     /// The shared memories `module` exports (what a thread can share).
     fn shared_exports(&mut self, module: &str) -> Vec<(String, SharedMemory)> {
         if let Some(shared) = self.shared_modules.get(module) {
