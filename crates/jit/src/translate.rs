@@ -103,6 +103,13 @@ pub(crate) fn readonly_flags() -> MemFlagsData {
     MemFlagsData::trusted().with_readonly().with_can_move()
 }
 
+/// Flags for the fields of a `VMFuncRef` reached through a table element:
+/// immutable, but *not* `can_move`: the pointer may be null until the null
+/// check, and a movable load could be hoisted above it.
+fn funcref_field_flags() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly()
+}
+
 /// Module-wide state shared by the translation of every function.
 pub(crate) struct ModuleEnv<'a> {
     module: &'a Module,
@@ -733,7 +740,6 @@ impl FuncTranslator<'_, '_> {
                 .icmp_imm_s(IntCC::SignedGreaterThan, v, 0);
             self.cold_builtin_call(over, Builtin::OutOfFuel);
         }
-        self.fuel_pending = 0;
     }
 
     /// Flushes and writes the fuel variable to `store_ctx->fuel_consumed`
@@ -865,14 +871,15 @@ impl FuncTranslator<'_, '_> {
         self.builder
             .ins()
             .trapz(funcref, Self::trap_code(TrapKind::IndirectCallToNull));
-        let ro = readonly_flags();
-        let actual = self
-            .builder
-            .ins()
-            .load(I32, ro, funcref, VMOffsets::FUNC_REF_TYPE_ID as i32);
+        let actual = self.builder.ins().load(
+            I32,
+            funcref_field_flags(),
+            funcref,
+            VMOffsets::FUNC_REF_TYPE_ID as i32,
+        );
         let expected = self.builder.ins().load(
             I32,
-            ro,
+            readonly_flags(),
             self.vmctx,
             self.env.offsets.type_ids(type_index) as i32,
         );
@@ -910,7 +917,7 @@ impl FuncTranslator<'_, '_> {
         let inst = match callee {
             Callee::FuncRef(funcref) => {
                 self.fuel_save();
-                let ro = readonly_flags();
+                let ro = funcref_field_flags();
                 let code =
                     self.builder
                         .ins()
@@ -1489,31 +1496,31 @@ impl FuncTranslator<'_, '_> {
 
     // ----------------------------------------------------- bulk operations
 
-    fn op_memory_copy(&mut self, dst_mem: u32, src_mem: u32) {
+    /// The bulk operations: pops `dst, x, len` (`x` is the source, or the
+    /// fill value), zero-extends the indices (`x` too if `x_is_index`), and
+    /// calls status-returning builtin `b` with `imms` first.
+    fn op_bulk(&mut self, b: Builtin, imms: &[u32], x_is_index: bool) {
         let len = self.pop();
-        let src = self.pop();
+        let x = self.pop();
         let dst = self.pop();
-        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
-        let (d, s) = (self.u32_const(dst_mem), self.u32_const(src_mem));
-        self.call_builtin_checked(Builtin::MemoryCopy, &[d, s, dst, src, len]);
+        let len = self.widen(len);
+        let x = if x_is_index { self.widen(x) } else { x };
+        let dst = self.widen(dst);
+        let mut args: Vec<Value> = imms.iter().map(|&i| self.u32_const(i)).collect();
+        args.extend([dst, x, len]);
+        self.call_builtin_checked(b, &args);
+    }
+
+    fn op_memory_copy(&mut self, dst_mem: u32, src_mem: u32) {
+        self.op_bulk(Builtin::MemoryCopy, &[dst_mem, src_mem], true);
     }
 
     fn op_memory_fill(&mut self, mem: u32) {
-        let len = self.pop();
-        let val = self.pop();
-        let dst = self.pop();
-        let (len, dst) = (self.widen(len), self.widen(dst));
-        let m = self.u32_const(mem);
-        self.call_builtin_checked(Builtin::MemoryFill, &[m, dst, val, len]);
+        self.op_bulk(Builtin::MemoryFill, &[mem], false);
     }
 
     fn op_memory_init(&mut self, data: u32, mem: u32) {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
-        let (m, d) = (self.u32_const(mem), self.u32_const(data));
-        self.call_builtin_checked(Builtin::MemoryInit, &[m, d, dst, src, len]);
+        self.op_bulk(Builtin::MemoryInit, &[mem, data], true);
     }
 
     fn op_data_drop(&mut self, data: u32) {
@@ -1618,30 +1625,15 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn op_table_fill(&mut self, table: u32) {
-        let len = self.pop();
-        let val = self.pop();
-        let dst = self.pop();
-        let (len, dst) = (self.widen(len), self.widen(dst));
-        let t = self.u32_const(table);
-        self.call_builtin_checked(Builtin::TableFill, &[t, dst, val, len]);
+        self.op_bulk(Builtin::TableFill, &[table], false);
     }
 
     fn op_table_copy(&mut self, dst_table: u32, src_table: u32) {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
-        let (d, s) = (self.u32_const(dst_table), self.u32_const(src_table));
-        self.call_builtin_checked(Builtin::TableCopy, &[d, s, dst, src, len]);
+        self.op_bulk(Builtin::TableCopy, &[dst_table, src_table], true);
     }
 
     fn op_table_init(&mut self, elem: u32, table: u32) {
-        let len = self.pop();
-        let src = self.pop();
-        let dst = self.pop();
-        let (len, src, dst) = (self.widen(len), self.widen(src), self.widen(dst));
-        let (t, e) = (self.u32_const(table), self.u32_const(elem));
-        self.call_builtin_checked(Builtin::TableInit, &[t, e, dst, src, len]);
+        self.op_bulk(Builtin::TableInit, &[table, elem], true);
     }
 
     fn op_elem_drop(&mut self, elem: u32) {

@@ -425,16 +425,10 @@ impl State {
         nread: u32,
     ) -> R {
         let iovs = mem.read_iovecs(iovs, iovs_len)?;
-        let e = self.table.get(fd)?;
-        if !e.seekable() {
-            return Err(if e.filetype == filetype::DIRECTORY {
-                Errno::Isdir
-            } else {
-                Errno::Spipe
-            });
-        }
-        e.require(rights::FD_READ | rights::FD_SEEK)?;
-        let h = e.host_fd().ok_or(Errno::Badf)?;
+        let h = self
+            .table
+            .get(fd)?
+            .positioned_fd(rights::FD_READ | rights::FD_SEEK)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = retry(|| rustix::io::pread(h, &mut buf[..], offset))?;
         mem.scatter(&iovs, &buf[..n])?;
@@ -451,16 +445,10 @@ impl State {
         nwritten: u32,
     ) -> R {
         let iovs = mem.read_iovecs(iovs, iovs_len)?;
-        let e = self.table.get(fd)?;
-        if !e.seekable() {
-            return Err(if e.filetype == filetype::DIRECTORY {
-                Errno::Isdir
-            } else {
-                Errno::Spipe
-            });
-        }
-        e.require(rights::FD_WRITE | rights::FD_SEEK)?;
-        let h = e.host_fd().ok_or(Errno::Badf)?;
+        let h = self
+            .table
+            .get(fd)?
+            .positioned_fd(rights::FD_WRITE | rights::FD_SEEK)?;
         let data = mem.gather(&iovs)?;
         let n = retry(|| rustix::io::pwrite(h, &data, offset))?;
         mem.write_u32(nwritten, n as u32)

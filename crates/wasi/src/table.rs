@@ -102,6 +102,21 @@ impl Entry {
         }
     }
 
+    /// The host descriptor for a positioned read or write (`fd_pread`,
+    /// `fd_pwrite`) that needs the rights `need`: `EISDIR`/`ESPIPE` if it
+    /// cannot seek, `ENOTCAPABLE` without the rights.
+    pub(crate) fn positioned_fd(&self, need: u64) -> Result<BorrowedFd<'_>, Errno> {
+        if !self.seekable() {
+            return Err(if self.filetype == filetype::DIRECTORY {
+                Errno::Isdir
+            } else {
+                Errno::Spipe
+            });
+        }
+        self.require(need)?;
+        self.host_fd().ok_or(Errno::Badf)
+    }
+
     /// Fails with `ENOTCAPABLE` unless every right in `need` is held.
     pub(crate) fn require(&self, need: u64) -> Result<(), Errno> {
         if self.rights_base & need == need {
@@ -111,7 +126,8 @@ impl Entry {
         }
     }
 
-    /// Whether the descriptor can seek (regular files and directories).
+    /// Whether the descriptor can seek (regular files, directories and
+    /// block devices with a host descriptor).
     pub(crate) fn seekable(&self) -> bool {
         matches!(
             self.filetype,
