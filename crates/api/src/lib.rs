@@ -49,7 +49,7 @@
 pub use weft_runtime::{
     AsContextMut, Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
     Global, GlobalType, Instance, InterruptHandle, IntoFunc, IntoResults, Limits, Linker,
-    MAX_TABLE_ELEMENTS, Memory, MemoryType, Module, OptLevel, Result, RmwOp, SharedMemory, Store,
-    StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType,
-    WaitOutcome, WasmList, WasmTy,
+    MAX_TABLE_ELEMENTS, Memory, MemoryType, Module, OptLevel, ResourceLimiter, Result, RmwOp,
+    SharedMemory, Store, StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc,
+    UpdateDeadline, Val, ValType, WaitOutcome, WasmList, WasmTy,
 };

@@ -224,6 +224,35 @@ fn an_epoch_callback_decides_to_continue_then_stop() {
     assert_eq!(*store.data(), 3);
 }
 
+#[test]
+fn a_panicking_epoch_callback_reaches_the_caller_and_leaves_the_store_usable() {
+    let engine = epoch_engine();
+    let module = Module::new(&engine, SPIN).unwrap();
+    let mut store = Store::new(&engine, 0u32);
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let spin = inst.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    store.epoch_deadline_callback(|_| panic!("callback exploded"));
+    store.set_epoch_deadline(1);
+    engine.increment_epoch();
+    // The panic unwinds out of `call` in this frame, carrying its payload,
+    // instead of aborting the process inside the builtin.
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = spin.call(&mut store, ());
+    }));
+    let payload = caught.expect_err("the callback's panic must reach the caller");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"callback exploded"));
+    // The store takes further calls.
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(u64::MAX / 2);
+    let answer = inst
+        .get_typed_func::<(), i32>(&mut store, "answer")
+        .unwrap();
+    assert_eq!(answer.call(&mut store, ()).unwrap(), 42);
+    store.set_epoch_deadline(1);
+    engine.increment_epoch();
+    assert_eq!(kind(spin.call(&mut store, ())), TrapKind::Interrupt);
+}
+
 const FUEL: &str = r#"(module
   (func (export "three") (result i32) (i32.add (i32.const 1) (i32.const 2)))
   (func (export "count") (param i32) (result i32) (local i32)

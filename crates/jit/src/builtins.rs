@@ -3,6 +3,11 @@
 use cranelift_codegen::ir::Type;
 use cranelift_codegen::ir::types::{I32, I64};
 
+/// What `MemoryGrow` and `TableGrow` return when compiled code must trap
+/// with [`TrapKind::Host`](crate::TrapKind::Host) (for example, user code the
+/// runtime called panicked). No memory or table size can reach it.
+pub const GROW_TRAP: u64 = u64::MAX - 1;
+
 /// Index into the builtins table (`vmctx->builtins[index]`).
 ///
 /// Every builtin is an `extern "C"` function (the host's C calling
@@ -24,7 +29,8 @@ pub enum Builtin {
     /// `extern "C" fn(vmctx: *mut u8, memory_index: u32, delta_pages: u64) -> u64`.
     ///
     /// Returns the old size in pages, or `u64::MAX` when the memory cannot
-    /// grow (the memory is then unchanged). `memory_index` is in the module's
+    /// grow (the memory is then unchanged), or [`GROW_TRAP`] when the runtime
+    /// wants the caller to trap (it recorded why). `memory_index` is in the module's
     /// memory index space (imported memories first). After it returns,
     /// compiled code reloads the memory's base and length if memories may
     /// move.
@@ -34,7 +40,8 @@ pub enum Builtin {
     ///
     /// `init` is the new elements' value (a raw reference word). Returns the
     /// old size in elements, or `u64::MAX` on failure (the table is then
-    /// unchanged; a 32-bit table's result becomes -1). The table's `base`
+    /// unchanged; a 32-bit table's result becomes -1), or [`GROW_TRAP`] to
+    /// trap. The table's `base`
     /// may change; compiled code reloads it at every access anyway.
     TableGrow = 1,
     /// `table.fill`:

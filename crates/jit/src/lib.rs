@@ -25,7 +25,7 @@ mod translate;
 mod trap;
 mod vmoffsets;
 
-pub use builtins::Builtin;
+pub use builtins::{Builtin, GROW_TRAP};
 pub use compiler::{CompiledModule, CompiledTrampoline, Compiler, OptLevel, Tunables};
 pub use error::CompileError;
 pub use fuel::fuel_cost;

@@ -1408,6 +1408,17 @@ impl FuncTranslator<'_, '_> {
         self.push(v);
     }
 
+    /// Traps with `Host` when a grow builtin returned [`GROW_TRAP`].
+    fn trap_on_grow_trap(&mut self, result: Value) {
+        let trap = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::Equal, result, crate::GROW_TRAP as i64);
+        self.builder
+            .ins()
+            .trapnz(trap, Self::trap_code(TrapKind::Host));
+    }
+
     fn op_memory_grow(&mut self, mem: u32) {
         let mty = self.memory_type(mem);
         let delta = self.pop();
@@ -1420,6 +1431,7 @@ impl FuncTranslator<'_, '_> {
         let old = self
             .call_builtin(Builtin::MemoryGrow, &[idx, delta])
             .expect("memory.grow returns a value");
+        self.trap_on_grow_trap(old);
         let v = if mty.memory64 {
             old
         } else {
@@ -1616,6 +1628,7 @@ impl FuncTranslator<'_, '_> {
         let old = self
             .call_builtin(Builtin::TableGrow, &[t, delta, init])
             .expect("table.grow returns a value");
+        self.trap_on_grow_trap(old);
         let v = if self.table64(table) {
             old
         } else {

@@ -6,6 +6,7 @@
 //! record the trap reason in the store (`Pending::Trap`) and return a
 //! non-zero status, on which compiled code executes its trap instruction.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use weft_jit::Builtin;
@@ -30,33 +31,58 @@ unsafe fn context<'a>(vmctx: *mut u8) -> Option<(&'a mut StoreOpaque, usize)> {
     }
 }
 
-/// Records `kind` as the reason for the trap compiled code is about to take.
-fn record(opaque: &mut StoreOpaque, kind: TrapKind) {
-    opaque.pending = Some(Pending::Trap(kind));
+/// Why a builtin failed: a trap of its own, or something that must reach the
+/// embedder as it is (an error or a panic from user code the builtin called).
+pub(crate) enum Failure {
+    Trap(TrapKind),
+    Pending(Pending),
+}
+
+impl From<TrapKind> for Failure {
+    fn from(kind: TrapKind) -> Failure {
+        Failure::Trap(kind)
+    }
 }
 
 /// The frame of every builtin: finds the caller's store and instance, runs
-/// `body`, and on `Err(kind)` records the trap reason and returns `failed`
-/// (the value on which compiled code traps).
+/// `body`, and on failure records the reason in the store and returns
+/// `failed` (the value on which compiled code traps with `Host`).
+///
+/// A panic in `body` — a bug, or user code the builtin calls (an epoch
+/// callback, a resource limiter) — is caught here and carried to the
+/// embedder's frame like a host function's panic: unwinding out of an
+/// `extern "C"` builtin would abort the process.
 ///
 /// # Safety
 /// As for [`context`].
 unsafe fn with_context<T>(
     vmctx: *mut u8,
     failed: T,
-    body: impl FnOnce(&mut StoreOpaque, usize) -> Result<T, TrapKind>,
+    body: impl FnOnce(&mut StoreOpaque, usize) -> Result<T, Failure>,
 ) -> T {
     // SAFETY: forwarded from the caller.
     let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
         return failed;
     };
-    match body(opaque, inst) {
-        Ok(v) => v,
-        Err(kind) => {
-            record(opaque, kind);
-            failed
-        }
-    }
+    let opaque_ptr: *mut StoreOpaque = opaque;
+    // SAFETY: `opaque_ptr` comes from the live `&mut` above, which is not
+    // used again; `body` gets the only reference.
+    let r = panic::catch_unwind(AssertUnwindSafe(|| body(unsafe { &mut *opaque_ptr }, inst)));
+    // SAFETY: `body` has returned or unwound; its borrow has ended.
+    let opaque = unsafe { &mut *opaque_ptr };
+    let pending = match r {
+        Ok(Ok(v)) => return v,
+        Ok(Err(Failure::Trap(kind))) => Pending::Trap(kind),
+        Ok(Err(Failure::Pending(p))) => p,
+        Err(payload) => Pending::Panic(payload),
+    };
+    opaque.pending = Some(pending);
+    failed
+}
+
+/// An embedder's error, delivered as it is.
+fn pending_error(e: crate::Error) -> Failure {
+    Failure::Pending(Pending::Error(e))
 }
 
 /// Store index of memory `i` of instance `inst`.
@@ -100,25 +126,28 @@ fn chunked(
 
 unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    let Some((opaque, _)) = (unsafe { context(vmctx) }) else {
-        return 1;
-    };
+    unsafe { with_context(vmctx, 1, |opaque, _| epoch_slow_path(opaque)) }
+}
+
+/// The epoch deadline was reached (or an interrupt lowered it): trap, or ask
+/// the embedder's callback how to go on.
+fn epoch_slow_path(opaque: &mut StoreOpaque) -> Result<u32, Failure> {
     if opaque.vmstore.is_interrupted() {
-        record(opaque, TrapKind::Interrupt);
-        return 1;
+        return Err(TrapKind::Interrupt.into());
     }
     let epoch = opaque.engine.current_epoch();
     if epoch < opaque.epoch_deadline {
         // Not due (the deadline moved since the check was made).
         let d = opaque.epoch_deadline;
         opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
-        return 0;
+        return Ok(0);
     }
     let Some(mut callback) = opaque.epoch_callback.take() else {
-        record(opaque, TrapKind::Interrupt);
-        return 1;
+        return Err(TrapKind::Interrupt.into());
     };
     let opaque_ptr = opaque as *mut StoreOpaque;
+    // A panic in the callback unwinds to `with_context`; the callback is then
+    // dropped rather than reinstalled (the embedder sees the panic anyway).
     let r = callback(opaque_ptr);
     // SAFETY: the callback has returned and its borrow of the store ended.
     let opaque = unsafe { &mut *opaque_ptr };
@@ -130,22 +159,16 @@ unsafe extern "C" fn epoch_interrupt(vmctx: *mut u8) -> u32 {
             let d = epoch.saturating_add(delta.max(1));
             opaque.epoch_deadline = d;
             opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
-            0
+            Ok(0)
         }
-        Ok(UpdateDeadline::Interrupt) => {
-            record(opaque, TrapKind::Interrupt);
-            1
-        }
-        Err(e) => {
-            opaque.pending = Some(Pending::Error(e));
-            1
-        }
+        Ok(UpdateDeadline::Interrupt) => Err(TrapKind::Interrupt.into()),
+        Err(e) => Err(pending_error(e)),
     }
 }
 
 unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    unsafe { with_context(vmctx, 1, |_, _| Err(TrapKind::OutOfFuel)) }
+    unsafe { with_context(vmctx, 1, |_, _| Err(TrapKind::OutOfFuel.into())) }
 }
 
 /// The wait/notify builtins: a trap is reported as `u64::MAX`.
@@ -160,7 +183,7 @@ unsafe fn with_memory(
     // SAFETY: forwarded from the caller.
     unsafe {
         with_context(vmctx, u64::MAX, |o, inst| {
-            op(&o.memories[memory_of(o, inst, mem)?]).map(u64::from)
+            Ok(op(&o.memories[memory_of(o, inst, mem)?]).map(u64::from)?)
         })
     }
 }
@@ -194,14 +217,17 @@ unsafe extern "C" fn atomic_wait64(
     unsafe { with_memory(vmctx, mem, |m| m.wait64(addr, expected, timeout_ns)) }
 }
 
-// Grow builtins report failure as `u64::MAX` (wasm's -1), which is not a trap.
+// Grow builtins report a refused grow as `u64::MAX` (wasm's -1), which is not
+// a trap, and a trap as `weft_jit::GROW_TRAP` (-2 as i64: no memory or table
+// size can reach it).
 
 unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
     unsafe {
-        with_context(vmctx, u64::MAX, |o, inst| {
+        with_context(vmctx, weft_jit::GROW_TRAP, |o, inst| {
             let m = memory_of(o, inst, mem)?;
-            Ok(o.memories[m].grow(delta).unwrap_or(u64::MAX))
+            let r = o.grow_memory(m, delta).map_err(pending_error)?;
+            Ok(r.unwrap_or(u64::MAX))
         })
     }
 }
@@ -209,9 +235,12 @@ unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
 unsafe extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
     unsafe {
-        with_context(vmctx, u64::MAX, |o, inst| {
+        with_context(vmctx, weft_jit::GROW_TRAP, |o, inst| {
             let t = table_of(o, inst, table)?;
-            Ok(o.tables[t].grow(delta, init as usize).unwrap_or(u64::MAX))
+            let r = o
+                .grow_table(t, delta, init as usize)
+                .map_err(pending_error)?;
+            Ok(r.unwrap_or(u64::MAX))
         })
     }
 }
@@ -267,17 +296,20 @@ unsafe extern "C" fn table_init_builtin(
     // SAFETY: called by compiled code with its own vmctx.
     unsafe {
         with_context(vmctx, 1, |o, inst| {
-            table_init(o, inst, table, elem, dst, src, len).map(|()| 0)
+            Ok(table_init(o, inst, table, elem, dst, src, len).map(|()| 0)?)
         })
     }
 }
 
 unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
     // SAFETY: called by compiled code with its own vmctx.
-    if let Some((opaque, inst)) = unsafe { context(vmctx) }
-        && let Some(e) = opaque.instances[inst].elems.get_mut(elem as usize)
-    {
-        *e = None;
+    unsafe {
+        with_context(vmctx, (), |opaque, inst| -> Result<(), Failure> {
+            if let Some(e) = opaque.instances[inst].elems.get_mut(elem as usize) {
+                *e = None;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -289,7 +321,7 @@ unsafe extern "C" fn memory_copy(
     src: u64,
     len: u64,
 ) -> u32 {
-    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, TrapKind> {
+    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, Failure> {
         let (d, s) = (memory_of(o, inst, dst_mem)?, memory_of(o, inst, src_mem)?);
         let sp = o.memories[s]
             .range_ptr(src, len)
@@ -320,7 +352,7 @@ unsafe extern "C" fn memory_copy(
 }
 
 unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
-    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, TrapKind> {
+    let body = |o: &mut StoreOpaque, inst: usize| -> Result<u32, Failure> {
         let m = memory_of(o, inst, mem)?;
         let p = o.memories[m]
             .range_ptr(dst, len)
@@ -348,17 +380,20 @@ unsafe extern "C" fn memory_init_builtin(
     // SAFETY: called by compiled code with its own vmctx.
     unsafe {
         with_context(vmctx, 1, |o, inst| {
-            memory_init(o, inst, mem, data, dst, src, len).map(|()| 0)
+            Ok(memory_init(o, inst, mem, data, dst, src, len).map(|()| 0)?)
         })
     }
 }
 
 unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
     // SAFETY: called by compiled code with its own vmctx.
-    if let Some((opaque, inst)) = unsafe { context(vmctx) }
-        && let Some(d) = opaque.instances[inst].data_dropped.get_mut(data as usize)
-    {
-        *d = true;
+    unsafe {
+        with_context(vmctx, (), |opaque, inst| -> Result<(), Failure> {
+            if let Some(d) = opaque.instances[inst].data_dropped.get_mut(data as usize) {
+                *d = true;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -68,7 +68,12 @@ impl Config {
         self
     }
 
-    /// Maximum bytes of native stack that wasm code may use in one call.
+    /// Maximum bytes of native stack that wasm code may use on one thread
+    /// (default 512 KiB). The budget is per thread: stores entered from a
+    /// host function while wasm is active on the thread share it. It is also
+    /// capped by the thread's real stack, keeping 32 KiB free below the
+    /// deepest wasm frame for host code, so recursion on a small thread traps
+    /// with "call stack exhausted" instead of overflowing the thread.
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
         self.tunables.max_wasm_stack = bytes;

@@ -313,15 +313,19 @@ pub(crate) fn invoke(
     vmctx: *mut u8,
     slots: &mut [u128],
 ) -> Result<()> {
+    // The thread's stack budget is shared by every store active on it
+    // (see `stack.rs`); a store entered for the first time on this thread's
+    // wasm stack adopts the thread's limit.
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let max = opaque.engine.inner.config.max_wasm_stack;
+    let (activation, limit) = crate::stack::Activation::enter(sp, max);
     let outermost = opaque.depth == 0;
     if outermost {
-        let marker = 0u8;
-        let sp = &marker as *const u8 as usize;
-        let max = opaque.engine.inner.config.max_wasm_stack;
         opaque
             .vmstore
             .stack_limit
-            .store(sp.saturating_sub(max), std::sync::atomic::Ordering::Relaxed);
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
     }
     opaque.depth += 1;
     let len = slots.len();
@@ -333,6 +337,7 @@ pub(crate) fn invoke(
     // SAFETY: the call has returned; no other reference to the store is live.
     let opaque = unsafe { &mut *opaque_ptr };
     opaque.depth -= 1;
+    drop(activation);
     if outermost {
         opaque
             .vmstore

@@ -4,7 +4,7 @@ use weft_decoder::MemoryType;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result, TrapKind};
-use crate::store::AsContextMut;
+use crate::store::{AsContextMut, Growth};
 
 pub(crate) struct MemoryData(weft_memory::Memory);
 
@@ -95,6 +95,21 @@ impl MemoryData {
 
     pub(crate) fn is_64(&self) -> bool {
         self.0.info().index64
+    }
+
+    /// What growing by `delta` pages asks of a limiter (`None` when the
+    /// request is too large to describe, which the grow itself refuses).
+    pub(crate) fn growth(&self, delta: u64) -> Option<Growth> {
+        let info = self.0.info();
+        let shift = u32::from(info.page_size_log2);
+        let bytes = |pages: u64| usize::try_from(pages.checked_mul(1u64 << shift)?).ok();
+        let current = self.byte_len();
+        Some(Growth {
+            table: false,
+            current,
+            desired: current.checked_add(bytes(delta)?)?,
+            maximum: info.maximum_pages.and_then(bytes),
+        })
     }
 
     /// Grows by `delta` pages; the old size in pages.
@@ -231,8 +246,8 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let cx = store.as_context_mut();
         cx.0.opaque.check(self.store_id, "memory")?;
-        cx.0.opaque.memories[self.index]
-            .grow(delta)
+        cx.0.opaque
+            .grow_memory(self.index, delta)?
             .ok_or_else(|| Error::InvalidArgument(format!("cannot grow memory by {delta} pages")))
     }
 

@@ -41,6 +41,8 @@ pub struct StoreOpaque {
     pub(crate) epoch_deadline: u64,
     /// Called when the epoch deadline is reached (default: trap).
     pub(crate) epoch_callback: Option<EpochCallback>,
+    /// The embedder's limiter on memory and table growth.
+    pub(crate) limiter: Option<LimiterFn>,
     /// Boxed: compiled code and builtins reach an instance through a raw
     /// pointer stored in its vmctx, so it must not move when this grows.
     #[allow(clippy::vec_box, reason = "instances need stable addresses")]
@@ -97,6 +99,7 @@ impl<T> Store<T> {
                     ),
                     epoch_deadline: u64::MAX,
                     epoch_callback: None,
+                    limiter: None,
                     instances: Vec::new(),
                     funcs: Vec::new(),
                     memories: Vec::new(),
@@ -155,6 +158,59 @@ impl<T> Store<T> {
             // `repr(C)` with `opaque` first.
             let inner = unsafe { &mut *(opaque as *mut StoreInner<T>) };
             f(StoreContextMut(inner))
+        }));
+    }
+
+    /// Installs a resource limiter: before any memory or table of this store
+    /// grows (`memory.grow`, `table.grow`, [`Memory::grow`](crate::Memory::grow),
+    /// [`Table::grow`](crate::Table::grow)), weft asks the limiter that `f`
+    /// returns from the store's data. A refusal makes the grow fail (wasm
+    /// sees -1); an error from the limiter ends the call with that error. A
+    /// panic in the limiter is carried to the caller of the wasm function,
+    /// as a host function's panic is; the limiter stays installed.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Linker, Module, ResourceLimiter, Store};
+    ///
+    /// struct Cap(usize);
+    /// impl ResourceLimiter for Cap {
+    ///     fn memory_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> weft_runtime::Result<bool> {
+    ///         Ok(desired <= self.0)
+    ///     }
+    ///     fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> weft_runtime::Result<bool> {
+    ///         Ok(true)
+    ///     }
+    /// }
+    ///
+    /// let engine = Engine::default();
+    /// let module = Module::new(&engine, r#"(module (memory 1)
+    ///     (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#)?;
+    /// let mut store = Store::new(&engine, Cap(4 << 16));
+    /// store.limiter(|cap| cap as &mut dyn ResourceLimiter);
+    /// let instance = Linker::new().instantiate(&mut store, &module)?;
+    /// let grow = instance.get_typed_func::<i32, i32>(&mut store, "grow")?;
+    /// assert_eq!(grow.call(&mut store, 3)?, 1); // 4 pages: allowed
+    /// assert_eq!(grow.call(&mut store, 1)?, -1); // 5 pages: refused
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn limiter(
+        &mut self,
+        mut f: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + 'static,
+    ) where
+        T: 'static,
+    {
+        self.inner.opaque.limiter = Some(Box::new(move |opaque: *mut StoreOpaque, g: Growth| {
+            // SAFETY: the limiter is only called by `StoreOpaque::allow_growth`
+            // of the store it was installed in, which passes the store's own
+            // pointer and holds no other reference to the data; `StoreInner<T>`
+            // is `repr(C)` with `opaque` first.
+            let inner = unsafe { &mut *(opaque as *mut StoreInner<T>) };
+            let l = f(&mut inner.data);
+            if g.table {
+                l.table_growing(g.current, g.desired, g.maximum)
+            } else {
+                l.memory_growing(g.current, g.desired, g.maximum)
+            }
         }));
     }
 
@@ -299,9 +355,107 @@ impl<T: AsContextMut> AsContextMut for &mut T {
 }
 
 /// An epoch-deadline callback, type-erased over the store's data.
+/// Decides whether a store's memories and tables may grow (see
+/// [`Store::limiter`]). Sizes are in bytes for memories and in elements for
+/// tables; `maximum` is the declared maximum, if any.
+pub trait ResourceLimiter: Send {
+    /// May a memory of `current` bytes grow to `desired` bytes? `Ok(false)`
+    /// makes the grow fail (wasm's `memory.grow` returns -1); `Err` ends the
+    /// running call with that error.
+    ///
+    /// # Errors
+    /// Whatever the embedder wants the call to end with.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+
+    /// May a table of `current` elements grow to `desired` elements?
+    ///
+    /// # Errors
+    /// As for [`memory_growing`](Self::memory_growing).
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool>;
+}
+
+/// One growth request for the limiter.
+#[derive(Clone, Copy)]
+pub(crate) struct Growth {
+    pub(crate) table: bool,
+    pub(crate) current: usize,
+    pub(crate) desired: usize,
+    pub(crate) maximum: Option<usize>,
+}
+
+pub(crate) type LimiterFn = Box<dyn FnMut(*mut StoreOpaque, Growth) -> Result<bool> + Send>;
+
 pub(crate) type EpochCallback = Box<dyn FnMut(*mut StoreOpaque) -> Result<UpdateDeadline> + Send>;
 
 impl StoreOpaque {
+    /// Grows memory `m` of the store by `delta` pages if the limiter allows:
+    /// the old size, or `None` if refused (by the limiter or the memory).
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> Result<Option<u64>> {
+        if delta > 0
+            && let Some(g) = self.memories[m].growth(delta)
+            && !self.allow_growth(g)?
+        {
+            return Ok(None);
+        }
+        Ok(self.memories[m].grow(delta))
+    }
+
+    /// Grows table `t` of the store by `delta` elements set to `init` if the
+    /// limiter allows: the old size, or `None` if refused.
+    pub(crate) fn grow_table(&mut self, t: usize, delta: u64, init: usize) -> Result<Option<u64>> {
+        let table = &self.tables[t];
+        if delta > 0
+            && let (Ok(current), Ok(d)) = (usize::try_from(table.len()), usize::try_from(delta))
+            && let Some(desired) = current.checked_add(d)
+        {
+            let maximum = table.ty.limits.max.and_then(|m| usize::try_from(m).ok());
+            let g = Growth {
+                table: true,
+                current,
+                desired,
+                maximum,
+            };
+            if !self.allow_growth(g)? {
+                return Ok(None);
+            }
+        }
+        Ok(self.tables[t].grow(delta, init))
+    }
+
+    /// Asks the embedder's limiter (if any) whether a grow may happen. A
+    /// panic in the limiter unwinds through here with the limiter put back.
+    pub(crate) fn allow_growth(&mut self, g: Growth) -> Result<bool> {
+        let Some(f) = self.limiter.take() else {
+            return Ok(true);
+        };
+        /// Puts the limiter back when the call ends, even by unwinding.
+        struct Restore(*mut StoreOpaque, Option<LimiterFn>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                // SAFETY: the store outlives this frame; the limiter's
+                // borrow of it has ended by the time this runs.
+                let opaque = unsafe { &mut *self.0 };
+                if opaque.limiter.is_none() {
+                    opaque.limiter = self.1.take();
+                }
+            }
+        }
+        let me = self as *mut StoreOpaque;
+        let mut guard = Restore(me, Some(f));
+        let f = guard.1.as_mut().expect("just set");
+        f(me, g)
+    }
+
     /// Sets the deadline compiled code compares against, a new wall-clock
     /// generation (so pending ticker entries are void) and no interrupt.
     pub(crate) fn set_vm_deadline(&mut self, deadline: u64) {

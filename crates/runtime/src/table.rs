@@ -22,7 +22,7 @@ pub(crate) struct VMTableDefinition {
 pub(crate) struct TableData {
     elements: Vec<usize>,
     def: Box<VMTableDefinition>,
-    ty: TableType,
+    pub(crate) ty: TableType,
 }
 
 impl TableData {
@@ -224,8 +224,8 @@ impl Table {
         let opaque = &mut cx.0.opaque;
         opaque.check(self.store_id, "table")?;
         let raw = elem_raw(opaque, opaque.tables[self.index].ty.element, &init)?;
-        opaque.tables[self.index]
-            .grow(delta, raw)
+        opaque
+            .grow_table(self.index, delta, raw)?
             .ok_or_else(|| Error::InvalidArgument(format!("cannot grow table by {delta}")))
     }
 }

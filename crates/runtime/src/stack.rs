@@ -1,0 +1,174 @@
+//! The wasm stack budget of a thread.
+//!
+//! Compiled prologues compare the stack pointer with the store's
+//! `VMStoreContext::stack_limit` and trap with "call stack exhausted" below
+//! it. The limit is per *thread*, not per store: the outermost wasm entry on
+//! a thread fixes it, and every store entered on that thread while wasm is
+//! active (a host function calling into another store) shares it, so nested
+//! stores together use at most `max_wasm_stack` bytes.
+//!
+//! The limit is the higher (tighter) of
+//! - `SP - max_wasm_stack` at the outermost entry, and
+//! - the thread's real stack low end plus [`HOST_SLACK`],
+//!
+//! so a thread whose stack is smaller than `max_wasm_stack` (a 64 KiB
+//! worker thread, say) gets a trap instead of overflowing into its guard page
+//! (which Rust reports by aborting the process). The slack keeps room below
+//! the deepest wasm frame for host functions and builtins that wasm calls.
+//! A host function that itself needs more than the slack can still overflow
+//! the thread's stack: that is an overflow in Rust code, which Rust's own
+//! guard-page handler reports by aborting, exactly as without weft. Signal
+//! handlers run on a separate alternate stack and need no slack.
+
+use std::cell::Cell;
+
+/// Stack bytes kept free below the deepest wasm frame for host code that
+/// wasm calls (host functions, builtins, WASI).
+pub const HOST_SLACK: usize = 32 * 1024;
+
+thread_local! {
+    /// Wasm activations on this thread, from any store.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// The stack limit fixed by the outermost activation.
+    static LIMIT: Cell<usize> = const { Cell::new(0) };
+    /// The low end of this thread's stack (0: not known yet; 1: unknown).
+    static LOW: Cell<usize> = const { Cell::new(0) };
+}
+
+/// An active wasm entry on this thread; leaving it (drop) ends it.
+pub(crate) struct Activation(());
+
+impl Activation {
+    /// Enters wasm on this thread and returns the stack limit compiled code
+    /// must use. `sp` is (an address near) the current stack pointer.
+    pub(crate) fn enter(sp: usize, max_wasm_stack: usize) -> (Activation, usize) {
+        let depth = DEPTH.with(Cell::get);
+        let limit = if depth == 0 {
+            let limit = limit_for(sp, max_wasm_stack, thread_stack_low());
+            LIMIT.with(|l| l.set(limit));
+            limit
+        } else {
+            LIMIT.with(Cell::get)
+        };
+        DEPTH.with(|d| d.set(depth + 1));
+        (Activation(()), limit)
+    }
+}
+
+impl Drop for Activation {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// The limit for an outermost entry at `sp` (see the module docs).
+fn limit_for(sp: usize, max_wasm_stack: usize, low: Option<usize>) -> usize {
+    let by_budget = sp.saturating_sub(max_wasm_stack);
+    match low {
+        Some(low) => by_budget.max(low.saturating_add(HOST_SLACK)),
+        None => by_budget,
+    }
+}
+
+/// The lowest usable address of the current thread's stack, if the platform
+/// tells (cached per thread).
+pub fn thread_stack_low() -> Option<usize> {
+    let cached = LOW.with(Cell::get);
+    if cached != 0 {
+        return (cached != 1).then_some(cached);
+    }
+    let low = query_stack_low();
+    LOW.with(|l| l.set(low.unwrap_or(1)));
+    low
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn query_stack_low() -> Option<usize> {
+    // SAFETY: `attr` is initialised by `pthread_getattr_np` before it is
+    // read and destroyed exactly once; the out-pointers are valid locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let mut guard: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        // Whether the reported range includes the guard area at its low end
+        // has differed between libc versions; skipping it errs on the safe
+        // side (at most a page or two of stack unused).
+        if libc::pthread_attr_getguardsize(&attr, &mut guard) != 0 {
+            guard = 0;
+        }
+        libc::pthread_attr_destroy(&mut attr);
+        (ok && !addr.is_null()).then(|| addr as usize + guard)
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn query_stack_low() -> Option<usize> {
+    // SAFETY: both calls only read the current thread's descriptor.
+    unsafe {
+        let me = libc::pthread_self();
+        let top = libc::pthread_get_stackaddr_np(me) as usize;
+        let size = libc::pthread_get_stacksize_np(me);
+        top.checked_sub(size)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+fn query_stack_low() -> Option<usize> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tighter_bound_wins() {
+        let sp = 1 << 30;
+        // A big stack: the budget decides.
+        assert_eq!(
+            limit_for(sp, 512 << 10, Some(sp - (8 << 20))),
+            sp - (512 << 10)
+        );
+        // A small stack: its low end plus the slack decides.
+        let low = sp - (64 << 10);
+        assert_eq!(limit_for(sp, 512 << 10, Some(low)), low + HOST_SLACK);
+        // Unknown stack: the budget alone.
+        assert_eq!(limit_for(sp, 512 << 10, None), sp - (512 << 10));
+    }
+
+    #[test]
+    fn this_threads_stack_is_found_and_contains_the_stack_pointer() {
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        if cfg!(any(target_os = "linux", target_os = "macos")) {
+            let low = thread_stack_low().expect("stack bounds on this platform");
+            assert!(
+                low < sp,
+                "low end {low:#x} is above the stack pointer {sp:#x}"
+            );
+            // Test threads have at most a few MiB; the main thread's limit
+            // may be larger, but not absurdly so.
+            assert!(sp - low < 1 << 30);
+        }
+    }
+
+    #[test]
+    fn nested_entries_share_the_outermost_limit() {
+        let marker = 0u8;
+        let sp = &marker as *const u8 as usize;
+        let budget = 256 << 10;
+        let (outer, l1) = Activation::enter(sp, budget);
+        let (inner, l2) = Activation::enter(sp - 4096, budget);
+        assert_eq!(l1, l2);
+        drop(inner);
+        drop(outer);
+        // A new outermost entry computes a new limit.
+        let (_a, l3) = Activation::enter(sp - 8192, budget);
+        assert_eq!(l3, l1 - 8192);
+    }
+}
