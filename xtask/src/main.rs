@@ -11,14 +11,20 @@ use xtask::spec;
 
 const TASKS: &[(&str, &str)] = &[
     (
-        "test [--skip STEP]...",
+        "test [--skip STEP]... [--no-testsuite]",
         "everything CI runs, in order: fmt, clippy, test, loom, examples, spec \
-         (--skip leaves a step out, for local use)",
+         (--skip leaves a step out, for local use; a missing spec testsuite is an \
+         error unless --no-testsuite says to run without it)",
     ),
     (
         "spec [FILTER] [--post2] [--sets] [--jobs N]",
         "the spec testsuite; per-file table (FILTER: substring of the path; \
          --post2: also run post-2.0 modules with their features; --sets: set table only)",
+    ),
+    (
+        "spec-summary [--write]",
+        "print the README's spec figures from target/spec-results.json (--write \
+         puts them into README.md); the spec step fails while they differ",
     ),
     (
         "loom",
@@ -48,6 +54,7 @@ fn run() -> Result<()> {
     match task.as_str() {
         "test" => test(&root, &rest),
         "spec" => spec_task(&root, &rest),
+        "spec-summary" => spec_summary(&root, &rest),
         "loom" => {
             no_args(&task, &rest)?;
             run_steps(&root, vec![loom_step(&root)])
@@ -154,13 +161,23 @@ fn loom_step(root: &Path) -> Step {
 
 fn test(root: &Path, rest: &[String]) -> Result<()> {
     let mut skip = Vec::new();
+    let mut no_testsuite = false;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--skip" => skip.push(it.next().context("--skip needs a step name")?.as_str()),
+            "--no-testsuite" => no_testsuite = true,
             other => bail!("unknown test option `{other}`"),
         }
     }
+    if no_testsuite {
+        println!("(running without the spec testsuite: --no-testsuite)");
+    }
+    let test_env: Vec<(&'static str, OsString)> = if no_testsuite {
+        vec![("WEFT_NO_TESTSUITE", OsString::from("1"))]
+    } else {
+        Vec::new()
+    };
     let spec_root = root.to_path_buf();
     let examples_root = root.to_path_buf();
     let steps = vec![
@@ -176,7 +193,14 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
                 "warnings",
             ],
         ),
-        cargo_step("test", &["test", "--workspace"]),
+        Step {
+            name: "test",
+            what: "cargo test --workspace".into(),
+            action: Action::Cargo {
+                args: vec!["test", "--workspace"],
+                env: test_env,
+            },
+        },
         loom_step(root),
         Step {
             name: "examples",
@@ -189,7 +213,10 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
             action: Action::InProcess(Box::new(move || {
                 let mut opts = spec::Options::for_workspace(&spec_root);
                 opts.per_file = false;
-                run_spec(&opts)
+                if run_spec(&opts, no_testsuite)? {
+                    spec::readme::check_readme(&spec_root, &opts.json, false)?;
+                }
+                Ok(())
             })),
         },
     ];
@@ -316,13 +343,35 @@ fn spec_task(root: &Path, rest: &[String]) -> Result<()> {
             }
         }
     }
-    run_spec(&opts)
+    run_spec(&opts, false).map(drop)
 }
 
-fn run_spec(opts: &spec::Options) -> Result<()> {
+fn spec_summary(root: &Path, rest: &[String]) -> Result<()> {
+    let write = match rest {
+        [] => false,
+        [w] if w == "--write" => true,
+        _ => bail!("spec-summary takes only --write"),
+    };
+    let opts = spec::Options::for_workspace(root);
+    if !write {
+        let text = std::fs::read_to_string(&opts.json)
+            .with_context(|| format!("reading {} (run `cargo xtask spec`)", opts.json.display()))?;
+        print!("{}", spec::readme::block(&serde_json::from_str(&text)?)?);
+        return Ok(());
+    }
+    spec::readme::check_readme(root, &opts.json, true)
+}
+
+/// Runs the harness; a missing testsuite is an error unless `may_be_missing`.
+/// Returns whether it ran.
+fn run_spec(opts: &spec::Options, may_be_missing: bool) -> Result<bool> {
     match spec::run(opts)? {
-        spec::Status::NoTestsuite => Ok(()),
-        spec::Status::Ran { regressions: 0 } => Ok(()),
+        spec::Status::NoTestsuite if may_be_missing => Ok(false),
+        spec::Status::NoTestsuite => bail!(
+            "no spec testsuite (put it at ../shared/testsuite or set WEFT_TESTSUITE; \
+             `cargo xtask test --no-testsuite` runs without it)"
+        ),
+        spec::Status::Ran { regressions: 0 } => Ok(true),
         spec::Status::Ran { regressions } => bail!(
             "{regressions} regressions against {} (see above)",
             opts.supported.display()

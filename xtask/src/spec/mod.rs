@@ -10,6 +10,7 @@
 
 pub mod exec;
 pub mod manifest;
+pub mod readme;
 pub mod report;
 pub mod script;
 pub mod supported;
@@ -216,7 +217,7 @@ pub fn run(opts: &Options) -> Result<Status> {
     let dir = &opts.testsuite;
     if !dir.join("MANIFEST.tsv").is_file() {
         println!(
-            "spec: no testsuite at {} (set ${ENV_TESTSUITE} to its folder); skipping the spec tests",
+            "spec: no testsuite at {} (set ${ENV_TESTSUITE} to its folder)",
             dir.display()
         );
         return Ok(Status::NoTestsuite);
@@ -260,7 +261,7 @@ pub fn run(opts: &Options) -> Result<Status> {
     report::write_json(&results, &check, opts, &dir, elapsed)
         .with_context(|| format!("writing {}", opts.json.display()))?;
     Ok(Status::Ran {
-        regressions: check.violations.len() + check.unmatched_rules.len(),
+        regressions: check.problems(),
     })
 }
 

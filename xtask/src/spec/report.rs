@@ -131,7 +131,35 @@ pub struct Check {
     pub unmatched_rules: Vec<String>,
     /// Files with at least one declared kind.
     pub supported_files: usize,
+    /// Files declared fully supported (every kind) that ran at least one
+    /// executable assertion, all passing.
+    pub fully_supported: Vec<String>,
+    /// Files declared fully supported that ran no executable assertion (only
+    /// decoding, or everything excluded): an error, the declaration claims
+    /// more than the run shows.
+    pub vacuous: Vec<String>,
 }
+
+impl Check {
+    /// Everything that fails the run.
+    pub fn problems(&self) -> usize {
+        self.violations.len() + self.unmatched_rules.len() + self.vacuous.len()
+    }
+}
+
+/// Kinds that run something (instantiation, linking, calls), as opposed to
+/// decoding and validating.
+pub const EXECUTABLE: &[Kind] = &[
+    Kind::Instantiate,
+    Kind::ModuleInstance,
+    Kind::AssertUnlinkable,
+    Kind::Invoke,
+    Kind::AssertReturn,
+    Kind::AssertTrap,
+    Kind::AssertExhaustion,
+    Kind::AssertException,
+    Kind::AssertSuspension,
+];
 
 /// Checks every file against the kinds declared supported for it.
 ///
@@ -145,6 +173,18 @@ pub fn check_supported(results: &[FileResult], supported: &Supported, all_files:
             continue;
         }
         check.supported_files += 1;
+        if kinds.len() == Kind::ALL.len() {
+            let ran = f
+                .records
+                .iter()
+                .filter(|r| r.set.is_none() && EXECUTABLE.contains(&r.kind))
+                .any(|r| r.outcome == Outcome::Pass);
+            if ran {
+                check.fully_supported.push(f.info.path.clone());
+            } else {
+                check.vacuous.push(f.info.path.clone());
+            }
+        }
         for r in f.records.iter().filter(|r| r.set.is_none()) {
             let message = match &r.outcome {
                 Outcome::Fail(m) if kinds.contains(&r.kind) || r.kind == Kind::Script => m.clone(),
@@ -336,11 +376,21 @@ pub fn print(results: &[FileResult], check: &Check, opts: &Options, dir: &Path, 
 
     let _ = writeln!(
         out,
-        "\nsupported ({}): {} files declared; {} regressions",
+        "\nsupported ({}): {} files declared, {} of them fully supported (every \
+         assertion that is not excluded runs and passes, at least one runs something); \
+         {} regressions",
         opts.supported.display(),
         check.supported_files,
-        check.violations.len() + check.unmatched_rules.len()
+        check.fully_supported.len(),
+        check.problems()
     );
+    for v in &check.vacuous {
+        let _ = writeln!(
+            out,
+            "  VACUOUS {v}: declared fully supported but ran no executable assertion \
+             (declare only the kinds that run)"
+        );
+    }
     for v in check.violations.iter().take(MAX_LISTED) {
         let _ = writeln!(
             out,
@@ -456,6 +506,8 @@ pub fn write_json(
         "supported": {
             "list": opts.supported.display().to_string(),
             "files": check.supported_files,
+            "fully_supported": check.fully_supported,
+            "vacuous": check.vacuous,
             "violations": violations,
             "unmatched_rules": check.unmatched_rules,
         },

@@ -1,8 +1,14 @@
 //! Runs the non-trapping parts of the official spec tests (`assert_return`
 //! and plain `invoke`) for the instructions this crate translates. Modules
-//! that need something the JIT or the test harness does not support are
-//! skipped with their assertions; traps cannot be caught here, so
-//! `assert_trap` and `assert_exhaustion` are skipped too.
+//! that need a post-2.0 feature (listed in the testsuite's
+//! `POST2_MODULES.tsv`) are skipped with their assertions; any other module
+//! that fails to decode or compile is a failure. Traps cannot be caught here,
+//! so `assert_trap` and `assert_exhaustion` are skipped (and counted).
+//!
+//! A missing testsuite fails the test unless `WEFT_NO_TESTSUITE=1` says to
+//! skip it (`cargo xtask test --no-testsuite` sets it), and each run must
+//! pass at least [`MIN_PASSED`] assertions, so the test cannot pass
+//! vacuously.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,13 +100,41 @@ const PROPOSAL_FILES: &[&str] = &[
     "proposals/threads-upstream/atomic",
 ];
 
+/// Fewer passed assertions than this in one run means the run lost files or
+/// modules (each run passes 20,843 today).
+const MIN_PASSED: usize = 20_000;
+
 fn testsuite() -> Option<PathBuf> {
     let dir = std::env::var_os("WEFT_TESTSUITE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testsuite")
         });
-    dir.join("core").is_dir().then_some(dir)
+    if dir.join("core").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("WEFT_NO_TESTSUITE").is_some_and(|v| v == "1"),
+        "spec testsuite not found at {} (set WEFT_TESTSUITE, or WEFT_NO_TESTSUITE=1 to skip)",
+        dir.display()
+    );
+    None
+}
+
+/// `(path without .wast, line)` of every module that needs a post-2.0
+/// feature, from the testsuite's `POST2_MODULES.tsv`.
+fn post2_modules(dir: &std::path::Path) -> std::collections::HashSet<(String, usize)> {
+    let path = dir.join("POST2_MODULES.tsv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let file = cols.next()?.strip_suffix(".wast")?.to_string();
+            let line = cols.next()?.parse().ok()?;
+            Some((file, line))
+        })
+        .collect()
 }
 
 unsafe extern "C" fn spectest_print(
@@ -117,6 +151,8 @@ struct Stats {
     passed: usize,
     failed: Vec<String>,
     skipped: usize,
+    /// Post-2.0 modules (their assertions are in `skipped`).
+    skipped_modules: usize,
 }
 
 struct Runner<'c> {
@@ -128,6 +164,7 @@ struct Runner<'c> {
     stats: Stats,
     file: String,
     spectest_table: Box<TestTable>,
+    post2: &'c std::collections::HashSet<(String, usize)>,
 }
 
 impl Runner<'_> {
@@ -177,29 +214,39 @@ impl Runner<'_> {
         Some(out)
     }
 
-    fn module(&mut self, bytes: &[u8], name: Option<&str>) {
+    fn module(&mut self, bytes: &[u8], name: Option<&str>, line: usize) {
         self.current = None;
         let module = match Module::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
-                if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
-                    eprintln!("  {}: skipping a module: {e}", self.file);
+                if self.post2.contains(&(self.file.clone(), line)) {
+                    self.stats.skipped_modules += 1;
+                } else {
+                    self.stats
+                        .failed
+                        .push(format!("{}:{line}: module does not decode: {e}", self.file));
                 }
                 return;
             }
         };
         let Some(imports) = self.imports(&module) else {
+            // Imports this fake runtime cannot provide (the runtime's own
+            // spec run covers these modules).
             if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
-                eprintln!("  {}: skipping a module: unsupported imports", self.file);
+                eprintln!(
+                    "  {}:{line}: skipping a module: unsupported imports",
+                    self.file
+                );
             }
+            self.stats.skipped_modules += 1;
             return;
         };
         let compiled = match self.compiler.compile(&module) {
             Ok(c) => c,
             Err(CompileError::Unsupported(m)) => {
-                if std::env::var_os("WEFT_SPEC_VERBOSE").is_some() {
-                    eprintln!("  {}: skipping a module: {m}", self.file);
-                }
+                self.stats
+                    .failed
+                    .push(format!("{}:{line}: unsupported: {m}", self.file));
                 return;
             }
             Err(e) => {
@@ -291,8 +338,13 @@ impl Runner<'_> {
             WastDirective::Module(mut m) => {
                 let name = m.name().map(|n| n.name().to_string());
                 match m.encode() {
-                    Ok(bytes) => self.module(&bytes, name.as_deref()),
-                    Err(_) => self.current = None,
+                    Ok(bytes) => self.module(&bytes, name.as_deref(), line),
+                    Err(e) => {
+                        self.current = None;
+                        self.stats
+                            .failed
+                            .push(format!("{}:{line}: module does not encode: {e}", self.file));
+                    }
                 }
             }
             WastDirective::Register { name, module, .. } => {
@@ -334,9 +386,10 @@ impl Runner<'_> {
 
 fn run(tunables: Tunables) -> Stats {
     let Some(dir) = testsuite() else {
-        eprintln!("spec testsuite not found; set WEFT_TESTSUITE");
+        eprintln!("spec testsuite skipped (WEFT_NO_TESTSUITE=1)");
         return Stats::default();
     };
+    let post2 = post2_modules(&dir);
     let compiler = Compiler::new(tunables).unwrap();
     let mut total = Stats::default();
     let files = FILES
@@ -357,6 +410,7 @@ fn run(tunables: Tunables) -> Stats {
             stats: Stats::default(),
             file: file.clone(),
             spectest_table: TestTable::new(10, Some(20), 0),
+            post2: &post2,
         };
         for d in wast.directives {
             let (line, _) = d.span().linecol_in(&text);
@@ -370,6 +424,7 @@ fn run(tunables: Tunables) -> Stats {
         );
         total.passed += r.stats.passed;
         total.skipped += r.stats.skipped;
+        total.skipped_modules += r.stats.skipped_modules;
         total.failed.extend(r.stats.failed);
     }
     total
@@ -380,16 +435,24 @@ fn check(stats: Stats) {
         eprintln!("FAIL {f}");
     }
     eprintln!(
-        "spec: {} passed, {} failed, {} skipped",
+        "spec: {} passed, {} failed, {} skipped ({} modules skipped)",
         stats.passed,
         stats.failed.len(),
-        stats.skipped
+        stats.skipped,
+        stats.skipped_modules
     );
     assert!(
         stats.failed.is_empty(),
         "{} spec assertions failed",
         stats.failed.len()
     );
+    if testsuite().is_some() {
+        assert!(
+            stats.passed >= MIN_PASSED,
+            "only {} spec assertions passed (at least {MIN_PASSED} expected): files or modules went missing",
+            stats.passed
+        );
+    }
 }
 
 #[test]
