@@ -46,7 +46,9 @@ fn kernels() -> Kernels {
     let engine = Engine::default();
     let module = Module::new(&engine, kernels_wat()).unwrap();
     let mut linker = Linker::new();
-    linker.func_wrap("host", "inc", |x: i32| x + 1);
+    linker
+        .func_wrap("host", "inc", |x: i32| x + 1)
+        .expect("a fresh name");
     let mut store = Store::new(&engine, ());
     let inst = linker.instantiate(&mut store, &module).unwrap();
     Kernels { store, inst }

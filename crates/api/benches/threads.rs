@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use weft::{Engine, Instance, Limits, MemoryType, Module, SharedMemory, Store};
+use weft::{Engine, Instance, MemoryType, Module, SharedMemory, Store};
 
 const WAT: &str = r#"(module
   (import "env" "memory" (memory 1 1 shared))
@@ -69,15 +69,7 @@ fn run_threads(
 fn main() {
     let engine = Engine::default();
     let module = Module::new(&engine, WAT).unwrap();
-    let ty = MemoryType {
-        limits: Limits {
-            min: 1,
-            max: Some(1),
-        },
-        shared: true,
-        memory64: false,
-        page_size_log2: 16,
-    };
+    let ty = MemoryType::shared(1, 1);
     let memory = SharedMemory::new(&engine, ty).unwrap();
     let per = 20_000_000i32;
     for threads in [1usize, 2] {

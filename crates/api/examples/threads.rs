@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo run --release -p weft --example threads`.
 
-use weft::{Engine, Instance, Limits, MemoryType, Module, SharedMemory, Store, WaitOutcome};
+use weft::{Engine, Instance, MemoryType, Module, SharedMemory, Store, WaitOutcome};
 
 const WAT: &str = r#"(module
   (import "env" "memory" (memory 1 1 shared))
@@ -26,15 +26,7 @@ const WAT: &str = r#"(module
 fn main() -> weft::Result<()> {
     let engine = Engine::default();
     let module = Module::new(&engine, WAT)?;
-    let ty = MemoryType {
-        limits: Limits {
-            min: 1,
-            max: Some(1),
-        },
-        shared: true,
-        memory64: false,
-        page_size_log2: 16,
-    };
+    let ty = MemoryType::shared(1, 1);
     let memory = SharedMemory::new(&engine, ty)?;
     let (threads, items) = (4u32, 1_000_000u32);
     let handles: Vec<_> = (0..threads)

@@ -44,12 +44,23 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # The crate boundary
+//!
+//! Everything public is listed here. `weft` is a thin face over
+//! `weft-runtime`: every type it names is weft's own (or, for the atomics
+//! helpers, `weft-memory`'s, a crate usable on its own); no type of
+//! wasmparser, the decoder or the JIT appears in a public signature, and the
+//! runtime's internals that signal handlers and compiled code trust (the
+//! code registry, the trap handlers, store internals) are not reachable.
+//! `tests/public_surface.rs` enforces it.
 #![deny(missing_docs)]
 
 pub use weft_runtime::{
-    AsContextMut, Caller, Config, Engine, Error, Extern, ExternRef, ExternType, Func, FuncType,
-    Global, GlobalType, Instance, InterruptHandle, IntoFunc, IntoResults, Limits, Linker,
-    MAX_TABLE_ELEMENTS, Memory, MemoryType, Module, OptLevel, ResourceLimiter, Result, RmwOp,
-    SharedMemory, Store, StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc,
-    UpdateDeadline, Val, ValType, WaitOutcome, WasmList, WasmTy,
+    AsContext, AsContextMut, AtomicInt, Caller, Config, Engine, Error, ExportType, Extern,
+    ExternRef, ExternType, Func, FuncType, Global, GlobalType, ImportType, Instance,
+    InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory, MemoryType, Module,
+    OptLevel, ResourceLimiter, Result, RmwOp, SharedMemory, Store, StoreContext, StoreContextMut,
+    Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType, WaitOutcome,
+    WasmList, WasmTy,
 };

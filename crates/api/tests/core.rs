@@ -221,6 +221,7 @@ fn host_instance() -> (Store<Vec<String>>, Instance) {
                 Ok::<(), Error>(())
             },
         )
+        .unwrap()
         .func_wrap("host", "fail", |x: i32| -> weft::Result<i32> {
             if x < 0 {
                 Err(Error::msg(format!("negative: {x}")))
@@ -228,9 +229,11 @@ fn host_instance() -> (Store<Vec<String>>, Instance) {
                 Ok(x * 2)
             }
         })
+        .unwrap()
         .func_wrap("host", "boom", || -> () {
             panic!("host function panicked")
         })
+        .unwrap()
         .func_wrap(
             "host",
             "reenter",
@@ -240,7 +243,9 @@ fn host_instance() -> (Store<Vec<String>>, Instance) {
                 down.call(&mut caller, n)
             },
         )
-        .func_wrap("host", "pair", |x: i32| (x + 1, i64::from(x) * 1000));
+        .unwrap()
+        .func_wrap("host", "pair", |x: i32| (x + 1, i64::from(x) * 1000))
+        .unwrap();
     let mut store = Store::new(&engine, Vec::new());
     let inst = linker.instantiate(&mut store, &module).unwrap();
     (store, inst)

@@ -170,11 +170,13 @@ fn an_interrupt_inside_host_wasm_host_wasm_unwinds_cleanly() {
     let entered = Arc::new(AtomicUsize::new(0));
     let e = entered.clone();
     let mut linker = Linker::new();
-    linker.func_wrap("host", "call_spin", move |mut caller: Caller<'_, ()>| {
-        e.fetch_add(1, Ordering::SeqCst);
-        let spin = caller.get_export("spin").unwrap().into_func().unwrap();
-        spin.typed::<(), ()>(&mut caller)?.call(&mut caller, ())
-    });
+    linker
+        .func_wrap("host", "call_spin", move |mut caller: Caller<'_, ()>| {
+            e.fetch_add(1, Ordering::SeqCst);
+            let spin = caller.get_export("spin").unwrap().into_func().unwrap();
+            spin.typed::<(), ()>(&mut caller)?.call(&mut caller, ())
+        })
+        .unwrap();
     let mut store = Store::new(&engine, ());
     let inst = linker.instantiate(&mut store, &module).unwrap();
     let outer = inst.get_typed_func::<(), ()>(&mut store, "outer").unwrap();

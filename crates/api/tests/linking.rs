@@ -2,8 +2,8 @@
 //! memories, references crossing the host boundary, table handles.
 
 use weft::{
-    Engine, Error, ExternRef, Func, Instance, Limits, Linker, Module, Store, Table, TableType,
-    TrapKind, Val, ValType,
+    Engine, Error, ExternRef, Func, Instance, Linker, Module, Store, Table, TableType, TrapKind,
+    Val, ValType,
 };
 
 #[test]
@@ -115,14 +115,7 @@ fn externref_round_trip_through_wasm_and_tables() {
 fn table_handles_check_types_and_bounds() {
     let engine = Engine::default();
     let mut store = Store::new(&engine, ());
-    let ty = TableType {
-        element: ValType::FuncRef,
-        limits: Limits {
-            min: 2,
-            max: Some(3),
-        },
-        table64: false,
-    };
+    let ty = TableType::new(ValType::FuncRef, 2, Some(3));
     let t = Table::new(&mut store, ty, Val::FuncRef(None)).unwrap();
     let f = Func::wrap(&mut store, || 5i32).unwrap();
     t.set(&mut store, 0, f.into()).unwrap();

@@ -101,11 +101,13 @@ fn nested_depth(engine: &Engine, outer_depth: i32) -> i32 {
     let seen = Arc::new(Mutex::new(None));
     let seen2 = seen.clone();
     let mut linker = Linker::<()>::new();
-    linker.func_wrap("host", "enter", move |_: Caller<'_, ()>| {
-        // A host function that runs wasm in another store.
-        let (kind, depth) = recurse(&inner_engine);
-        *seen2.lock().unwrap() = Some((kind, depth));
-    });
+    linker
+        .func_wrap("host", "enter", move |_: Caller<'_, ()>| {
+            // A host function that runs wasm in another store.
+            let (kind, depth) = recurse(&inner_engine);
+            *seen2.lock().unwrap() = Some((kind, depth));
+        })
+        .unwrap();
     let module = Module::new(engine, OUTER).unwrap();
     let mut store = Store::new(engine, ());
     let inst = linker.instantiate(&mut store, &module).unwrap();
@@ -153,11 +155,13 @@ fn a_host_function_called_at_the_deepest_frame_has_room() {
         )
         .unwrap();
         let mut linker = Linker::<u64>::new();
-        linker.func_wrap("host", "touch", |mut c: Caller<'_, u64>| {
-            // About 8 KiB of host stack.
-            let buf = std::hint::black_box([1u8; 8 << 10]);
-            *c.data_mut() += u64::from(buf[100]);
-        });
+        linker
+            .func_wrap("host", "touch", |mut c: Caller<'_, u64>| {
+                // About 8 KiB of host stack.
+                let buf = std::hint::black_box([1u8; 8 << 10]);
+                *c.data_mut() += u64::from(buf[100]);
+            })
+            .unwrap();
         let mut store = Store::new(&engine, 0u64);
         let inst = linker.instantiate(&mut store, &module).unwrap();
         let rec: Func = inst.get_func(&mut store, "rec").unwrap();

@@ -157,11 +157,11 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
         )
     })?;
     let ty = func.ty(&mut store)?;
-    if args.len() != ty.params.len() {
+    if args.len() != ty.params().len() {
         bail!(
             "`{invoke}` takes {} argument(s) of type(s) [{}], {} given",
-            ty.params.len(),
-            ty.params
+            ty.params().len(),
+            ty.params()
                 .iter()
                 .map(|t| t.to_string())
                 .collect::<Vec<_>>()
@@ -170,13 +170,13 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
         );
     }
     let params = ty
-        .params
+        .params()
         .iter()
         .zip(args)
         .enumerate()
         .map(|(i, (t, a))| parse_arg(*t, a).with_context(|| format!("argument {} (`{a}`)", i + 1)))
         .collect::<Result<Vec<_>>>()?;
-    let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+    let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
     finish(
         func.call(&mut store, &params, &mut results)
             .map(|()| Outcome::Returned(results)),
@@ -203,8 +203,8 @@ fn finish(r: weft::Result<Outcome>) -> Result<Outcome> {
 fn exported_functions(module: &Module) -> String {
     let names: Vec<&str> = module
         .exports()
-        .filter(|(_, t)| matches!(t, weft::ExternType::Func(_)))
-        .map(|(n, _)| n)
+        .filter(|e| matches!(e.ty(), weft::ExternType::Func(_)))
+        .map(|e| e.name())
         .collect();
     if names.is_empty() {
         "it exports none".to_string()

@@ -223,6 +223,9 @@ pub struct Module {
     pub referenced_functions: Vec<u32>,
     /// Names from the name section.
     pub names: Names,
+    /// Every custom section in order: its name and the byte range of its
+    /// contents in `bytes`.
+    pub custom_sections: Vec<(String, std::ops::Range<usize>)>,
     /// The features this module was validated with.
     pub features: WasmFeatures,
     /// Number of imported functions.
@@ -431,6 +434,7 @@ impl<'a> Decoder<'a> {
                 bodies: Vec::new(),
                 referenced_functions: Vec::new(),
                 names: Names::default(),
+                custom_sections: Vec::new(),
                 features,
                 num_imported_funcs: 0,
                 num_imported_tables: 0,
@@ -684,6 +688,11 @@ impl<'a> Decoder<'a> {
                 }
             }
             Payload::CustomSection(c) => {
+                let start = usize::try_from(c.data_offset()).unwrap_or(usize::MAX);
+                m.custom_sections.push((
+                    c.name().to_string(),
+                    start..start.saturating_add(c.data().len()),
+                ));
                 if let KnownCustom::Name(names) = c.as_known() {
                     // A malformed name section is not an error (spec, appendix 7.4).
                     let _ = read_names(names, &mut m.names);

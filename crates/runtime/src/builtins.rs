@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 
 use weft_jit::Builtin;
 
-use crate::error::TrapKind;
 use crate::instance::{InstanceData, memory_init, table_init};
 use crate::interrupt::UpdateDeadline;
 use crate::store::{Pending, StoreOpaque};
+use weft_jit::TrapKind;
 
 /// Finds the store and the instance index of a vmctx.
 ///
@@ -64,9 +64,9 @@ unsafe fn with_context<T>(
     let Some((opaque, inst)) = (unsafe { context(vmctx) }) else {
         return failed;
     };
-    let opaque_ptr: *mut StoreOpaque = opaque;
-    // SAFETY: `opaque_ptr` comes from the live `&mut` above, which is not
-    // used again; `body` gets the only reference.
+    let opaque_ptr: *mut StoreOpaque = opaque.self_ptr;
+    // SAFETY: `opaque_ptr` is the store's root pointer; the `&mut` above
+    // is not used again, so `body` gets the only reference.
     let r = panic::catch_unwind(AssertUnwindSafe(|| body(unsafe { &mut *opaque_ptr }, inst)));
     // SAFETY: `body` has returned or unwound; its borrow has ended.
     let opaque = unsafe { &mut *opaque_ptr };
@@ -145,7 +145,7 @@ fn epoch_slow_path(opaque: &mut StoreOpaque) -> Result<u32, Failure> {
     let Some(mut callback) = opaque.epoch_callback.take() else {
         return Err(TrapKind::Interrupt.into());
     };
-    let opaque_ptr = opaque as *mut StoreOpaque;
+    let opaque_ptr = opaque.self_ptr;
     // A panic in the callback unwinds to `with_context`; the callback is then
     // dropped rather than reinstalled (the embedder sees the panic anyway).
     let r = callback(opaque_ptr);

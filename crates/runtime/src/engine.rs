@@ -5,10 +5,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use weft_decoder::{FuncType, wasmparser::WasmFeatures};
-use weft_jit::{CompiledTrampoline, Compiler, OptLevel, Tunables};
+use weft_jit::{CompiledTrampoline, Compiler, Tunables};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::{self, CodeInfo, Registration};
+
+/// How hard Cranelift optimises generated code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OptLevel {
+    /// No optimisation: fastest compilation.
+    None,
+    /// Optimise for speed (the default).
+    #[default]
+    Speed,
+    /// Optimise for speed and code size.
+    SpeedAndSize,
+}
 
 /// Global configuration for an [`Engine`].
 #[derive(Debug, Clone)]
@@ -44,9 +57,34 @@ impl Config {
         self
     }
 
-    /// Sets the full feature set used to validate modules.
-    pub fn wasm_features(&mut self, features: WasmFeatures) -> &mut Self {
-        self.features = features;
+    /// Enables or disables 128-bit SIMD. When disabled, modules that use
+    /// `v128` are invalid; when enabled (the default, as in WebAssembly 2.0),
+    /// they validate but weft cannot compile them yet
+    /// ([`Error::Unsupported`](crate::Error::Unsupported)).
+    pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::SIMD, enable);
+        self
+    }
+
+    /// Enables or disables reference types (`funcref`/`externref` values,
+    /// several tables). On by default (WebAssembly 2.0).
+    pub fn wasm_reference_types(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::REFERENCE_TYPES, enable);
+        self
+    }
+
+    /// Enables or disables bulk memory operations (`memory.copy`,
+    /// `memory.fill`, passive segments, ...). On by default (WebAssembly
+    /// 2.0).
+    pub fn wasm_bulk_memory(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::BULK_MEMORY, enable);
+        self
+    }
+
+    /// Enables or disables multi-value (several results, block
+    /// parameters). On by default (WebAssembly 2.0).
+    pub fn wasm_multi_value(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::MULTI_VALUE, enable);
         self
     }
 
@@ -118,7 +156,11 @@ impl Config {
 
     /// Cranelift's optimisation level.
     pub fn cranelift_opt_level(&mut self, level: OptLevel) -> &mut Self {
-        self.tunables.opt_level = level;
+        self.tunables.opt_level = match level {
+            OptLevel::None => weft_jit::OptLevel::None,
+            OptLevel::Speed => weft_jit::OptLevel::Speed,
+            OptLevel::SpeedAndSize => weft_jit::OptLevel::SpeedAndSize,
+        };
         self
     }
 }
@@ -188,7 +230,7 @@ impl Engine {
     /// configuration is inconsistent.
     pub fn new(config: &Config) -> Result<Engine> {
         crate::traphandlers::init();
-        let compiler = Compiler::new(config.tunables.clone())?;
+        let compiler = Compiler::new(config.tunables.clone()).map_err(Error::from_compile)?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
@@ -224,7 +266,12 @@ impl Engine {
         if let Some(t) = map.get(ty) {
             return Ok(t.clone());
         }
-        let code = Arc::new(self.inner.compiler.host_trampoline(ty)?);
+        let code = Arc::new(
+            self.inner
+                .compiler
+                .host_trampoline(ty)
+                .map_err(Error::from_compile)?,
+        );
         let (start, end) = code.code_range();
         let registration = registry::register(start, end, Arc::new(TrampolineCode(code.clone())));
         let t = Arc::new(HostTrampoline {

@@ -2,7 +2,102 @@
 
 use std::fmt;
 
-pub use weft_jit::TrapKind;
+/// Why wasm code trapped. [`TrapKind::message`] gives the specification's
+/// wording.
+///
+/// ```
+/// use weft_runtime::TrapKind;
+/// assert_eq!(TrapKind::IntegerDivisionByZero.message(), "integer divide by zero");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// Wasm used more stack than allowed ("call stack exhausted").
+    StackOverflow,
+    /// A linear-memory access out of bounds.
+    MemoryOutOfBounds,
+    /// A misaligned access where alignment is required.
+    HeapMisaligned,
+    /// A table access out of bounds.
+    TableOutOfBounds,
+    /// An indirect call through an index past the end of the table.
+    UndefinedElement,
+    /// An indirect call through a null table entry.
+    IndirectCallToNull,
+    /// An indirect call whose callee has the wrong type.
+    BadSignature,
+    /// Integer overflow (signed division of the minimum by -1, or a
+    /// float-to-integer conversion out of range).
+    IntegerOverflow,
+    /// Integer division or remainder by zero.
+    IntegerDivisionByZero,
+    /// A float-to-integer conversion of NaN.
+    BadConversionToInteger,
+    /// The `unreachable` instruction was executed.
+    UnreachableCodeReached,
+    /// Execution was interrupted (deadline, epoch or interrupt handle).
+    Interrupt,
+    /// Fuel ran out.
+    OutOfFuel,
+    /// An atomic access whose address is not a multiple of its size.
+    UnalignedAtomic,
+    /// `memory.atomic.wait32`/`wait64` on a memory that is not shared.
+    AtomicWaitNonShared,
+    /// A failure reported by the host on wasm's behalf.
+    Host,
+}
+
+impl TrapKind {
+    /// The specification's wording for the trap (what the spec testsuite
+    /// expects), e.g. "out of bounds memory access".
+    pub fn message(self) -> &'static str {
+        self.to_jit().message()
+    }
+
+    pub(crate) fn from_jit(k: weft_jit::TrapKind) -> TrapKind {
+        use weft_jit::TrapKind as J;
+        match k {
+            J::StackOverflow => TrapKind::StackOverflow,
+            J::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
+            J::HeapMisaligned => TrapKind::HeapMisaligned,
+            J::TableOutOfBounds => TrapKind::TableOutOfBounds,
+            J::UndefinedElement => TrapKind::UndefinedElement,
+            J::IndirectCallToNull => TrapKind::IndirectCallToNull,
+            J::BadSignature => TrapKind::BadSignature,
+            J::IntegerOverflow => TrapKind::IntegerOverflow,
+            J::IntegerDivisionByZero => TrapKind::IntegerDivisionByZero,
+            J::BadConversionToInteger => TrapKind::BadConversionToInteger,
+            J::UnreachableCodeReached => TrapKind::UnreachableCodeReached,
+            J::Interrupt => TrapKind::Interrupt,
+            J::OutOfFuel => TrapKind::OutOfFuel,
+            J::UnalignedAtomic => TrapKind::UnalignedAtomic,
+            J::AtomicWaitNonShared => TrapKind::AtomicWaitNonShared,
+            _ => TrapKind::Host,
+        }
+    }
+
+    fn to_jit(self) -> weft_jit::TrapKind {
+        use weft_jit::TrapKind as J;
+        match self {
+            TrapKind::StackOverflow => J::StackOverflow,
+            TrapKind::MemoryOutOfBounds => J::MemoryOutOfBounds,
+            TrapKind::HeapMisaligned => J::HeapMisaligned,
+            TrapKind::TableOutOfBounds => J::TableOutOfBounds,
+            TrapKind::UndefinedElement => J::UndefinedElement,
+            TrapKind::IndirectCallToNull => J::IndirectCallToNull,
+            TrapKind::BadSignature => J::BadSignature,
+            TrapKind::IntegerOverflow => J::IntegerOverflow,
+            TrapKind::IntegerDivisionByZero => J::IntegerDivisionByZero,
+            TrapKind::BadConversionToInteger => J::BadConversionToInteger,
+            TrapKind::UnreachableCodeReached => J::UnreachableCodeReached,
+            TrapKind::Interrupt => J::Interrupt,
+            TrapKind::OutOfFuel => J::OutOfFuel,
+            TrapKind::UnalignedAtomic => J::UnalignedAtomic,
+            TrapKind::AtomicWaitNonShared => J::AtomicWaitNonShared,
+            TrapKind::Host => J::Host,
+        }
+    }
+}
 
 /// A WebAssembly trap: execution stopped and the call returned an error.
 ///
@@ -16,9 +111,9 @@ pub struct Trap {
 }
 
 impl Trap {
-    pub(crate) fn new(kind: TrapKind, func: Option<String>) -> Self {
+    pub(crate) fn new(kind: weft_jit::TrapKind, func: Option<String>) -> Self {
         Trap {
-            kind,
+            kind: TrapKind::from_jit(kind),
             func,
             backtrace: Vec::new(),
         }
@@ -77,12 +172,25 @@ pub enum Error {
     /// Execution trapped.
     #[error(transparent)]
     Trap(#[from] Trap),
-    /// The module bytes could not be decoded or validated.
-    #[error(transparent)]
-    Decode(#[from] weft_decoder::DecodeError),
-    /// The module could not be compiled.
-    #[error(transparent)]
-    Compile(#[from] weft_jit::CompileError),
+    /// The module is malformed or invalid: its bytes do not decode, or it
+    /// breaks a validation rule. The message is the validator's.
+    #[error("{message}{}", offset.map(|o| format!(" (at offset 0x{o:x})")).unwrap_or_default())]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// Byte offset of the problem in the binary, if known.
+        offset: Option<usize>,
+    },
+    /// WebAssembly text (`.wat`) could not be parsed; the message names the
+    /// line and column.
+    #[error("{0}")]
+    Wat(String),
+    /// The module is valid but uses something weft does not support (yet).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The module could not be compiled for another reason (a bug in weft).
+    #[error("compilation failed: {0}")]
+    Compile(String),
     /// Linking failed (unknown import, incompatible import type, ...).
     #[error("{0}")]
     Link(String),
@@ -113,6 +221,32 @@ impl Error {
     /// A host error from any displayable message.
     pub fn msg(m: impl fmt::Display) -> Error {
         Error::Host(m.to_string().into())
+    }
+}
+
+impl Error {
+    pub(crate) fn from_decode(e: weft_decoder::DecodeError) -> Error {
+        use weft_decoder::DecodeError as D;
+        let offset = e.offset();
+        match e {
+            D::Invalid { message, .. } => Error::Invalid { message, offset },
+            D::Unsupported { message, .. } => Error::Unsupported(match offset {
+                Some(o) => format!("{message} (at offset 0x{o:x})"),
+                None => message,
+            }),
+            D::Text(m) => Error::Wat(m),
+            other => Error::Invalid {
+                message: other.to_string(),
+                offset,
+            },
+        }
+    }
+
+    pub(crate) fn from_compile(e: weft_jit::CompileError) -> Error {
+        match e {
+            weft_jit::CompileError::Unsupported(m) => Error::Unsupported(m),
+            other => Error::Compile(other.to_string()),
+        }
     }
 }
 

@@ -5,14 +5,14 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use weft_decoder::{FuncType, ValType};
-
 use crate::engine::HostTrampoline;
-use crate::error::{Error, Result, Trap, TrapKind};
+use crate::error::{Error, Result, Trap};
 use crate::instance::{Extern, InstanceData};
-use crate::store::{AsContextMut, Pending, StoreContextMut, StoreInner, StoreOpaque};
+use crate::store::{AsContext, AsContextMut, Pending, StoreContextMut, StoreInner, StoreOpaque};
 use crate::traphandlers::{self, ArrayCall};
+use crate::types::{FuncType, ValType};
 use crate::values::{Val, WasmList, WasmTy};
+use weft_jit::TrapKind;
 
 /// The contract's `VMFuncRef`.
 #[repr(C)]
@@ -36,16 +36,16 @@ pub(crate) type RawHostFn<T> =
 pub(crate) fn dynamic_host_fn<T: 'static>(
     ty: FuncType,
     f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
-) -> Box<RawHostFn<T>> {
-    Box::new(
+) -> Arc<RawHostFn<T>> {
+    Arc::new(
         move |store: &mut StoreInner<T>, instance, slots: &mut [u128]| -> Result<()> {
             let params: Vec<Val> = ty
-                .params
+                .params()
                 .iter()
                 .zip(slots.iter())
                 .map(|(t, r)| Val::from_raw(*r, *t, &store.opaque))
                 .collect();
-            let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+            let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
             f(
                 Caller {
                     store: &mut *store,
@@ -54,7 +54,7 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 &params,
                 &mut results,
             )?;
-            for (i, (v, t)) in results.iter().zip(ty.results.iter()).enumerate() {
+            for (i, (v, t)) in results.iter().zip(ty.results().iter()).enumerate() {
                 if v.ty() != *t {
                     return Err(Error::InvalidArgument(format!(
                         "host function result {i} has type {}, expected {t}",
@@ -68,7 +68,15 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
     )
 }
 
-struct HostFn<T: 'static>(Box<RawHostFn<T>>);
+struct HostFn<T: 'static>(Arc<RawHostFn<T>>);
+
+/// A host function ready to be created in a store: its type and code.
+/// Produced by [`IntoFunc`]; not constructible outside weft.
+#[doc(hidden)]
+pub struct HostFuncParts<T: 'static> {
+    pub(crate) ty: FuncType,
+    pub(crate) raw: Arc<RawHostFn<T>>,
+}
 
 /// The host context a host function's `VMFuncRef::vmctx` points at. The
 /// callback must be the first field (contract: first word of the host vmctx).
@@ -119,6 +127,14 @@ impl<T> Caller<'_, T> {
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.store.data
     }
+    /// The calling instance, if called from wasm (not from the host).
+    pub fn instance(&self) -> Option<crate::Instance> {
+        Some(crate::instance::Instance {
+            store_id: self.store.opaque.id,
+            index: self.instance?,
+        })
+    }
+
     /// An export of the calling instance (e.g. its `memory`), if called from wasm.
     pub fn get_export(&mut self, name: &str) -> Option<Extern> {
         let index = self.instance?;
@@ -130,8 +146,26 @@ impl<T> Caller<'_, T> {
     }
 }
 
-impl<T> AsContextMut for Caller<'_, T> {
+impl<T> crate::store::AsContext for Caller<'_, T> {
     type Data = T;
+    fn as_context(&self) -> crate::store::StoreContext<'_, T> {
+        crate::store::StoreContext(self.store)
+    }
+}
+
+impl<'a, T> From<&'a Caller<'_, T>> for crate::store::StoreContext<'a, T> {
+    fn from(c: &'a Caller<'_, T>) -> Self {
+        crate::store::StoreContext(c.store)
+    }
+}
+
+impl<'a, T> From<&'a mut Caller<'_, T>> for StoreContextMut<'a, T> {
+    fn from(c: &'a mut Caller<'_, T>) -> Self {
+        StoreContextMut(c.store)
+    }
+}
+
+impl<T> AsContextMut for Caller<'_, T> {
     fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
         StoreContextMut(self.store)
     }
@@ -153,27 +187,48 @@ impl Func {
     }
 
     /// Creates a host function from a Rust closure with typed parameters and
+    /// results, optionally taking a [`Caller`] first (wasmtime's name for
+    /// [`Func::wrap`]).
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Func, Store};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let add = Func::wrap(&mut store, |a: i32, b: i32| a.wrapping_add(b))?;
+    /// let add = add.typed::<(i32, i32), i32>(&store)?;
+    /// assert_eq!(add.call(&mut store, (2, 3))?, 5);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    #[doc(alias = "wrap")]
+    pub fn new_typed<T: 'static, Params, Results>(
+        store: impl AsContextMut<Data = T>,
+        f: impl IntoFunc<T, Params, Results>,
+    ) -> Result<Func> {
+        Self::wrap(store, f)
+    }
+
+    /// Creates a host function from a Rust closure with typed parameters and
     /// results, optionally taking a [`Caller`] first.
     pub fn wrap<T: 'static, Params, Results>(
         mut store: impl AsContextMut<Data = T>,
         f: impl IntoFunc<T, Params, Results>,
     ) -> Result<Func> {
-        let (ty, raw) = f.into_raw();
+        let HostFuncParts { ty, raw } = f.into_parts();
         Self::new_raw(store.as_context_mut().0, ty, raw)
     }
 
     pub(crate) fn new_raw<T: 'static>(
         store: &mut StoreInner<T>,
         ty: FuncType,
-        raw: Box<RawHostFn<T>>,
+        raw: Arc<RawHostFn<T>>,
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
-        let trampoline = opaque.engine.host_trampoline(&ty)?;
-        let type_id = opaque.engine.type_id(&ty);
+        let wasm_ty = ty.to_wasm();
+        let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
+        let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
         let mut ctx = Box::new(HostCtx {
             callback: host_callback::<T>,
-            store: opaque as *mut StoreOpaque,
+            store: opaque.self_ptr,
             func: Arc::new(HostFn::<T>(raw)),
             ty: ty.clone(),
             funcref: VMFuncRef {
@@ -201,8 +256,8 @@ impl Func {
     }
 
     /// The function's type.
-    pub fn ty(&self, mut store: impl AsContextMut) -> Result<FuncType> {
-        let cx = store.as_context_mut();
+    pub fn ty(&self, store: impl AsContext) -> Result<FuncType> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         Ok((*cx.0.opaque.funcs[self.index].ty).clone())
     }
@@ -222,22 +277,35 @@ impl Func {
         let cx = store.as_context_mut();
         let inner = cx.0;
         inner.opaque.check(self.store_id, "function")?;
-        let ty = inner.opaque.funcs[self.index].ty.clone();
-        check_types("argument", params.iter().map(Val::ty), &ty.params)?;
-        if results.len() != ty.results.len() {
-            return Err(Error::InvalidArgument(format!(
-                "expected {} result slots, got {}",
-                ty.results.len(),
-                results.len()
-            )));
-        }
-        let mut slots = vec![0u128; ty.params.len().max(ty.results.len()).max(1)];
+        let (n_params, n_results) = {
+            let ty = &inner.opaque.funcs[self.index].ty;
+            check_types("argument", params.iter().map(Val::ty), ty.params())?;
+            if results.len() != ty.results().len() {
+                return Err(Error::InvalidArgument(format!(
+                    "expected {} result slots, got {}",
+                    ty.results().len(),
+                    results.len()
+                )));
+            }
+            (ty.params().len(), ty.results().len())
+        };
+        // Up to 16 values travel on the stack: no allocation per call.
+        let mut small = [0u128; 16];
+        let mut big;
+        let n = n_params.max(n_results).max(1);
+        let slots: &mut [u128] = if n <= small.len() {
+            &mut small[..n]
+        } else {
+            big = vec![0u128; n];
+            &mut big
+        };
         for (s, p) in slots.iter_mut().zip(params) {
             *s = p.to_raw(&mut inner.opaque)?;
         }
-        call_raw(inner, self.index, &mut slots)?;
+        call_raw(inner, self.index, slots)?;
         for (i, r) in results.iter_mut().enumerate() {
-            *r = Val::from_raw(slots[i], ty.results[i], &inner.opaque);
+            let t = inner.opaque.funcs[self.index].ty.results()[i];
+            *r = Val::from_raw(slots[i], t, &inner.opaque);
         }
         Ok(())
     }
@@ -245,13 +313,13 @@ impl Func {
     /// A typed view of this function; fails if the types do not match.
     pub fn typed<P: WasmList, R: WasmList>(
         &self,
-        mut store: impl AsContextMut,
+        store: impl AsContext,
     ) -> Result<TypedFunc<P, R>> {
-        let cx = store.as_context_mut();
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         let ty = &cx.0.opaque.funcs[self.index].ty;
-        check_types("parameter", P::types().into_iter(), &ty.params)?;
-        check_types("result", R::types().into_iter(), &ty.results)?;
+        check_types("parameter", P::types().into_iter(), ty.params())?;
+        check_types("result", R::types().into_iter(), ty.results())?;
         Ok(TypedFunc {
             func: *self,
             _marker: PhantomData,
@@ -290,11 +358,13 @@ pub(crate) fn call_raw<T: 'static>(
 ) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
-        let func = ctx.func.clone();
-        let func = func
+        let func = ctx
+            .func
             .downcast_ref::<HostFn<T>>()
-            .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?;
-        return (func.0)(inner, None, slots);
+            .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?
+            .0
+            .clone();
+        return func(inner, None, slots);
     }
     let funcref = data.funcref;
     // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
@@ -330,7 +400,7 @@ pub(crate) fn invoke(
     opaque.depth += 1;
     let len = slots.len();
     let values = slots.as_mut_ptr();
-    let opaque_ptr = opaque as *mut StoreOpaque;
+    let opaque_ptr = opaque.self_ptr;
     // SAFETY: see `call_raw`; while wasm runs, the store is reached only
     // through raw pointers held by compiled code and host contexts.
     let r = unsafe { traphandlers::call_wasm(f, vmctx, vmctx, values, len) };
@@ -385,7 +455,13 @@ unsafe extern "C" fn host_callback<T: 'static>(
     // taking the store mutably.
     let (store, func) = unsafe {
         let ctx = &*(host_vmctx as *const HostCtx);
-        (ctx.store, ctx.func.clone())
+        let Some(f) = ctx.func.downcast_ref::<HostFn<T>>() else {
+            return 1;
+        };
+        // A raw pointer, not a clone: the context (and the closure it
+        // holds) lives as long as the store, and stores never remove
+        // functions, so it outlives this call.
+        (ctx.store, &*f.0 as *const RawHostFn<T>)
     };
     let instance = if caller_vmctx.is_null() {
         None
@@ -399,10 +475,9 @@ unsafe extern "C" fn host_callback<T: 'static>(
     let store = unsafe { &mut *(store as *mut StoreInner<T>) };
     // SAFETY: the trampoline passes `len` valid slots.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
-    let Some(f) = func.downcast_ref::<HostFn<T>>() else {
-        return 1;
-    };
-    let r = panic::catch_unwind(AssertUnwindSafe(|| (f.0)(&mut *store, instance, slots)));
+    // SAFETY: see above; the closure is `Sync` and only read.
+    let f = unsafe { &*func };
+    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, instance, slots)));
     match r {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -479,9 +554,9 @@ impl<L: WasmList> IntoResults for Result<L> {
 }
 
 /// Rust closures that can become host functions; see [`Func::wrap`].
-pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
+pub trait IntoFunc<T: 'static, Params, Results>: Send + Sync + 'static {
     #[doc(hidden)]
-    fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>);
+    fn into_parts(self) -> HostFuncParts<T>;
 }
 
 macro_rules! into_func {
@@ -492,14 +567,14 @@ macro_rules! into_func {
             R: IntoResults,
         {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
-            fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
+            fn into_parts(self) -> HostFuncParts<T> {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
                 let raw = move |store: &mut StoreInner<T>, _instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
                     let r = self($($a::from_raw(slots[$i], &store.opaque)),*).into_results()?;
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                (ty, Box::new(raw))
+                HostFuncParts { ty, raw: Arc::new(raw) }
             }
         }
 
@@ -509,7 +584,7 @@ macro_rules! into_func {
             R: IntoResults,
         {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
-            fn into_raw(self) -> (FuncType, Box<RawHostFn<T>>) {
+            fn into_parts(self) -> HostFuncParts<T> {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
                 let raw = move |store: &mut StoreInner<T>, instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
                     $(let $a = $a::from_raw(slots[$i], &store.opaque);)*
@@ -517,7 +592,7 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                (ty, Box::new(raw))
+                HostFuncParts { ty, raw: Arc::new(raw) }
             }
         }
     };

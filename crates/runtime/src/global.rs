@@ -2,10 +2,11 @@
 
 use std::cell::UnsafeCell;
 
-use weft_decoder::GlobalType;
+use weft_decoder::GlobalType as WasmGlobalType;
 
 use crate::error::{Error, Result};
-use crate::store::AsContextMut;
+use crate::store::{AsContext, AsContextMut};
+use crate::types::{GlobalType, ValType};
 use crate::values::Val;
 
 /// The contract's `VMGlobal`: one 16-byte value slot.
@@ -14,7 +15,7 @@ pub(crate) struct VMGlobalCell(pub(crate) UnsafeCell<u128>);
 
 pub(crate) struct GlobalData {
     pub(crate) cell: Box<VMGlobalCell>,
-    pub(crate) ty: GlobalType,
+    pub(crate) ty: WasmGlobalType,
 }
 
 impl GlobalData {
@@ -41,12 +42,24 @@ pub struct Global {
 
 impl Global {
     /// Creates a global of type `ty` with initial value `val`.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Global, GlobalType, Store, Val, ValType};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let g = Global::new(&mut store, GlobalType::new(ValType::I32, true), Val::I32(1))?;
+    /// g.set(&mut store, Val::I32(2))?;
+    /// assert_eq!(g.get(&store)?.i32(), Some(2));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If `val` is not of the global's type.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, val: Val) -> Result<Global> {
         let cx = store.as_context_mut();
-        if val.ty() != ty.ty {
+        if val.ty() != ty.content() {
             return Err(Error::InvalidArgument(format!(
                 "global of type {} initialised with a value of type {}",
-                ty.ty,
+                ty.content(),
                 val.ty()
             )));
         }
@@ -54,23 +67,27 @@ impl Global {
         let raw = val.to_raw(opaque)?;
         Ok(Global {
             store_id: opaque.id,
-            index: opaque.push_global(ty, raw),
+            index: opaque.push_global(ty.to_wasm(), raw),
         })
     }
 
     /// The global's type.
-    pub fn ty(&self, mut store: impl AsContextMut) -> Result<GlobalType> {
-        let cx = store.as_context_mut();
+    pub fn ty(&self, store: impl AsContext) -> Result<GlobalType> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "global")?;
-        Ok(cx.0.opaque.globals[self.index].ty)
+        Ok(GlobalType::from_wasm(&cx.0.opaque.globals[self.index].ty))
     }
 
     /// The current value.
-    pub fn get(&self, mut store: impl AsContextMut) -> Result<Val> {
-        let cx = store.as_context_mut();
+    pub fn get(&self, store: impl AsContext) -> Result<Val> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "global")?;
         let g = &cx.0.opaque.globals[self.index];
-        Ok(Val::from_raw(g.get(), g.ty.ty, &cx.0.opaque))
+        Ok(Val::from_raw(
+            g.get(),
+            ValType::from_wasm(g.ty.ty),
+            &cx.0.opaque,
+        ))
     }
 
     /// Sets the value; an immutable global or a value of the wrong type is
@@ -84,7 +101,7 @@ impl Global {
                 "cannot set an immutable global".into(),
             ));
         }
-        if val.ty() != g.ty.ty {
+        if val.ty() != ValType::from_wasm(g.ty.ty) {
             return Err(Error::InvalidArgument(format!(
                 "global of type {} cannot hold a value of type {}",
                 g.ty.ty,
@@ -98,7 +115,7 @@ impl Global {
 }
 
 impl crate::store::StoreOpaque {
-    pub(crate) fn push_global(&mut self, ty: GlobalType, raw: u128) -> usize {
+    pub(crate) fn push_global(&mut self, ty: WasmGlobalType, raw: u128) -> usize {
         self.globals.push(GlobalData {
             cell: Box::new(VMGlobalCell(UnsafeCell::new(raw))),
             ty,

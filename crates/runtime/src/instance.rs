@@ -6,7 +6,7 @@ use weft_decoder::{ConstExpr, ConstOp, ElementItems2, EntityType, ExternIndex, S
 use weft_jit::VMOffsets;
 
 use crate::engine::Engine;
-use crate::error::{Error, Result, Trap, TrapKind};
+use crate::error::{Error, Result, Trap};
 use crate::func::{Func, FuncData, FuncKind, TypedFunc, VMFuncRef};
 use crate::global::Global;
 use crate::memory::{Memory, MemoryData};
@@ -15,6 +15,7 @@ use crate::shared_memory::SharedMemory;
 use crate::store::{AsContextMut, StoreOpaque};
 use crate::table::{Table, TableData};
 use crate::values::WasmList;
+use weft_jit::TrapKind;
 
 /// Something an instance can import or export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,7 +278,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         match (imp.ty, ext) {
             (EntityType::Func(t), Extern::Func(f)) => {
                 opaque.check(f.store_id, "imported function")?;
-                if *opaque.funcs[f.index].ty != m.types[t as usize] {
+                if opaque.funcs[f.index].ty != module.inner.func_types[t as usize] {
                     return Err(incompatible());
                 }
                 funcs.push(f.index);
@@ -340,7 +341,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         );
         let funcref = (vmctx_ptr as usize + funcref_offset as usize) as *const VMFuncRef;
         opaque.funcs.push(FuncData {
-            ty: Arc::new(m.types[body.type_index as usize].clone()),
+            ty: module.inner.func_types[body.type_index as usize].clone(),
             funcref,
             kind: FuncKind::Wasm,
         });
@@ -407,7 +408,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     let mut data = Box::new(InstanceData {
         module: module.clone(),
         vmctx,
-        store: opaque as *mut StoreOpaque,
+        store: opaque.self_ptr,
         index,
         funcs,
         memories,
@@ -573,3 +574,28 @@ fn eval_const(
     }
     stack.pop().ok_or_else(bad)
 }
+
+// The structures compiled code reads must be laid out exactly as the JIT's
+// contract (`weft_jit::VMOffsets`, crates/jit/CONTRACT.md) says.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    use weft_jit::VMOffsets as O;
+
+    use crate::func::VMFuncRef;
+    use crate::table::VMTableDefinition;
+
+    assert!(offset_of!(VMFuncRef, wasm_call) == O::FUNC_REF_WASM_CALL as usize);
+    assert!(offset_of!(VMFuncRef, array_call) == O::FUNC_REF_ARRAY_CALL as usize);
+    assert!(offset_of!(VMFuncRef, vmctx) == O::FUNC_REF_VMCTX as usize);
+    assert!(offset_of!(VMFuncRef, type_id) == O::FUNC_REF_TYPE_ID as usize);
+    assert!(size_of::<VMFuncRef>() == O::FUNC_REF_SIZE as usize);
+    assert!(offset_of!(VMTableDefinition, base) == O::TABLE_BASE as usize);
+    assert!(offset_of!(VMTableDefinition, current_elements) == O::TABLE_CURRENT_ELEMENTS as usize);
+    assert!(size_of::<VMTableDefinition>() == O::TABLE_DEFINITION_SIZE as usize);
+    assert!(weft_memory::MemoryDefinition::BASE_OFFSET == O::MEMORY_BASE as usize);
+    assert!(
+        weft_memory::MemoryDefinition::CURRENT_LENGTH_OFFSET == O::MEMORY_CURRENT_LENGTH as usize
+    );
+    assert!(size_of::<weft_memory::MemoryDefinition>() == O::MEMORY_DEFINITION_SIZE as usize);
+    assert!(size_of::<crate::global::VMGlobalCell>() == O::GLOBAL_SIZE as usize);
+};

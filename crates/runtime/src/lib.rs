@@ -7,8 +7,10 @@
 //! (compiled code and the vmctx layout it expects) and [`weft_memory`]
 //! (linear memories). It lays out every instance's vmctx exactly as
 //! `weft_jit::VMOffsets` describes and reaches compiled code only through
-//! `array_call` entries, catching traps with the mechanism described in
-//! [`traphandlers`].
+//! `array_call` entries, catching traps with signal handlers and a `setjmp`
+//! shim (see `ARCHITECTURE.md`). Nothing of those crates appears in this
+//! crate's public API: its types (`ValType`, `FuncType`, `Error`,
+//! `TrapKind`, ...) are its own.
 #![deny(missing_docs)]
 
 mod builtins;
@@ -21,15 +23,16 @@ mod interrupt;
 mod linker;
 mod memory;
 mod module;
-pub mod registry;
+mod registry;
 mod shared_memory;
 mod stack;
 mod store;
 mod table;
-pub mod traphandlers;
+mod traphandlers;
+mod types;
 mod values;
 
-pub use engine::{Config, Engine};
+pub use engine::{Config, Engine, OptLevel};
 pub use error::{Error, Result, Trap, TrapKind};
 pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
 pub use global::Global;
@@ -37,10 +40,11 @@ pub use instance::{Extern, Instance};
 pub use interrupt::{InterruptHandle, UpdateDeadline};
 pub use linker::Linker;
 pub use memory::Memory;
-pub use module::{ExternType, Module};
+pub use module::Module;
 pub use shared_memory::{AtomicInt, RmwOp, SharedMemory, WaitOutcome};
-pub use store::{AsContextMut, ResourceLimiter, Store, StoreContextMut, StoreOpaque};
+pub use store::{AsContext, AsContextMut, ResourceLimiter, Store, StoreContext, StoreContextMut};
 pub use table::{MAX_TABLE_ELEMENTS, Table};
+pub use types::{
+    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, TableType, ValType,
+};
 pub use values::{ExternRef, Val, WasmList, WasmTy};
-pub use weft_decoder::{FuncType, GlobalType, Limits, MemoryType, TableType, ValType};
-pub use weft_jit::OptLevel;

@@ -1,15 +1,17 @@
 //! Linear memories, backed by weft-memory.
 
-use weft_decoder::MemoryType;
+use weft_decoder::MemoryType as WasmMemoryType;
 
 use crate::engine::Engine;
-use crate::error::{Error, Result, TrapKind};
-use crate::store::{AsContextMut, Growth};
+use crate::error::{Error, Result};
+use crate::store::{AsContext, AsContextMut, Growth, StoreContext, StoreContextMut};
+use crate::types::MemoryType;
+use weft_jit::TrapKind;
 
 pub(crate) struct MemoryData(weft_memory::Memory);
 
 impl MemoryData {
-    pub(crate) fn new(engine: &Engine, ty: &MemoryType) -> Result<MemoryData> {
+    pub(crate) fn new(engine: &Engine, ty: &WasmMemoryType) -> Result<MemoryData> {
         if ty.memory64 {
             return Err(Error::Link("64-bit memories are not supported".into()));
         }
@@ -67,9 +69,9 @@ impl MemoryData {
         Ok(())
     }
 
-    pub(crate) fn ty(&self) -> MemoryType {
+    pub(crate) fn ty(&self) -> WasmMemoryType {
         let info = self.0.info();
-        MemoryType {
+        WasmMemoryType {
             limits: weft_decoder::Limits {
                 min: self.0.size_pages(),
                 max: info.maximum_pages,
@@ -81,7 +83,7 @@ impl MemoryData {
     }
 
     /// Import matching: limits subtyping, same sharedness and page size.
-    pub(crate) fn matches(&self, want: &MemoryType) -> bool {
+    pub(crate) fn matches(&self, want: &WasmMemoryType) -> bool {
         let have = self.ty();
         have.shared == want.shared
             && have.memory64 == want.memory64
@@ -127,6 +129,25 @@ impl MemoryData {
         self.0
             .read(offset, out)
             .map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
+    /// The memory's bytes, if it is not shared (a shared memory may be
+    /// written by other threads at any time, so no Rust slice of it exists).
+    pub(crate) fn slice(&self) -> Option<&[u8]> {
+        match &self.0 {
+            weft_memory::Memory::Linear(m) => Some(m.data()),
+            weft_memory::Memory::Pooled(m) => Some(m.data()),
+            _ => None,
+        }
+    }
+
+    /// See [`slice`](Self::slice).
+    pub(crate) fn slice_mut(&mut self) -> Option<&mut [u8]> {
+        match &mut self.0 {
+            weft_memory::Memory::Linear(m) => Some(m.data_mut()),
+            weft_memory::Memory::Pooled(m) => Some(m.data_mut()),
+            _ => None,
+        }
     }
 
     pub(crate) fn byte_len(&self) -> usize {
@@ -199,10 +220,24 @@ pub struct Memory {
 
 impl Memory {
     /// Creates a memory of type `ty` in the store.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Memory, MemoryType, Store};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let mem = Memory::new(&mut store, MemoryType::new(1, Some(2)))?;
+    /// mem.data_mut(&mut store)[10] = 7;
+    /// assert_eq!(mem.data(&store)[10], 7);
+    /// assert_eq!(mem.data_size(&store)?, 65536);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the memory cannot be reserved, or the type does not fit the
+    /// engine's configuration.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
-        let data = MemoryData::new(&opaque.engine, &ty)?;
+        let data = MemoryData::new(&opaque.engine, &ty.to_wasm())?;
         opaque.memories.push(data);
         Ok(Memory {
             store_id: opaque.id,
@@ -212,28 +247,58 @@ impl Memory {
 
     /// This memory as a [`SharedMemory`](crate::SharedMemory) handle, if it
     /// is shared (e.g. a shared memory a module defined and exported).
-    pub fn as_shared(&self, mut store: impl AsContextMut) -> Option<crate::SharedMemory> {
-        let cx = store.as_context_mut();
+    pub fn as_shared(&self, store: impl AsContext) -> Option<crate::SharedMemory> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "memory").ok()?;
         let o = &cx.0.opaque;
         crate::SharedMemory::from_data(&o.engine, &o.memories[self.index])
     }
 
     /// The memory's current type (its minimum is the current size).
-    pub fn ty(&self, mut store: impl AsContextMut) -> Result<MemoryType> {
-        let cx = store.as_context_mut();
+    pub fn ty(&self, store: impl AsContext) -> Result<MemoryType> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "memory")?;
-        Ok(cx.0.opaque.memories[self.index].ty())
+        Ok(MemoryType::from_wasm(
+            &cx.0.opaque.memories[self.index].ty(),
+        ))
     }
 
     /// Current size in pages.
-    pub fn size(&self, store: impl AsContextMut) -> Result<u64> {
-        Ok(self.ty(store)?.limits.min)
+    pub fn size(&self, store: impl AsContext) -> Result<u64> {
+        Ok(self.ty(store)?.minimum())
+    }
+
+    /// The memory's bytes, borrowed from the store: valid until the store is
+    /// next used mutably (a call may grow, and so move, the memory).
+    ///
+    /// A shared memory gives an empty slice: other threads may write it at
+    /// any time, which a Rust slice cannot allow; use
+    /// [`SharedMemory`](crate::SharedMemory)'s methods (or
+    /// [`read`](Self::read)) instead. A memory from another store also gives
+    /// an empty slice.
+    pub fn data<'a, T: 'a>(&self, store: impl Into<StoreContext<'a, T>>) -> &'a [u8] {
+        let cx: StoreContext<'a, T> = store.into();
+        if cx.0.opaque.check(self.store_id, "memory").is_err() {
+            return &[];
+        }
+        cx.0.opaque.memories[self.index].slice().unwrap_or(&[])
+    }
+
+    /// The memory's bytes, mutably (see [`data`](Self::data); shared
+    /// memories and memories of another store give an empty slice).
+    pub fn data_mut<'a, T: 'a>(&self, store: impl Into<StoreContextMut<'a, T>>) -> &'a mut [u8] {
+        let cx: StoreContextMut<'a, T> = store.into();
+        if cx.0.opaque.check(self.store_id, "memory").is_err() {
+            return &mut [];
+        }
+        cx.0.opaque.memories[self.index]
+            .slice_mut()
+            .unwrap_or(&mut [])
     }
 
     /// Current size in bytes.
-    pub fn data_size(&self, mut store: impl AsContextMut) -> Result<usize> {
-        let cx = store.as_context_mut();
+    pub fn data_size(&self, store: impl AsContext) -> Result<usize> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "memory")?;
         Ok(cx.0.opaque.memories[self.index].byte_len())
     }
@@ -252,8 +317,8 @@ impl Memory {
     }
 
     /// Copies bytes out of the memory at `offset`.
-    pub fn read(&self, mut store: impl AsContextMut, offset: usize, out: &mut [u8]) -> Result<()> {
-        let cx = store.as_context_mut();
+    pub fn read(&self, store: impl AsContext, offset: usize, out: &mut [u8]) -> Result<()> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "memory")?;
         cx.0.opaque.memories[self.index].read_at(offset as u64, out)
     }

@@ -3,12 +3,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use weft_decoder::{EntityType, ExternIndex, Features, FuncType};
+use weft_decoder::{EntityType, ExternIndex, Features};
 use weft_jit::CompiledModule;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::registry::{self, CodeInfo, Registration};
+use crate::types::{
+    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, TableType,
+};
 
 /// A compiled WebAssembly module, ready to be instantiated any number of times.
 ///
@@ -32,6 +35,8 @@ pub(crate) struct ModuleInner {
     pub(crate) compiled: Arc<CompiledModule>,
     /// Canonical engine type id of every type in the type section.
     pub(crate) type_ids: Vec<u32>,
+    /// Every type of the type section, in the public form functions carry.
+    pub(crate) func_types: Vec<Arc<FuncType>>,
     _registration: Registration,
 }
 
@@ -57,42 +62,67 @@ impl CodeInfo for ModuleCode {
 }
 
 /// Where an import or export lives, with its type.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExternType {
-    /// A function of this type.
-    Func(FuncType),
-    /// A table.
-    Table(weft_decoder::TableType),
-    /// A memory.
-    Memory(weft_decoder::MemoryType),
-    /// A global.
-    Global(weft_decoder::GlobalType),
-}
-
 impl Module {
     /// Compiles a module from binary WebAssembly or WebAssembly text.
     ///
+    /// ```
+    /// use weft_runtime::{Engine, Error, Module};
+    /// let engine = Engine::default();
+    /// let module = Module::new(&engine, "(module (func (export \"f\")))")?;
+    /// assert_eq!(module.exports().count(), 1);
+    /// assert!(matches!(Module::new(&engine, b"\0asm\x02\0\0\0"), Err(Error::Invalid { .. })));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// Malformed or invalid input gives [`Error::Decode`]; unsupported
-    /// instructions give [`Error::Compile`].
+    /// Malformed or invalid input gives [`Error::Invalid`] (text that does
+    /// not parse: [`Error::Wat`]); valid modules using something weft does
+    /// not support give [`Error::Unsupported`].
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         let bytes = bytes.as_ref();
         if bytes.starts_with(b"\0asm") {
             Self::from_binary(engine, bytes)
         } else {
-            let binary = weft_decoder::parse_wat(bytes)?;
+            let binary = weft_decoder::parse_wat(bytes).map_err(Error::from_decode)?;
             Self::from_binary(engine, &binary)
         }
     }
 
+    /// Decodes and validates a binary module with the engine's features,
+    /// without compiling it.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Module};
+    /// let engine = Engine::default();
+    /// assert!(Module::validate(&engine, b"\0asm\x01\0\0\0").is_ok());
+    /// assert!(Module::validate(&engine, b"not wasm").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`Module::new`].
+    pub fn validate(engine: &Engine, bytes: &[u8]) -> Result<()> {
+        weft_decoder::Module::decode_with(bytes, Features(engine.inner.config.features))
+            .map(drop)
+            .map_err(Error::from_decode)
+    }
+
     /// Compiles a module from binary WebAssembly only.
+    ///
+    /// # Errors
+    /// As for [`Module::new`].
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
-        let decoded = Arc::new(weft_decoder::Module::decode_with(
-            bytes,
-            Features(engine.inner.config.features),
-        )?);
+        let decoded = Arc::new(
+            weft_decoder::Module::decode_with(bytes, Features(engine.inner.config.features))
+                .map_err(Error::from_decode)?,
+        );
         let started = std::time::Instant::now();
-        let compiled = Arc::new(engine.inner.compiler.compile(&decoded)?);
+        let compiled = Arc::new(
+            engine
+                .inner
+                .compiler
+                .compile(&decoded)
+                .map_err(Error::from_compile)?,
+        );
         tracing::debug!(
             bytes = bytes.len(),
             functions = decoded.bodies.len(),
@@ -100,6 +130,11 @@ impl Module {
             "compiled module"
         );
         let type_ids = decoded.types.iter().map(|t| engine.type_id(t)).collect();
+        let func_types = decoded
+            .types
+            .iter()
+            .map(|t| Arc::new(FuncType::from_wasm(t)))
+            .collect();
         let (start, end) = compiled.code_range();
         let registration = registry::register(
             start,
@@ -115,6 +150,7 @@ impl Module {
                 decoded,
                 compiled,
                 type_ids,
+                func_types,
                 _registration: registration,
             }),
         })
@@ -136,37 +172,73 @@ impl Module {
         self.inner.decoded.names.module.as_deref()
     }
 
-    /// The decoded module description.
-    pub fn decoded(&self) -> &weft_decoder::Module {
-        &self.inner.decoded
-    }
-
-    /// The imports: module name, field name and type.
-    pub fn imports(&self) -> impl Iterator<Item = (&str, &str, ExternType)> + '_ {
+    /// The imports, in order.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, ExternType, Module};
+    /// let engine = Engine::default();
+    /// let m = Module::new(&engine, r#"(module (import "env" "log" (func (param i32))))"#)?;
+    /// let imp = m.imports().next().unwrap();
+    /// assert_eq!((imp.module(), imp.name()), ("env", "log"));
+    /// assert!(matches!(imp.ty(), ExternType::Func(f) if f.params().len() == 1));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn imports(&self) -> impl ExactSizeIterator<Item = ImportType<'_>> + '_ {
         let m = &self.inner.decoded;
-        m.imports.iter().map(move |i| {
-            let ty = match i.ty {
-                EntityType::Func(t) => ExternType::Func(m.types[t as usize].clone()),
-                EntityType::Table(t) => ExternType::Table(t),
-                EntityType::Memory(t) => ExternType::Memory(t),
-                EntityType::Global(t) => ExternType::Global(t),
-            };
-            (i.module.as_str(), i.name.as_str(), ty)
+        m.imports.iter().map(move |i| ImportType {
+            module: i.module.as_str(),
+            name: i.name.as_str(),
+            ty: match i.ty {
+                EntityType::Func(t) => ExternType::Func(FuncType::from_wasm(&m.types[t as usize])),
+                EntityType::Table(t) => ExternType::Table(TableType::from_wasm(&t)),
+                EntityType::Memory(t) => ExternType::Memory(MemoryType::from_wasm(&t)),
+                EntityType::Global(t) => ExternType::Global(GlobalType::from_wasm(&t)),
+            },
         })
     }
 
-    /// The exports: name and type.
-    pub fn exports(&self) -> impl Iterator<Item = (&str, ExternType)> + '_ {
+    /// The exports, in order.
+    pub fn exports(&self) -> impl ExactSizeIterator<Item = ExportType<'_>> + '_ {
         let m = &self.inner.decoded;
-        m.exports.iter().map(move |e| {
-            let ty = match e.index {
-                ExternIndex::Func(i) => ExternType::Func(m.func_type(i).clone()),
-                ExternIndex::Table(i) => ExternType::Table(m.tables[i as usize]),
-                ExternIndex::Memory(i) => ExternType::Memory(m.memories[i as usize]),
-                ExternIndex::Global(i) => ExternType::Global(m.globals[i as usize]),
-            };
-            (e.name.as_str(), ty)
+        m.exports.iter().map(move |e| ExportType {
+            name: e.name.as_str(),
+            ty: match e.index {
+                ExternIndex::Func(i) => ExternType::Func(FuncType::from_wasm(m.func_type(i))),
+                ExternIndex::Table(i) => {
+                    ExternType::Table(TableType::from_wasm(&m.tables[i as usize]))
+                }
+                ExternIndex::Memory(i) => {
+                    ExternType::Memory(MemoryType::from_wasm(&m.memories[i as usize]))
+                }
+                ExternIndex::Global(i) => {
+                    ExternType::Global(GlobalType::from_wasm(&m.globals[i as usize]))
+                }
+            },
         })
+    }
+
+    /// The contents of every custom section called `name`, in order.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Module};
+    /// let engine = Engine::default();
+    /// // A module with one custom section "hi" holding "there".
+    /// let bytes = b"\0asm\x01\0\0\0\x00\x08\x02hithere";
+    /// let m = Module::from_binary(&engine, bytes)?;
+    /// assert_eq!(m.custom_sections("hi").collect::<Vec<_>>(), [b"there"]);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn custom_sections<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let m = &self.inner.decoded;
+        m.custom_sections
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .filter_map(move |(_, r)| m.bytes.get(r.clone()))
+    }
+
+    /// How many functions the module defines (not counting imports).
+    pub fn defined_functions(&self) -> usize {
+        self.inner.decoded.bodies.len()
     }
 
     pub(crate) fn check_engine(&self, engine: &Engine) -> Result<()> {

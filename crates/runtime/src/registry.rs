@@ -11,6 +11,7 @@ pub trait CodeInfo: Send + Sync {
     /// The trap recorded at exactly `pc`.
     fn lookup_trap(&self, pc: usize) -> Option<TrapKind>;
     /// The function index containing `pc`.
+    #[allow(dead_code, reason = "kept for frame descriptions beyond names")]
     fn func_at(&self, pc: usize) -> Option<u32>;
     /// A printable name of the function containing `pc` (not called from
     /// the signal handler).

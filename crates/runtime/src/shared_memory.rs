@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use weft_decoder::MemoryType;
+use crate::types::MemoryType;
 pub use weft_memory::{AtomicInt, RmwOp, WaitOutcome};
 
 use crate::engine::Engine;
@@ -66,17 +66,17 @@ impl std::fmt::Debug for SharedMemory {
 impl SharedMemory {
     /// Creates a shared memory; `ty` must be shared and have a maximum.
     pub fn new(engine: &Engine, ty: MemoryType) -> Result<SharedMemory> {
-        if !ty.shared {
+        if !ty.is_shared() {
             return Err(Error::InvalidArgument(
                 "SharedMemory::new needs a shared memory type".into(),
             ));
         }
-        if ty.limits.max.is_none() {
+        if ty.maximum().is_none() {
             return Err(Error::InvalidArgument(
                 "a shared memory needs a maximum size".into(),
             ));
         }
-        let data = MemoryData::new(engine, &ty)?;
+        let data = MemoryData::new(engine, &ty.to_wasm())?;
         Self::from_data(engine, &data)
             .ok_or_else(|| Error::Resource("the memory is not shared".into()))
     }
@@ -90,7 +90,7 @@ impl SharedMemory {
 
     /// The memory's type (its minimum is the current size).
     pub fn ty(&self) -> MemoryType {
-        MemoryData::from_shared(self.inner.clone()).ty()
+        MemoryType::from_wasm(&MemoryData::from_shared(self.inner.clone()).ty())
     }
 
     /// Current size in pages.

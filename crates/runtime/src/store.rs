@@ -19,18 +19,40 @@ use crate::values::ExternRef;
 /// embedder's data `T`. It is `Send` but not `Sync`: every call takes
 /// `&mut Store`, so two threads can never run code in one store at once.
 pub struct Store<T> {
-    pub(crate) inner: Box<StoreInner<T>>,
+    /// The store's allocation (from `Box::into_raw`). Every access goes
+    /// through this one root pointer, and the copy kept in
+    /// `StoreOpaque::self_ptr` (for host contexts, instances and callbacks)
+    /// is the same pointer: none of them is derived from a temporary
+    /// borrow of another.
+    root: std::ptr::NonNull<StoreInner<T>>,
+    _owns: std::marker::PhantomData<Box<StoreInner<T>>>,
+}
+
+// SAFETY: a store owns its contents exclusively (the raw pointers inside
+// point only at allocations it owns or at immutable engine code); moving it
+// to another thread is sound when its data may move, as `Box` would allow.
+// It is deliberately not `Sync`.
+unsafe impl<T: Send> Send for Store<T> {}
+
+impl<T> Drop for Store<T> {
+    fn drop(&mut self) {
+        // SAFETY: `root` came from `Box::into_raw` in `Store::new` and is
+        // released exactly once, here or in `into_data`.
+        drop(unsafe { Box::from_raw(self.root.as_ptr()) });
+    }
 }
 
 /// The store's contents; `opaque` must stay the first field so that a pointer
 /// to it is also a pointer to the whole (see `func::host_callback`).
 #[repr(C)]
-pub struct StoreInner<T> {
+pub(crate) struct StoreInner<T> {
     pub(crate) opaque: StoreOpaque,
     pub(crate) data: T,
 }
 
-/// The part of a store that does not depend on `T`.
+/// The part of a store that does not depend on `T`. `pub` only so that the
+/// sealed value traits can name it; this module is private, so nothing
+/// outside the crate can.
 #[doc(hidden)]
 pub struct StoreOpaque {
     pub(crate) engine: Engine,
@@ -50,6 +72,9 @@ pub struct StoreOpaque {
     pub(crate) funcs: Vec<FuncData>,
     pub(crate) memories: Vec<MemoryData>,
     pub(crate) globals: Vec<GlobalData>,
+    /// Linker host functions already created in this store: the address of
+    /// the closure's `Arc` (kept alive by the function) to its index.
+    pub(crate) host_func_cache: HashMap<usize, usize>,
     /// Function index of every `VMFuncRef` address in this store.
     pub(crate) funcref_index: HashMap<usize, usize>,
     /// Every `externref` that has entered the store (kept until the store
@@ -61,13 +86,16 @@ pub struct StoreOpaque {
     pub(crate) pending: Option<Pending>,
     /// Depth of wasm activations of this store on the stack.
     pub(crate) depth: u32,
+    /// The store's root pointer (see `Store::root`), for the raw pointers
+    /// that host contexts, instances and callbacks keep.
+    pub(crate) self_ptr: *mut StoreOpaque,
 }
 
 pub(crate) enum Pending {
     Error(crate::Error),
     Panic(Box<dyn Any + Send>),
     /// A runtime builtin failed with this trap (e.g. `table.copy` out of bounds).
-    Trap(crate::TrapKind),
+    Trap(weft_jit::TrapKind),
 }
 
 // SAFETY: the raw pointers inside a store (vmctx blocks, memory definitions,
@@ -85,62 +113,84 @@ impl<T> Store<T> {
     /// With `Config::interruptible`, if the kernel refuses to map the one
     /// page the store's interrupt polls read (an out-of-memory condition).
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        Store {
-            inner: Box::new(StoreInner {
-                opaque: StoreOpaque {
-                    engine: engine.clone(),
-                    id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
-                    vmstore: Arc::new(
-                        VMStoreContext::new(
-                            &engine.inner.epoch,
-                            engine.inner.config.tunables.interrupt_poll,
-                        )
-                        .expect("weft: cannot map a store's interrupt page"),
-                    ),
-                    epoch_deadline: u64::MAX,
-                    epoch_callback: None,
-                    limiter: None,
-                    instances: Vec::new(),
-                    funcs: Vec::new(),
-                    memories: Vec::new(),
-                    globals: Vec::new(),
-                    funcref_index: HashMap::new(),
-                    externrefs: HashMap::new(),
-                    tables: Vec::new(),
-                    pending: None,
-                    depth: 0,
-                },
-                data,
-            }),
-        }
+        let boxed = Box::new(StoreInner {
+            opaque: StoreOpaque {
+                engine: engine.clone(),
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+                vmstore: Arc::new(
+                    VMStoreContext::new(
+                        &engine.inner.epoch,
+                        engine.inner.config.tunables.interrupt_poll,
+                    )
+                    .expect("weft: cannot map a store's interrupt page"),
+                ),
+                epoch_deadline: u64::MAX,
+                epoch_callback: None,
+                limiter: None,
+                instances: Vec::new(),
+                funcs: Vec::new(),
+                memories: Vec::new(),
+                globals: Vec::new(),
+                host_func_cache: HashMap::new(),
+                funcref_index: HashMap::new(),
+                externrefs: HashMap::new(),
+                tables: Vec::new(),
+                pending: None,
+                depth: 0,
+                self_ptr: std::ptr::null_mut(),
+            },
+            data,
+        });
+        let root = std::ptr::NonNull::from(Box::leak(boxed));
+        let store = Store {
+            root,
+            _owns: std::marker::PhantomData,
+        };
+        // SAFETY: `root` is the live allocation just made; nothing else
+        // refers to it yet.
+        unsafe { (*root.as_ptr()).opaque.self_ptr = root.as_ptr().cast::<StoreOpaque>() };
+        store
+    }
+
+    /// The store's contents.
+    pub(crate) fn inner(&self) -> &StoreInner<T> {
+        // SAFETY: `root` is live while the store is; `&self` excludes
+        // mutation through the store for the borrow's length.
+        unsafe { self.root.as_ref() }
+    }
+
+    /// The store's contents, mutably.
+    pub(crate) fn inner_mut(&mut self) -> &mut StoreInner<T> {
+        // SAFETY: as for `inner`; `&mut self` makes the borrow exclusive.
+        unsafe { self.root.as_mut() }
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
-        &self.inner.opaque.engine
+        &self.inner().opaque.engine
     }
 
     /// The embedder's data.
     pub fn data(&self) -> &T {
-        &self.inner.data
+        &self.inner().data
     }
 
     /// The embedder's data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
-        &mut self.inner.data
+        &mut self.inner_mut().data
     }
 
     /// Sets the epoch deadline `ticks` epochs from now (see
     /// [`Engine::increment_epoch`]) and clears any pending interrupt.
     pub fn set_epoch_deadline(&mut self, ticks: u64) {
-        let o = &mut self.inner.opaque;
+        let o = &mut self.inner_mut().opaque;
         let deadline = o.engine.current_epoch().saturating_add(ticks);
         o.set_vm_deadline(deadline);
     }
 
     /// When the epoch deadline is reached, trap with "interrupt" (the default).
     pub fn epoch_deadline_trap(&mut self) {
-        self.inner.opaque.epoch_callback = None;
+        self.inner_mut().opaque.epoch_callback = None;
     }
 
     /// When the epoch deadline is reached, call `f`, which decides whether to
@@ -152,7 +202,7 @@ impl<T> Store<T> {
     ) where
         T: 'static,
     {
-        self.inner.opaque.epoch_callback = Some(Box::new(move |opaque: *mut StoreOpaque| {
+        self.inner_mut().opaque.epoch_callback = Some(Box::new(move |opaque: *mut StoreOpaque| {
             // SAFETY: the callback is only called by the EpochInterrupt
             // builtin with the store it was installed in; `StoreInner<T>` is
             // `repr(C)` with `opaque` first.
@@ -199,19 +249,20 @@ impl<T> Store<T> {
     ) where
         T: 'static,
     {
-        self.inner.opaque.limiter = Some(Box::new(move |opaque: *mut StoreOpaque, g: Growth| {
-            // SAFETY: the limiter is only called by `StoreOpaque::allow_growth`
-            // of the store it was installed in, which passes the store's own
-            // pointer and holds no other reference to the data; `StoreInner<T>`
-            // is `repr(C)` with `opaque` first.
-            let inner = unsafe { &mut *(opaque as *mut StoreInner<T>) };
-            let l = f(&mut inner.data);
-            if g.table {
-                l.table_growing(g.current, g.desired, g.maximum)
-            } else {
-                l.memory_growing(g.current, g.desired, g.maximum)
-            }
-        }));
+        self.inner_mut().opaque.limiter =
+            Some(Box::new(move |opaque: *mut StoreOpaque, g: Growth| {
+                // SAFETY: the limiter is only called by `StoreOpaque::allow_growth`
+                // of the store it was installed in, which passes the store's own
+                // pointer and holds no other reference to the data; `StoreInner<T>`
+                // is `repr(C)` with `opaque` first.
+                let inner = unsafe { &mut *(opaque as *mut StoreInner<T>) };
+                let l = f(&mut inner.data);
+                if g.table {
+                    l.table_growing(g.current, g.desired, g.maximum)
+                } else {
+                    l.memory_growing(g.current, g.desired, g.maximum)
+                }
+            }));
     }
 
     /// Interrupts calls that are still running at `at` (they trap with
@@ -223,7 +274,7 @@ impl<T> Store<T> {
     /// (`Config::interruptible` or `Config::epoch_interruption`): without
     /// them the deadline could never stop a running call.
     pub fn set_deadline(&mut self, at: Instant) -> Result<()> {
-        let o = &mut self.inner.opaque;
+        let o = &mut self.inner_mut().opaque;
         o.check_interruptible()?;
         o.set_vm_deadline(u64::MAX);
         o.engine.inner.ticker.schedule(&o.vmstore, at);
@@ -238,7 +289,7 @@ impl<T> Store<T> {
         match Instant::now().checked_add(timeout) {
             Some(at) => self.set_deadline(at),
             None => {
-                self.inner.opaque.check_interruptible()?;
+                self.inner_mut().opaque.check_interruptible()?;
                 self.clear_deadline();
                 Ok(())
             }
@@ -247,7 +298,7 @@ impl<T> Store<T> {
 
     /// Removes every deadline and clears any pending interrupt.
     pub fn clear_deadline(&mut self) {
-        self.inner.opaque.set_vm_deadline(u64::MAX);
+        self.inner_mut().opaque.set_vm_deadline(u64::MAX);
     }
 
     /// A handle that interrupts this store's running or next call from any
@@ -256,7 +307,7 @@ impl<T> Store<T> {
     /// `Config::epoch_interruption`); bulk memory operations always do.
     pub fn interrupt_handle(&self) -> InterruptHandle {
         InterruptHandle {
-            ctx: self.inner.opaque.vmstore.clone(),
+            ctx: self.inner().opaque.vmstore.clone(),
         }
     }
 
@@ -265,9 +316,9 @@ impl<T> Store<T> {
     /// # Errors
     /// Fails unless the engine was configured with `Config::consume_fuel`.
     pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
-        self.inner.opaque.check_fuel()?;
+        self.inner_mut().opaque.check_fuel()?;
         let f = i64::try_from(fuel).unwrap_or(i64::MAX);
-        self.inner
+        self.inner_mut()
             .opaque
             .vmstore
             .fuel_consumed
@@ -280,9 +331,9 @@ impl<T> Store<T> {
     /// # Errors
     /// Fails unless the engine was configured with `Config::consume_fuel`.
     pub fn get_fuel(&self) -> Result<u64> {
-        self.inner.opaque.check_fuel()?;
+        self.inner().opaque.check_fuel()?;
         let c = self
-            .inner
+            .inner()
             .opaque
             .vmstore
             .fuel_consumed
@@ -293,7 +344,10 @@ impl<T> Store<T> {
     /// Consumes the store and returns the embedder's data; everything else
     /// the store owns is released.
     pub fn into_data(self) -> T {
-        let inner = *self.inner;
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `root` came from `Box::into_raw`; `this` is never dropped,
+        // so the allocation is released exactly once, here.
+        let inner = unsafe { Box::from_raw(this.root.as_ptr()) };
         inner.data
     }
 }
@@ -301,8 +355,97 @@ impl<T> Store<T> {
 impl<T> std::fmt::Debug for Store<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("id", &self.inner.opaque.id)
+            .field("id", &self.inner().opaque.id)
             .finish_non_exhaustive()
+    }
+}
+
+/// A shared borrow of a store, for reading (types, sizes, memory contents).
+pub struct StoreContext<'a, T>(pub(crate) &'a StoreInner<T>);
+
+impl<T> StoreContext<'_, T> {
+    /// The embedder's data.
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.0.opaque.engine
+    }
+}
+
+impl<'a, T> From<&'a Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a Store<T>) -> Self {
+        StoreContext(s.inner())
+    }
+}
+
+impl<'a, T> From<&'a mut Store<T>> for StoreContext<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContext(s.inner())
+    }
+}
+
+impl<'a, T> From<&'a StoreContextMut<'_, T>> for StoreContext<'a, T> {
+    fn from(s: &'a StoreContextMut<'_, T>) -> Self {
+        StoreContext(s.0)
+    }
+}
+
+impl<'a, T> From<&'a mut Store<T>> for StoreContextMut<'a, T> {
+    fn from(s: &'a mut Store<T>) -> Self {
+        StoreContextMut(s.inner_mut())
+    }
+}
+
+impl<'a, T> From<&'a mut StoreContextMut<'_, T>> for StoreContextMut<'a, T> {
+    fn from(s: &'a mut StoreContextMut<'_, T>) -> Self {
+        StoreContextMut(s.0)
+    }
+}
+
+/// Anything that can lend shared access to a store: `&Store<T>`,
+/// `&mut Store<T>`, [`StoreContext`], [`StoreContextMut`] and
+/// [`Caller`](crate::Caller). Read-only methods take `impl AsContext`.
+pub trait AsContext {
+    /// The store's data type.
+    type Data;
+    /// Borrows the store.
+    fn as_context(&self) -> StoreContext<'_, Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.inner())
+    }
+}
+
+impl<T> AsContext for StoreContext<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T> AsContext for StoreContextMut<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> StoreContext<'_, T> {
+        StoreContext(self.0)
+    }
+}
+
+impl<T: AsContext> AsContext for &T {
+    type Data = T::Data;
+    fn as_context(&self) -> StoreContext<'_, T::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<T: AsContext> AsContext for &mut T {
+    type Data = T::Data;
+    fn as_context(&self) -> StoreContext<'_, T::Data> {
+        (**self).as_context()
     }
 }
 
@@ -326,30 +469,25 @@ impl<T> StoreContextMut<'_, T> {
 
 /// Anything that can lend mutable access to a store: `&mut Store<T>`,
 /// [`StoreContextMut`] and [`Caller`](crate::Caller).
-pub trait AsContextMut {
-    /// The store's data type.
-    type Data;
+pub trait AsContextMut: AsContext {
     /// Borrows the store.
     fn as_context_mut(&mut self) -> StoreContextMut<'_, Self::Data>;
 }
 
 impl<T> AsContextMut for Store<T> {
-    type Data = T;
     fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
-        StoreContextMut(&mut self.inner)
+        StoreContextMut(self.inner_mut())
     }
 }
 
 impl<T> AsContextMut for StoreContextMut<'_, T> {
-    type Data = T;
     fn as_context_mut(&mut self) -> StoreContextMut<'_, T> {
         StoreContextMut(self.0)
     }
 }
 
 impl<T: AsContextMut> AsContextMut for &mut T {
-    type Data = T::Data;
-    fn as_context_mut(&mut self) -> StoreContextMut<'_, T::Data> {
+    fn as_context_mut(&mut self) -> StoreContextMut<'_, <T as AsContext>::Data> {
         (**self).as_context_mut()
     }
 }
@@ -450,7 +588,7 @@ impl StoreOpaque {
                 }
             }
         }
-        let me = self as *mut StoreOpaque;
+        let me = self.self_ptr;
         let mut guard = Restore(me, Some(f));
         let f = guard.1.as_mut().expect("just set");
         f(me, g)

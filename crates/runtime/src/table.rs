@@ -1,6 +1,9 @@
 //! Tables of references.
 
-use weft_decoder::{Limits, TableType};
+use weft_decoder::{Limits, TableType as WasmTableType};
+
+use crate::store::AsContext;
+use crate::types::{TableType, ValType};
 
 use crate::error::{Error, Result};
 use crate::store::{AsContextMut, StoreOpaque};
@@ -13,8 +16,8 @@ pub const MAX_TABLE_ELEMENTS: u64 = 10_000_000;
 /// The contract's `VMTableDefinition`.
 #[repr(C)]
 pub(crate) struct VMTableDefinition {
-    base: *mut usize,
-    current_elements: usize,
+    pub(crate) base: *mut usize,
+    pub(crate) current_elements: usize,
 }
 
 /// A table's storage: pointer-sized raw references (`*const VMFuncRef` for
@@ -22,11 +25,11 @@ pub(crate) struct VMTableDefinition {
 pub(crate) struct TableData {
     elements: Vec<usize>,
     def: Box<VMTableDefinition>,
-    pub(crate) ty: TableType,
+    pub(crate) ty: WasmTableType,
 }
 
 impl TableData {
-    pub(crate) fn new(ty: TableType, init: usize) -> Result<TableData> {
+    pub(crate) fn new(ty: WasmTableType, init: usize) -> Result<TableData> {
         if ty.table64 {
             return Err(Error::Link("64-bit tables are not supported".into()));
         }
@@ -57,8 +60,8 @@ impl TableData {
         &mut *self.def as *mut VMTableDefinition as *mut u8
     }
 
-    pub(crate) fn ty(&self) -> TableType {
-        TableType {
+    pub(crate) fn ty(&self) -> WasmTableType {
+        WasmTableType {
             limits: Limits {
                 min: self.elements.len() as u64,
                 max: self.ty.limits.max,
@@ -148,7 +151,7 @@ impl TableData {
     }
 
     /// Import matching: same element type, limits subtyping.
-    pub(crate) fn matches(&self, want: &TableType) -> bool {
+    pub(crate) fn matches(&self, want: &WasmTableType) -> bool {
         let have = self.ty();
         have.element == want.element
             && have.table64 == want.table64
@@ -165,9 +168,22 @@ pub struct Table {
 
 impl Table {
     /// Creates a table of type `ty` with every element set to `init`.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Store, Table, TableType, Val, ValType};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let t = Table::new(&mut store, TableType::new(ValType::FuncRef, 2, None), Val::FuncRef(None))?;
+    /// assert_eq!(t.size(&store)?, 2);
+    /// assert_eq!(t.grow(&mut store, 3, Val::FuncRef(None))?, 2);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If `init` is not of the element type or the size is out of range.
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table> {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
+        let ty = ty.to_wasm();
         let raw = elem_raw(opaque, ty.element, &init)?;
         opaque.tables.push(TableData::new(ty, raw)?);
         Ok(Table {
@@ -177,24 +193,28 @@ impl Table {
     }
 
     /// The table's current type (its minimum is the current size).
-    pub fn ty(&self, mut store: impl AsContextMut) -> Result<TableType> {
-        let cx = store.as_context_mut();
+    pub fn ty(&self, store: impl AsContext) -> Result<TableType> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "table")?;
-        Ok(cx.0.opaque.tables[self.index].ty())
+        Ok(TableType::from_wasm(&cx.0.opaque.tables[self.index].ty()))
     }
 
     /// The current size in elements.
-    pub fn size(&self, store: impl AsContextMut) -> Result<u64> {
-        Ok(self.ty(store)?.limits.min)
+    pub fn size(&self, store: impl AsContext) -> Result<u64> {
+        Ok(self.ty(store)?.minimum())
     }
 
     /// The element at `index`, or `None` if out of bounds.
-    pub fn get(&self, mut store: impl AsContextMut, index: u64) -> Option<Val> {
-        let cx = store.as_context_mut();
+    pub fn get(&self, store: impl AsContext, index: u64) -> Option<Val> {
+        let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "table").ok()?;
         let t = &cx.0.opaque.tables[self.index];
         let raw = t.get(index)?;
-        Some(Val::from_raw(raw as u128, t.ty.element, &cx.0.opaque))
+        Some(Val::from_raw(
+            raw as u128,
+            ValType::from_wasm(t.ty.element),
+            &cx.0.opaque,
+        ))
     }
 
     /// Sets the element at `index`.
@@ -231,6 +251,7 @@ impl Table {
 }
 
 fn elem_raw(opaque: &mut StoreOpaque, ty: weft_decoder::ValType, v: &Val) -> Result<usize> {
+    let ty = ValType::from_wasm(ty);
     if v.ty() != ty {
         return Err(Error::InvalidArgument(format!(
             "a {ty} table cannot hold a value of type {}",

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use weft_decoder::ValType;
+use crate::types::ValType;
 
 use crate::error::Result;
 use crate::func::Func;

@@ -57,6 +57,9 @@ pub(crate) struct State {
     /// Set by a call that gave up because of the deadline: the glue then
     /// ends the run with [`DeadlineExceeded`].
     pub(crate) deadline_hit: bool,
+    /// The last calling instance and its exported memory: looked up by name
+    /// once per instance, not once per call.
+    pub(crate) memory_cache: Option<(weft::Instance, weft::Memory)>,
 }
 
 enum Stdio {
@@ -332,6 +335,7 @@ impl WasiCtxBuilder {
                 table,
                 deadline: b.deadline,
                 deadline_hit: false,
+                memory_cache: None,
             })),
         }
     }

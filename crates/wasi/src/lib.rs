@@ -193,6 +193,11 @@ fn call<T>(
     let state = get(caller.data_mut()).state.take().ok_or_else(|| {
         weft::Error::msg("the WASI context is already in use (a re-entrant WASI call)")
     })?;
+    let instance = caller.instance();
+    let cached = match (state.memory_cache, instance) {
+        (Some((i, m)), Some(c)) if i == c => Some(m),
+        _ => None,
+    };
     let mut b = Borrowed {
         caller,
         get,
@@ -200,11 +205,14 @@ fn call<T>(
     };
     let mut mem = CallerMemory {
         caller: &mut *b.caller,
-        memory: None,
+        memory: cached,
         missing: false,
     };
     let state = b.state.as_mut().expect("state was just put here");
     let r = f(state, &mut mem);
+    if let (Some(i), Some(m)) = (instance, mem.memory) {
+        state.memory_cache = Some((i, m));
+    }
     if std::mem::take(&mut state.deadline_hit) {
         return Err(weft::Error::Host(Box::new(DeadlineExceeded)));
     }
@@ -251,7 +259,7 @@ pub fn add_to_linker<T: 'static>(
                         $body
                     })
                 },
-            );
+            )?;
         };
     }
 
@@ -574,7 +582,7 @@ pub fn add_to_linker<T: 'static>(
         |_caller: Caller<'_, T>, status: i32| -> weft::Result<()> {
             Err(weft::Error::Host(Box::new(I32Exit(status))))
         },
-    );
+    )?;
 
     // `path_open` has nine parameters, more than typed host functions take.
     use ValType::{I32, I64};
@@ -604,6 +612,6 @@ pub fn add_to_linker<T: 'static>(
             }
             Ok(())
         },
-    );
+    )?;
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastInvoke, WastRet};
 use weft::{
-    Engine, Error, Extern, ExternRef, Global, GlobalType, Instance, Limits, Linker, Memory,
-    MemoryType, Module, SharedMemory, Store, Table, TableType, Val, ValType,
+    Engine, Error, Extern, ExternRef, Global, GlobalType, Instance, Linker, Memory, MemoryType,
+    Module, SharedMemory, Store, Table, TableType, Val, ValType,
 };
 
 use super::Outcome;
@@ -48,7 +48,7 @@ impl WeftExec {
 
     fn module(&self, bytes: &[u8]) -> Result<Module, Outcome> {
         let module = Module::from_binary(&self.engine, bytes).map_err(|e| match e {
-            Error::Compile(c) => Outcome::NotRun(format!("compile: {c}")),
+            Error::Unsupported(c) => Outcome::NotRun(format!("compile: unsupported: {c}")),
             other => fail(format!("compile: {other}")),
         })?;
         Ok(module)
@@ -75,7 +75,7 @@ impl WeftExec {
         for a in &call.args {
             args.push(arg(a)?);
         }
-        let mut results: Vec<Val> = ty.results.iter().map(|t| Val::default_for(*t)).collect();
+        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
         Ok(func
             .call(&mut self.store, &args, &mut results)
             .map(|()| results))
@@ -244,7 +244,9 @@ impl Executor for WeftExec {
     fn register(&mut self, name: &str, module: Option<&str>) -> Outcome {
         if let Some(shared) = module.and_then(|m| self.shared_modules.get(m)) {
             for (export, memory) in shared {
-                self.linker.define(name, export, memory.clone());
+                if let Err(e) = self.linker.define(name, export, memory.clone()) {
+                    return fail(format!("register: {e}"));
+                }
             }
             return Outcome::Pass;
         }
@@ -367,7 +369,7 @@ impl WeftExec {
         let Ok(m) = inst.module(&mut self.store) else {
             return Vec::new();
         };
-        let names: Vec<String> = m.exports().map(|(n, _)| n.to_string()).collect();
+        let names: Vec<String> = m.exports().map(|e| e.name().to_string()).collect();
         names
             .into_iter()
             .filter_map(|n| {
@@ -379,15 +381,17 @@ impl WeftExec {
 }
 
 fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Result<()> {
+    // A script may register a name again; the newest definition wins.
+    linker.allow_shadowing(true);
     linker
-        .func_wrap("spectest", "print", || {})
-        .func_wrap("spectest", "print_i32", |_: i32| {})
-        .func_wrap("spectest", "print_i64", |_: i64| {})
-        .func_wrap("spectest", "print_f32", |_: f32| {})
-        .func_wrap("spectest", "print_f64", |_: f64| {})
-        .func_wrap("spectest", "print_i32_f32", |_: i32, _: f32| {})
-        .func_wrap("spectest", "print_f64_f64", |_: f64, _: f64| {});
-    let g = |ty| GlobalType { ty, mutable: false };
+        .func_wrap("spectest", "print", || {})?
+        .func_wrap("spectest", "print_i32", |_: i32| {})?
+        .func_wrap("spectest", "print_i64", |_: i64| {})?
+        .func_wrap("spectest", "print_f32", |_: f32| {})?
+        .func_wrap("spectest", "print_f64", |_: f64| {})?
+        .func_wrap("spectest", "print_i32_f32", |_: i32, _: f32| {})?
+        .func_wrap("spectest", "print_f64_f64", |_: f64, _: f64| {})?;
+    let g = |ty| GlobalType::new(ty, false);
     let globals = [
         ("global_i32", g(ValType::I32), Val::I32(666)),
         ("global_i64", g(ValType::I64), Val::I64(666)),
@@ -396,46 +400,17 @@ fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::Resu
     ];
     for (name, ty, v) in globals {
         let global = Global::new(&mut *store, ty, v)?;
-        linker.define("spectest", name, global);
+        linker.define("spectest", name, global)?;
     }
-    let memory = Memory::new(
-        &mut *store,
-        MemoryType {
-            limits: Limits {
-                min: 1,
-                max: Some(2),
-            },
-            shared: false,
-            memory64: false,
-            page_size_log2: 16,
-        },
-    )?;
-    linker.define("spectest", "memory", Extern::Memory(memory));
-    let shared = Memory::new(
-        &mut *store,
-        MemoryType {
-            limits: Limits {
-                min: 1,
-                max: Some(2),
-            },
-            shared: true,
-            memory64: false,
-            page_size_log2: 16,
-        },
-    )?;
-    linker.define("spectest", "shared_memory", Extern::Memory(shared));
+    let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
+    linker.define("spectest", "memory", Extern::Memory(memory))?;
+    let shared = Memory::new(&mut *store, MemoryType::shared(1, 2))?;
+    linker.define("spectest", "shared_memory", Extern::Memory(shared))?;
     let table = Table::new(
         &mut *store,
-        TableType {
-            element: ValType::FuncRef,
-            limits: Limits {
-                min: 10,
-                max: Some(20),
-            },
-            table64: false,
-        },
+        TableType::new(ValType::FuncRef, 10, Some(20)),
         Val::FuncRef(None),
     )?;
-    linker.define("spectest", "table", Extern::Table(table));
+    linker.define("spectest", "table", Extern::Table(table))?;
     Ok(())
 }

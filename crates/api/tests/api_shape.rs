@@ -1,0 +1,201 @@
+//! The public API's shapes: read-only access through `&Store`, memory
+//! slices, linker definitions, module descriptions and error kinds.
+
+use weft::{
+    Engine, Error, Extern, ExternType, Func, Linker, Memory, MemoryType, Module, Store, ValType,
+};
+
+#[test]
+fn reads_take_a_shared_store() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory (export "m") 1) (global (export "g") i32 (i32.const 7))
+             (func (export "f") (param i32) (result i32) (local.get 0)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let (m, g, f) = (
+        inst.get_memory(&mut store, "m").unwrap(),
+        inst.get_global(&mut store, "g").unwrap(),
+        inst.get_func(&mut store, "f").unwrap(),
+    );
+    let shared: &Store<()> = &store;
+    assert_eq!(m.size(shared).unwrap(), 1);
+    assert_eq!(m.data(shared).len(), 65536);
+    assert_eq!(g.get(shared).unwrap().i32(), Some(7));
+    assert_eq!(f.ty(shared).unwrap().params(), &[ValType::I32]);
+    assert!(f.typed::<i32, i32>(shared).is_ok());
+}
+
+#[test]
+fn memory_slices_see_what_wasm_wrote_and_wasm_sees_what_they_wrote() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (memory (export "m") 1)
+             (func (export "poke") (i32.store8 (i32.const 3) (i32.const 99)))
+             (func (export "peek") (result i32) (i32.load8_u (i32.const 5))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let m = inst.get_memory(&mut store, "m").unwrap();
+    inst.get_typed_func::<(), ()>(&mut store, "poke")
+        .unwrap()
+        .call(&mut store, ())
+        .unwrap();
+    assert_eq!(m.data(&store)[3], 99);
+    m.data_mut(&mut store)[5] = 42;
+    let peek = inst.get_typed_func::<(), i32>(&mut store, "peek").unwrap();
+    assert_eq!(peek.call(&mut store, ()).unwrap(), 42);
+    // A memory of another store gives nothing, rather than another's bytes.
+    let mut other = Store::new(&engine, ());
+    let _ = Memory::new(&mut other, MemoryType::new(1, None)).unwrap();
+    assert!(m.data(&other).is_empty());
+}
+
+#[test]
+fn duplicate_definitions_are_errors_unless_shadowing_is_allowed() {
+    let mut linker = Linker::<()>::new();
+    linker.func_wrap("a", "f", || 1i32).unwrap();
+    match linker.func_wrap("a", "f", || 2i32) {
+        Err(Error::Link(m)) => assert!(m.contains("a::f"), "{m}"),
+        Err(e) => panic!("expected a link error, got {e}"),
+        Ok(_) => panic!("a duplicate definition was accepted"),
+    }
+    linker.allow_shadowing(true);
+    linker.func_wrap("a", "f", || 3i32).unwrap();
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "a" "f" (func $f (result i32)))
+             (func (export "g") (result i32) (call $f)))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let g = inst.get_typed_func::<(), i32>(&mut store, "g").unwrap();
+    assert_eq!(
+        g.call(&mut store, ()).unwrap(),
+        3,
+        "the newest definition wins"
+    );
+}
+
+#[test]
+fn linker_host_functions_are_created_once_per_store() {
+    let mut linker = Linker::<()>::new();
+    linker.func_wrap("host", "f", |x: i32| x).unwrap();
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let first = linker
+        .get(&mut store, "host", "f")
+        .unwrap()
+        .unwrap()
+        .into_func()
+        .unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "host" "f" (func (param i32) (result i32))))"#,
+    )
+    .unwrap();
+    for _ in 0..100 {
+        linker.instantiate(&mut store, &module).unwrap();
+    }
+    let again = linker.get(&mut store, "host", "f").unwrap().unwrap();
+    assert!(matches!(again, Extern::Func(f) if f == first));
+    // Another store gets its own.
+    let mut other = Store::new(&engine, ());
+    let theirs = linker.get(&mut other, "host", "f").unwrap().unwrap();
+    assert!(matches!(theirs, Extern::Func(f) if f != first));
+}
+
+#[test]
+fn modules_describe_their_imports_exports_and_custom_sections() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (import "env" "mem" (memory 1 2))
+             (import "env" "f" (func (param i64) (result f32)))
+             (global (export "g") (mut i32) (i32.const 0))
+             (table (export "t") 3 externref)
+             (func (export "h")))"#,
+    )
+    .unwrap();
+    let imports: Vec<_> = module.imports().collect();
+    assert_eq!(imports.len(), 2);
+    assert_eq!((imports[0].module(), imports[0].name()), ("env", "mem"));
+    assert_eq!(
+        imports[0].ty(),
+        &ExternType::Memory(MemoryType::new(1, Some(2)))
+    );
+    match imports[1].ty() {
+        ExternType::Func(t) => {
+            assert_eq!(t.params(), &[ValType::I64]);
+            assert_eq!(t.results(), &[ValType::F32]);
+        }
+        other => panic!("expected a function import, got {other}"),
+    }
+    let exports: Vec<String> = module
+        .exports()
+        .map(|e| format!("{} {}", e.name(), e.ty()))
+        .collect();
+    assert_eq!(
+        exports,
+        ["g (global (mut i32))", "t (table 3 externref)", "h (func)"]
+    );
+    assert_eq!(module.defined_functions(), 1);
+    assert_eq!(module.custom_sections("none").count(), 0);
+}
+
+#[test]
+fn errors_have_kinds_users_can_match() {
+    let engine = Engine::default();
+    assert!(matches!(
+        Module::new(&engine, b"\0asm\x01\0\0\0\x01\x05"),
+        Err(Error::Invalid {
+            offset: Some(_),
+            ..
+        })
+    ));
+    match Module::new(&engine, "(module (func (i32.add)))") {
+        Err(Error::Invalid { message, .. }) => {
+            assert!(message.contains("type mismatch"), "{message}")
+        }
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    match Module::new(&engine, "(module (func $x") {
+        Err(Error::Wat(m)) => assert!(m.contains("1:"), "the message names the position: {m}"),
+        other => panic!("expected a text error, got {other:?}"),
+    }
+    // Valid WebAssembly 2.0 that weft cannot compile yet.
+    assert!(matches!(
+        Module::new(
+            &engine,
+            "(module (func (result v128) (v128.const i64x2 0 0)))"
+        ),
+        Err(Error::Unsupported(_))
+    ));
+    // With SIMD switched off, the same module is invalid instead.
+    let mut config = weft::Config::new();
+    config.wasm_simd(false);
+    let no_simd = Engine::new(&config).unwrap();
+    assert!(matches!(
+        Module::new(
+            &no_simd,
+            "(module (func (result v128) (v128.const i64x2 0 0)))"
+        ),
+        Err(Error::Invalid { .. })
+    ));
+}
+
+#[test]
+fn func_wrap_under_its_wasmtime_name() {
+    let mut store = Store::new(&Engine::default(), ());
+    let f = Func::new_typed(&mut store, |a: i64| a * 2).unwrap();
+    let f = f.typed::<i64, i64>(&store).unwrap();
+    assert_eq!(f.call(&mut store, 21).unwrap(), 42);
+}
