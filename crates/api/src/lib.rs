@@ -64,3 +64,13 @@ pub use weft_runtime::{
     Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType, WaitOutcome,
     WasmList, WasmTy,
 };
+
+/// The guide in `docs/embedding.md`, compiled and run as doctests.
+#[doc = include_str!("../../../docs/embedding.md")]
+#[cfg(doctest)]
+pub struct EmbeddingGuide;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
