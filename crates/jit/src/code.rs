@@ -49,6 +49,13 @@ impl CodeMemory {
         funcs: Vec<CompiledFunc>,
     ) -> Result<Self, CompileError> {
         let page = 4096usize.max(page_size());
+        // Functions start at the ISA's preferred alignment (32 bytes on
+        // x86-64), not the 1 the code buffer asks for: otherwise adding one
+        // instruction anywhere shifts every later function's loops across
+        // fetch and cache-line boundaries, and measurements follow placement
+        // rather than code.
+        let preferred = u64::from(isa.function_alignment().preferred);
+        let align_of = |f: &CompiledFunc| f.align.max(preferred).max(16);
         let mut total = 0usize;
         let mut largest = 0usize;
         for f in &funcs {
@@ -58,7 +65,7 @@ impl CodeMemory {
                 .iter()
                 .filter(|r| r.kind == Reloc::Arm64Call)
                 .count();
-            let align = (f.align as usize).max(16);
+            let align = align_of(f) as usize;
             total = total.next_multiple_of(align) + f.bytes.len() + veneers * 24;
         }
         // The arena grows its code segment in page-rounded steps of at most
@@ -86,7 +93,7 @@ impl CodeMemory {
         }
         for (f, &id) in funcs.iter().zip(&ids) {
             module
-                .define_function_bytes(id, f.align, &f.bytes, &f.relocs)
+                .define_function_bytes(id, align_of(f), &f.bytes, &f.relocs)
                 .map_err(|e| CompileError::Codegen {
                     func: f.name.clone(),
                     message: e.to_string(),

@@ -176,3 +176,24 @@ fn imported_wasm_functions_from_another_instance() {
     assert_eq!(caller.call1("twice", &[]), Val::I32(105));
     assert_eq!(callee.global(0, weft_decoder::ValType::I32), Val::I32(103));
 }
+
+#[test]
+fn every_function_starts_at_the_isa_preferred_alignment() {
+    // Functions of odd sizes, so that unaligned placement would show.
+    let mut src = String::from("(module");
+    for i in 0..20 {
+        src.push_str(&format!(
+            "(func (result i32) {} i32.const {i})",
+            "i32.const 1 drop ".repeat(i)
+        ));
+    }
+    src.push(')');
+    let module = weft_decoder::Module::decode(&crate::harness::wat(&src)).unwrap();
+    let compiler = weft_jit::Compiler::new(weft_jit::Tunables::default()).unwrap();
+    let compiled = compiler.compile(&module).unwrap();
+    let align = if cfg!(target_arch = "x86_64") { 32 } else { 16 };
+    for i in 0..20 {
+        let addr = compiled.wasm_call(i) as usize;
+        assert_eq!(addr % align, 0, "function {i} at {addr:#x}");
+    }
+}
