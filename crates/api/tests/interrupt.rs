@@ -328,3 +328,73 @@ fn fuel_and_deadlines_require_configuration() {
     // Without interruption checks a deadline could never stop a call.
     assert!(store.set_timeout(Duration::from_secs(1)).is_err());
 }
+
+const WAITER: &str = r#"(module
+  (import "env" "mem" (memory 1 1 shared))
+  (func (export "wait32") (result i32)
+    (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const -1)))
+  (func (export "wait64") (result i32)
+    (memory.atomic.wait64 (i32.const 8) (i64.const 0) (i64.const -1))))"#;
+
+/// Runs `wait` (an untimed `memory.atomic.wait`) on a new thread, stops it
+/// with `stop`, and returns how the call ended. The failsafe wakes the
+/// waiter with a notify (so a wait that ignored the interrupt returns 0, not
+/// a trap).
+fn interrupted_wait(
+    wait: &'static str,
+    stop: impl FnOnce(&InterruptHandle) + Send + 'static,
+    engine: Engine,
+    timeout: Option<Duration>,
+) -> weft::Result<i32> {
+    use weft::{MemoryType, SharedMemory};
+    let memory = SharedMemory::new(&engine, MemoryType::shared(1, 1)).unwrap();
+    let module = Module::new(&engine, WAITER).unwrap();
+    let mut linker = Linker::new();
+    linker.define("env", "mem", memory.clone()).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let f = inst.get_typed_func::<(), i32>(&mut store, wait).unwrap();
+    if let Some(t) = timeout {
+        store.set_timeout(t).unwrap();
+    }
+    let handle = store.interrupt_handle();
+    let offset = if wait == "wait32" { 0 } else { 8 };
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let m = memory.clone();
+    let helper = std::thread::spawn(move || {
+        // Once the waiter is queued, stop it; notify only as a failsafe.
+        let start = std::time::Instant::now();
+        while m.waiters(offset) == 0 && start.elapsed() < FAILSAFE {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop(&handle);
+        while !d.load(Ordering::SeqCst) && start.elapsed() < FAILSAFE {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        m.atomic_notify(offset as usize, u32::MAX).unwrap();
+    });
+    let r = f.call(&mut store, ());
+    done.store(true, Ordering::SeqCst);
+    helper.join().unwrap();
+    r
+}
+
+#[test]
+fn an_interrupt_handle_wakes_an_untimed_atomic_wait() {
+    for wait in ["wait32", "wait64"] {
+        let r = interrupted_wait(wait, |h| h.interrupt(), Engine::default(), None);
+        assert_eq!(kind(r), TrapKind::Interrupt, "{wait}");
+    }
+}
+
+#[test]
+fn a_deadline_wakes_an_untimed_atomic_wait() {
+    let r = interrupted_wait(
+        "wait32",
+        |_| {},
+        interruptible_engine(),
+        Some(Duration::from_millis(20)),
+    );
+    assert_eq!(kind(r), TrapKind::Interrupt);
+}

@@ -108,7 +108,7 @@ pub use config::{
 };
 pub use error::{AccessError, Error, GrowError};
 pub use linear::{GrowOutcome, LinearMemory};
-pub use parking::WaitOutcome;
+pub use parking::{WaitCancelled, WaitCanceller, WaitOutcome};
 pub use pool::{MemoryPool, PoolConfig, PooledMemory};
 pub use shared::SharedMemory;
 

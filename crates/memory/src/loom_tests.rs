@@ -206,3 +206,43 @@ fn wait_notify_exact_counts() {
         assert_eq!(mem.waiters(0), 0);
     });
 }
+
+/// A waiter and a canceller: in every interleaving the wait ends (loom
+/// would report a waiter asleep forever) as cancelled, and leaves no queue
+/// entry behind.
+#[test]
+fn wait_cancel_is_never_lost() {
+    model("wait_cancel_is_never_lost", || {
+        let mem = small_shared(1, 1);
+        let cancel = crate::WaitCanceller::new();
+        let (m, c) = (mem.clone(), cancel.clone());
+        let waiter = thread::spawn(move || m.wait32_cancellable(0, 0, None, &c).unwrap());
+        let c = cancel.clone();
+        let canceller = thread::spawn(move || c.cancel());
+        canceller.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), Err(crate::WaitCancelled));
+        assert_eq!(mem.waiters(0), 0);
+    });
+}
+
+/// A waiter, a notifier and a canceller: the waiter is woken exactly when
+/// notify counts it, and is otherwise cancelled; nobody sleeps forever.
+#[test]
+fn wait_cancel_and_notify_agree() {
+    model("wait_cancel_and_notify_agree", || {
+        let mem = small_shared(1, 1);
+        let cancel = crate::WaitCanceller::new();
+        let (m, c) = (mem.clone(), cancel.clone());
+        let waiter = thread::spawn(move || m.wait32_cancellable(0, 0, None, &c).unwrap());
+        let m = mem.clone();
+        let notifier = thread::spawn(move || m.notify(0, 1).unwrap());
+        cancel.cancel();
+        let woken = notifier.join().unwrap();
+        match waiter.join().unwrap() {
+            Ok(WaitOutcome::Woken) => assert_eq!(woken, 1),
+            Err(crate::WaitCancelled) => assert_eq!(woken, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(mem.waiters(0), 0);
+    });
+}

@@ -26,7 +26,7 @@ use crate::access::{self, AtomicInt, RmwOp};
 use crate::config::{MemoryConfig, MemoryInfo};
 use crate::error::{AccessError, Error, GrowError};
 use crate::linear::GrowPolicy;
-use crate::parking::{ParkingLot, WaitOutcome};
+use crate::parking::{ParkingLot, WaitCancelled, WaitCanceller, WaitOutcome};
 use crate::reservation::Reservation;
 use crate::sync::{self, Mutex, Ordering};
 use crate::{MemoryDefinition, access::sealed::Sealed};
@@ -73,7 +73,7 @@ struct SharedInner {
     res: Reservation,
     /// Serialises grows; the length is only written while it is held.
     grow_lock: Mutex<()>,
-    lot: ParkingLot,
+    lot: Arc<ParkingLot>,
     policy: GrowPolicy,
     index64: bool,
 }
@@ -116,7 +116,7 @@ impl SharedMemory {
             def: MemoryDefinition::new(res.base(), sizes.initial_bytes),
             res,
             grow_lock: Mutex::new(()),
-            lot: ParkingLot::new(),
+            lot: Arc::new(ParkingLot::new()),
             policy,
             index64: cfg.index64,
         })))
@@ -249,10 +249,11 @@ impl SharedMemory {
         offset: u64,
         expected: T,
         timeout: Option<Duration>,
-    ) -> Result<WaitOutcome, AccessError> {
+        cancel: Option<&WaitCanceller>,
+    ) -> Result<Result<WaitOutcome, WaitCancelled>, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
         let res = &self.0.res;
-        Ok(self.0.lot.wait(
+        Ok(self.0.lot.wait_cancellable(
             offset,
             || {
                 res.check_accessible(offset as usize, T::SIZE);
@@ -260,7 +261,31 @@ impl SharedMemory {
                 unsafe { T::atomic_load(p) == expected }
             },
             timeout,
+            cancel,
         ))
+    }
+
+    /// [`wait32`](Self::wait32) that `cancel` can end from another thread
+    /// (`Ok(Err(WaitCancelled))`); see [`WaitCanceller`].
+    pub fn wait32_cancellable(
+        &self,
+        offset: u64,
+        expected: u32,
+        timeout: Option<Duration>,
+        cancel: &WaitCanceller,
+    ) -> Result<Result<WaitOutcome, WaitCancelled>, AccessError> {
+        self.wait::<u32>(offset, expected, timeout, Some(cancel))
+    }
+
+    /// [`wait64`](Self::wait64) that `cancel` can end from another thread.
+    pub fn wait64_cancellable(
+        &self,
+        offset: u64,
+        expected: u64,
+        timeout: Option<Duration>,
+        cancel: &WaitCanceller,
+    ) -> Result<Result<WaitOutcome, WaitCancelled>, AccessError> {
+        self.wait::<u64>(offset, expected, timeout, Some(cancel))
     }
 
     /// `memory.atomic.wait32`: if the `u32` at `offset` equals `expected`,
@@ -276,7 +301,9 @@ impl SharedMemory {
         expected: u32,
         timeout: Option<Duration>,
     ) -> Result<WaitOutcome, AccessError> {
-        self.wait::<u32>(offset, expected, timeout)
+        Ok(self
+            .wait::<u32>(offset, expected, timeout, None)?
+            .unwrap_or(WaitOutcome::TimedOut))
     }
 
     /// `memory.atomic.wait64`: as [`wait32`](Self::wait32) for a `u64`
@@ -287,7 +314,9 @@ impl SharedMemory {
         expected: u64,
         timeout: Option<Duration>,
     ) -> Result<WaitOutcome, AccessError> {
-        self.wait::<u64>(offset, expected, timeout)
+        Ok(self
+            .wait::<u64>(offset, expected, timeout, None)?
+            .unwrap_or(WaitOutcome::TimedOut))
     }
 
     /// `memory.atomic.notify`: wakes up to `count` threads waiting on

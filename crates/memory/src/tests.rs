@@ -665,3 +665,49 @@ fn drop_releases_every_reservation() {
         }
     }
 }
+
+#[test]
+fn a_cancelled_wait_wakes_and_later_waits_return_at_once_until_reset() {
+    use std::time::{Duration, Instant};
+    let mem = crate::Memory::new(&MemoryConfig::new(1).with_maximum(Some(1)), true).unwrap();
+    let shared = mem.as_shared().unwrap().clone();
+    let cancel = crate::WaitCanceller::new();
+    let (s, c) = (shared.clone(), cancel.clone());
+    let waiter = std::thread::spawn(move || s.wait32_cancellable(0, 0, None, &c).unwrap());
+    // Wait until it is queued, then cancel it.
+    let start = Instant::now();
+    while shared.waiters(0) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the waiter never queued"
+        );
+        std::thread::yield_now();
+    }
+    cancel.cancel();
+    assert_eq!(waiter.join().unwrap(), Err(crate::WaitCancelled));
+    assert_eq!(shared.waiters(0), 0);
+    // Still cancelled: a new wait returns at once, even with no timeout.
+    assert_eq!(
+        shared.wait32_cancellable(0, 0, None, &cancel).unwrap(),
+        Err(crate::WaitCancelled)
+    );
+    cancel.reset();
+    assert_eq!(
+        shared
+            .wait64_cancellable(0, 0, Some(Duration::from_millis(1)), &cancel)
+            .unwrap(),
+        Ok(crate::WaitOutcome::TimedOut)
+    );
+    // A notify still wakes a cancellable waiter normally.
+    let (s, c) = (shared.clone(), cancel.clone());
+    let waiter = std::thread::spawn(move || s.wait32_cancellable(0, 0, None, &c).unwrap());
+    while shared.waiters(0) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the waiter never queued"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(shared.notify(0, 1).unwrap(), 1);
+    assert_eq!(waiter.join().unwrap(), Ok(crate::WaitOutcome::Woken));
+}

@@ -178,19 +178,20 @@ unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
 unsafe fn with_memory(
     vmctx: *mut u8,
     mem: u32,
-    op: impl FnOnce(&crate::memory::MemoryData) -> Result<u32, TrapKind>,
+    op: impl FnOnce(&crate::memory::MemoryData, &weft_memory::WaitCanceller) -> Result<u32, TrapKind>,
 ) -> u64 {
     // SAFETY: forwarded from the caller.
     unsafe {
         with_context(vmctx, u64::MAX, |o, inst| {
-            Ok(op(&o.memories[memory_of(o, inst, mem)?]).map(u64::from)?)
+            let m = &o.memories[memory_of(o, inst, mem)?];
+            Ok(op(m, &o.vmstore.wait_cancel).map(u64::from)?)
         })
     }
 }
 
 unsafe extern "C" fn atomic_notify(vmctx: *mut u8, mem: u32, addr: u64, count: u32) -> u64 {
     // SAFETY: called by compiled code with its own vmctx.
-    unsafe { with_memory(vmctx, mem, |m| m.notify(addr, count)) }
+    unsafe { with_memory(vmctx, mem, |m, _| m.notify(addr, count)) }
 }
 
 unsafe extern "C" fn atomic_wait32(
@@ -203,7 +204,7 @@ unsafe extern "C" fn atomic_wait32(
     // SAFETY: called by compiled code with its own vmctx. The wait blocks
     // this thread only; the memory's wait queue is shared with the other
     // threads using this shared memory.
-    unsafe { with_memory(vmctx, mem, |m| m.wait32(addr, expected, timeout_ns)) }
+    unsafe { with_memory(vmctx, mem, |m, c| m.wait32(addr, expected, timeout_ns, c)) }
 }
 
 unsafe extern "C" fn atomic_wait64(
@@ -214,7 +215,7 @@ unsafe extern "C" fn atomic_wait64(
     timeout_ns: i64,
 ) -> u64 {
     // SAFETY: as for `atomic_wait32`.
-    unsafe { with_memory(vmctx, mem, |m| m.wait64(addr, expected, timeout_ns)) }
+    unsafe { with_memory(vmctx, mem, |m, c| m.wait64(addr, expected, timeout_ns, c)) }
 }
 
 // Grow builtins report a refused grow as `u64::MAX` (wasm's -1), which is not

@@ -42,6 +42,9 @@ pub(crate) struct VMStoreContext {
     /// Bumped whenever the wall-clock deadline changes, so that a stale
     /// ticker entry never fires.
     pub(crate) deadline_generation: AtomicU64,
+    /// Cancels this store's `memory.atomic.wait` in progress when it is
+    /// interrupted (a waiting thread runs no checks).
+    pub(crate) wait_cancel: weft_memory::WaitCanceller,
 }
 
 const _: () = {
@@ -100,6 +103,7 @@ impl VMStoreContext {
             poll_page: AtomicPtr::new(page as *mut u8),
             interrupted: AtomicBool::new(false),
             deadline_generation: AtomicU64::new(0),
+            wait_cancel: weft_memory::WaitCanceller::new(),
         })
     }
 
@@ -126,11 +130,13 @@ impl VMStoreContext {
         self.interrupted.store(true, Ordering::SeqCst);
         self.epoch_deadline.store(0, Ordering::SeqCst);
         self.protect_poll_page(false);
+        self.wait_cancel.cancel();
     }
 
     /// Clears an interrupt: the poll page is readable again.
     pub(crate) fn clear_interrupt(&self) {
         self.interrupted.store(false, Ordering::SeqCst);
+        self.wait_cancel.reset();
         self.protect_poll_page(true);
     }
 

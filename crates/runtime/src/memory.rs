@@ -160,29 +160,51 @@ impl MemoryData {
     }
 
     /// `memory.atomic.wait32` at byte `addr`; a negative timeout waits forever.
+    ///
+    /// `cancel` (the store's, cancelled by an interrupt) ends the wait with
+    /// an interrupt trap.
     pub(crate) fn wait32(
         &self,
         addr: u64,
         expected: u32,
         timeout_ns: i64,
+        cancel: &weft_memory::WaitCanceller,
     ) -> Result<u32, TrapKind> {
-        self.0
-            .wait32(addr, expected, timeout(timeout_ns))
-            .map(|o| o.as_wasm_result())
-            .map_err(access_trap)
+        let outcome = match self.0.as_shared() {
+            Some(shared) => shared
+                .wait32_cancellable(addr, expected, timeout(timeout_ns), cancel)
+                .map_err(access_trap)?
+                .map_err(|weft_memory::WaitCancelled| TrapKind::Interrupt)?,
+            None => self
+                .0
+                .wait32(addr, expected, timeout(timeout_ns))
+                .map_err(access_trap)?,
+        };
+        Ok(outcome.as_wasm_result())
     }
 
     /// `memory.atomic.wait64` at byte `addr`; a negative timeout waits forever.
+    ///
+    /// `cancel` (the store's, cancelled by an interrupt) ends the wait with
+    /// an interrupt trap.
     pub(crate) fn wait64(
         &self,
         addr: u64,
         expected: u64,
         timeout_ns: i64,
+        cancel: &weft_memory::WaitCanceller,
     ) -> Result<u32, TrapKind> {
-        self.0
-            .wait64(addr, expected, timeout(timeout_ns))
-            .map(|o| o.as_wasm_result())
-            .map_err(access_trap)
+        let outcome = match self.0.as_shared() {
+            Some(shared) => shared
+                .wait64_cancellable(addr, expected, timeout(timeout_ns), cancel)
+                .map_err(access_trap)?
+                .map_err(|weft_memory::WaitCancelled| TrapKind::Interrupt)?,
+            None => self
+                .0
+                .wait64(addr, expected, timeout(timeout_ns))
+                .map_err(access_trap)?,
+        };
+        Ok(outcome.as_wasm_result())
     }
 
     /// The address of `[offset, offset + len)` if it lies within the

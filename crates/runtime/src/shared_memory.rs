@@ -93,6 +93,12 @@ impl SharedMemory {
         MemoryType::from_wasm(&MemoryData::from_shared(self.inner.clone()).ty())
     }
 
+    /// How many threads are waiting (`memory.atomic.wait32/64`) on the byte
+    /// at `offset` right now: a snapshot, for diagnostics and tests.
+    pub fn waiters(&self, offset: u64) -> usize {
+        self.inner.waiters(offset)
+    }
+
     /// Current size in pages.
     pub fn size(&self) -> u64 {
         self.inner.size_pages()
