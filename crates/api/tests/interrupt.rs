@@ -325,8 +325,45 @@ fn fuel_and_deadlines_require_configuration() {
     let mut store = Store::new(&engine, ());
     assert!(store.set_fuel(10).is_err());
     assert!(store.get_fuel().is_err());
+    // Interruption is on by default: deadlines work on the default engine.
+    assert!(store.set_timeout(Duration::from_secs(1)).is_ok());
     // Without interruption checks a deadline could never stop a call.
+    let mut config = Config::new();
+    config.interruptible(false);
+    let mut store = Store::new(&Engine::new(&config).unwrap(), ());
     assert!(store.set_timeout(Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn the_default_engine_stops_an_infinite_loop_and_a_call_tree() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, SPIN).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let spin = inst.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+    let tree = inst.get_typed_func::<i32, ()>(&mut store, "tree").unwrap();
+    for (what, call) in [
+        (
+            "loop",
+            Box::new(|s: &mut Store<()>| kind(spin.call(s, ())))
+                as Box<dyn Fn(&mut Store<()>) -> TrapKind>,
+        ),
+        (
+            "call tree",
+            Box::new(|s: &mut Store<()>| kind(tree.call(s, 60))),
+        ),
+    ] {
+        let failsafe = Failsafe::arm(store.interrupt_handle());
+        store.set_timeout(Duration::from_millis(20)).unwrap();
+        assert_eq!(call(&mut store), TrapKind::Interrupt, "{what}");
+        assert!(!failsafe.disarm(), "{what}: the deadline did not fire");
+        store.clear_deadline();
+    }
+    // Still usable.
+    let answer = inst
+        .get_typed_func::<(), i32>(&mut store, "answer")
+        .unwrap();
+    assert_eq!(answer.call(&mut store, ()).unwrap(), 42);
 }
 
 const WAITER: &str = r#"(module

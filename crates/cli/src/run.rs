@@ -120,7 +120,6 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
     let mut config = Config::new();
     config
         .consume_fuel(opts.fuel.is_some())
-        .interruptible(opts.timeout.is_some())
         .max_memory_size(opts.max_memory);
     let engine = Engine::new(&config)?;
     let module = Module::from_binary(&engine, &bytes).context("cannot compile the module")?;

@@ -50,13 +50,17 @@ pub struct Tunables {
     /// default (it costs a compare, a branch and a cold call per check);
     /// the runtime must fill `epoch_ptr` when it is on.
     pub epoch_interruption: bool,
-    /// Interrupt polls at every function entry and loop header: one byte
-    /// load from `VMStoreContext::poll_page`, whose result is unused. To
-    /// interrupt, the runtime makes that page unreadable; the load faults
-    /// and is recorded as a [`crate::TrapKind::Interrupt`] trap site. Off by
-    /// default (measured at +27% geomean on the runtime's benchmark set;
-    /// the project's rule is on-by-default only at <= 3%); the runtime must
-    /// fill `poll_page` with a readable page when it is on.
+    /// Interrupt polls at every loop header: one byte load from
+    /// `VMStoreContext::poll_page`, whose result is unused. To interrupt, the
+    /// runtime makes that page unreadable (the load faults and is recorded
+    /// as a [`crate::TrapKind::Interrupt`] trap site) *and* sets
+    /// `VMStoreContext::stack_limit` to `usize::MAX / 2` (above any stack
+    /// pointer; `usize::MAX` itself would overflow the prologue's
+    /// `limit + frame size`), so that the next
+    /// function prologue's stack check traps (as `StackOverflow`; the
+    /// runtime reports it as an interrupt): function entries need no poll of
+    /// their own. The runtime must fill `poll_page` with a readable page
+    /// when this is on.
     pub interrupt_poll: bool,
     /// Fuel metering: compiled code adds [`crate::fuel_cost`] of every
     /// operator it executes to `VMStoreContext::fuel_consumed` and calls

@@ -257,7 +257,7 @@ impl<'a> ModuleEnv<'a> {
                 t.fuel = Some(var);
                 t.fuel_reload();
             }
-            t.interrupt_checks();
+            t.interrupt_checks(true);
         }
 
         // The function body is an implicit block whose results are returned.
@@ -557,7 +557,7 @@ impl FuncTranslator<'_, '_> {
         self.jump(header, &args);
         self.builder.switch_to_block(header);
         let header_params = self.builder.block_params(header).to_vec();
-        self.interrupt_checks();
+        self.interrupt_checks(false);
         self.stack.extend(header_params);
         self.control.push(Frame {
             kind: FrameKind::Loop { header },
@@ -771,9 +771,12 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// The checks at function entry and loop headers: fuel, then epoch,
-    /// then the interrupt poll.
-    fn interrupt_checks(&mut self) {
-        if let Some(page) = self.poll_page {
+    /// then the interrupt poll (at loop headers only: at entry the
+    /// prologue's stack-limit check does its job, because an interrupt also
+    /// raises the store's stack limit so that the next prologue traps; the
+    /// runtime reports such a trap as an interrupt).
+    fn interrupt_checks(&mut self, entry: bool) {
+        if let Some(page) = self.poll_page.filter(|_| !entry) {
             // A load whose only effect is that it may trap: the runtime
             // interrupts by making the page unreadable. It must be an atomic
             // load: Cranelift merges a plain load with an earlier one from

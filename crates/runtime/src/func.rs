@@ -383,6 +383,11 @@ pub(crate) fn invoke(
     vmctx: *mut u8,
     slots: &mut [u128],
 ) -> Result<()> {
+    // An interrupted store refuses new calls at once (a call of a leaf
+    // function has no check of its own to notice the interrupt).
+    if opaque.vmstore.is_interrupted() {
+        return Err(Error::Trap(Trap::new(TrapKind::Interrupt, None)));
+    }
     // The thread's stack budget is shared by every store active on it
     // (see `stack.rs`); a store entered for the first time on this thread's
     // wasm stack adopts the thread's limit.
@@ -392,10 +397,18 @@ pub(crate) fn invoke(
     let (activation, limit) = crate::stack::Activation::enter(sp, max);
     let outermost = opaque.depth == 0;
     if outermost {
-        opaque
-            .vmstore
-            .stack_limit
-            .store(limit, std::sync::atomic::Ordering::Relaxed);
+        let vm = &opaque.vmstore;
+        vm.stack_limit
+            .store(limit, std::sync::atomic::Ordering::SeqCst);
+        // An interrupt raises the limit to stop the next prologue; one that
+        // came before the store above must not be undone by it (both sides
+        // store, then the interrupt's flag is re-checked: SeqCst).
+        if vm.is_interrupted() {
+            vm.stack_limit.store(
+                crate::interrupt::INTERRUPTED_STACK_LIMIT,
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
     }
     opaque.depth += 1;
     let len = slots.len();
@@ -419,6 +432,11 @@ pub(crate) fn invoke(
         Err(info) => info,
     };
     let mut kind = info.kind;
+    // An interrupt stops calls at the next prologue by raising the stack
+    // limit (see `VMStoreContext::interrupt`).
+    if kind == TrapKind::StackOverflow && opaque.vmstore.is_interrupted() {
+        kind = TrapKind::Interrupt;
+    }
     if kind == TrapKind::Host {
         match opaque.pending.take() {
             Some(Pending::Error(e)) => return Err(e),

@@ -24,6 +24,11 @@ use std::time::Instant;
 
 use weft_jit::VMOffsets;
 
+/// The stack limit of an interrupted store: above any stack pointer, so
+/// every prologue's check fails, and far enough below `usize::MAX` that the
+/// prologue's `limit + frame size` does not overflow (see CONTRACT.md).
+pub(crate) const INTERRUPTED_STACK_LIMIT: usize = usize::MAX / 2;
+
 /// The contract's `VMStoreContext`, shared with interrupt handles and the
 /// deadline ticker. Compiled code reads and writes the first four fields at
 /// the offsets `weft_jit::VMOffsets` gives.
@@ -45,6 +50,74 @@ pub(crate) struct VMStoreContext {
     /// Cancels this store's `memory.atomic.wait` in progress when it is
     /// interrupted (a waiting thread runs no checks).
     pub(crate) wait_cancel: weft_memory::WaitCanceller,
+    /// Where the poll page came from and goes back to.
+    pages: Option<Arc<PollPages>>,
+}
+
+/// An engine's poll pages: one readable page per store, mapped once and
+/// reused, so creating a store costs no system call. A page goes back only
+/// when its `VMStoreContext` is dropped, that is after the store *and* every
+/// `InterruptHandle` of it are gone, so a stale handle can never interrupt
+/// the page's next store.
+#[derive(Default)]
+pub(crate) struct PollPages {
+    free: Mutex<Vec<usize>>,
+}
+
+/// Free pages kept per engine; more are unmapped.
+const MAX_FREE_POLL_PAGES: usize = 4096;
+
+impl PollPages {
+    fn take(&self) -> crate::Result<*mut u8> {
+        if let Some(p) = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(p as *mut u8);
+        }
+        // SAFETY: a fresh private anonymous mapping of one page, readable;
+        // it goes back to `free` or is unmapped in `give_back`.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                page_size(),
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(crate::Error::Resource(format!(
+                "cannot map the store's interrupt page: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(page as *mut u8)
+    }
+
+    /// Returns a page that is readable again.
+    fn give_back(&self, page: *mut u8) {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < MAX_FREE_POLL_PAGES {
+            free.push(page as usize);
+        } else {
+            drop(free);
+            // SAFETY: a page mapped by `take`, used by no context any more.
+            unsafe { libc::munmap(page as *mut libc::c_void, page_size()) };
+        }
+    }
+}
+
+impl Drop for PollPages {
+    fn drop(&mut self) {
+        for &p in self
+            .free
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            // SAFETY: pages mapped by `take` and returned; nothing uses them.
+            unsafe { libc::munmap(p as *mut libc::c_void, page_size()) };
+        }
+    }
 }
 
 const _: () = {
@@ -69,41 +142,26 @@ const _: () = {
 };
 
 impl VMStoreContext {
-    /// A store context; the poll page is mapped only if compiled code will
-    /// read it (`poll`), so stores of other engines cost no system call.
-    pub(crate) fn new(epoch: *const AtomicU64, poll: bool) -> crate::Result<Self> {
-        let page = if poll {
-            // SAFETY: a fresh private anonymous mapping of one page,
-            // readable; released in `Drop`.
-            let page = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    page_size(),
-                    libc::PROT_READ,
-                    libc::MAP_PRIVATE | libc::MAP_ANON,
-                    -1,
-                    0,
-                )
-            };
-            if page == libc::MAP_FAILED {
-                return Err(crate::Error::Resource(format!(
-                    "cannot map the store's interrupt page: {}",
-                    std::io::Error::last_os_error()
-                )));
-            }
-            page
-        } else {
-            std::ptr::null_mut()
+    /// A store context; a poll page is taken from `pages` only if compiled
+    /// code will read it, so stores of other engines cost nothing.
+    pub(crate) fn new(
+        epoch: *const AtomicU64,
+        pages: Option<&Arc<PollPages>>,
+    ) -> crate::Result<Self> {
+        let page = match pages {
+            Some(p) => p.take()?,
+            None => std::ptr::null_mut(),
         };
         Ok(VMStoreContext {
             stack_limit: AtomicUsize::new(0),
             fuel_consumed: AtomicI64::new(0),
             epoch_deadline: AtomicU64::new(u64::MAX),
             epoch_ptr: AtomicPtr::new(epoch as *mut u64),
-            poll_page: AtomicPtr::new(page as *mut u8),
+            poll_page: AtomicPtr::new(page),
             interrupted: AtomicBool::new(false),
             deadline_generation: AtomicU64::new(0),
             wait_cancel: weft_memory::WaitCanceller::new(),
+            pages: pages.cloned(),
         })
     }
 
@@ -129,6 +187,10 @@ impl VMStoreContext {
     pub(crate) fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.epoch_deadline.store(0, Ordering::SeqCst);
+        // Every function prologue compares SP with this: the next call
+        // traps (reported as an interrupt; see `func::invoke`).
+        self.stack_limit
+            .store(INTERRUPTED_STACK_LIMIT, Ordering::SeqCst);
         self.protect_poll_page(false);
         self.wait_cancel.cancel();
     }
@@ -151,9 +213,17 @@ impl Drop for VMStoreContext {
         if page.is_null() {
             return;
         }
-        // SAFETY: the mapping made in `new`; nothing can run wasm with this
-        // context any more (it is dropped).
-        unsafe { libc::munmap(page as *mut libc::c_void, page_size()) };
+        if *self.interrupted.get_mut() {
+            self.protect_poll_page(true);
+        }
+        match &self.pages {
+            Some(pages) => pages.give_back(page),
+            // SAFETY: a page mapped for this context; nothing can run wasm
+            // with it any more (it is dropped).
+            None => unsafe {
+                libc::munmap(page as *mut libc::c_void, page_size());
+            },
+        }
     }
 }
 

@@ -120,7 +120,12 @@ impl<T> Store<T> {
                 vmstore: Arc::new(
                     VMStoreContext::new(
                         &engine.inner.epoch,
-                        engine.inner.config.tunables.interrupt_poll,
+                        engine
+                            .inner
+                            .config
+                            .tunables
+                            .interrupt_poll
+                            .then_some(&engine.inner.poll_pages),
                     )
                     .expect("weft: cannot map a store's interrupt page"),
                 ),

@@ -382,7 +382,7 @@ fn fuel_is_up_to_date_across_calls() {
 }
 
 #[test]
-fn interrupt_polls_are_interrupt_trap_sites_at_entries_and_loop_headers() {
+fn interrupt_polls_are_interrupt_trap_sites_at_loop_headers_only() {
     let src = r#"(module
       (func $leaf (param i32) (result i32) local.get 0)
       (func (export "loop") (param i32) (result i32)
@@ -401,8 +401,8 @@ fn interrupt_polls_are_interrupt_trap_sites_at_entries_and_loop_headers() {
         interrupt_poll: true,
         ..neither()
     };
-    // Two function entries and one loop header.
-    assert_eq!(sites(poll.clone()), 3);
+    // The loop header only: entries rely on the prologue's stack check.
+    assert_eq!(sites(poll.clone()), 1);
     assert_eq!(sites(neither()), 0);
     // With the page readable, polls do nothing observable.
     let mut m = Instance::with(src, poll, Vec::new());
@@ -426,5 +426,28 @@ fn a_store_free_loop_keeps_its_own_poll() {
     let polls = (start..end)
         .filter(|&pc| m.lookup_trap(pc) == Some(TrapKind::Interrupt))
         .count();
-    assert_eq!(polls, 2, "one poll at the entry, one at the loop header");
+    assert_eq!(polls, 1, "the loop header keeps its poll");
+}
+
+#[test]
+fn a_raised_stack_limit_stops_the_next_call_at_its_prologue() {
+    // How the runtime interrupts function entries: `stack_limit =
+    // usize::MAX / 2` makes every prologue's stack check trap (`usize::MAX`
+    // would overflow `limit + frame size` and never trap).
+    let src = r#"(module
+      (func $inner (param i32) (result i32) (i32.add (local.get 0) (call $leaf)))
+      (func $leaf (result i32) (i32.const 1))
+      (func (export "outer") (param i32) (result i32) (call $inner (local.get 0))))"#;
+    let poll = Tunables {
+        interrupt_poll: true,
+        ..neither()
+    };
+    let mut m = Instance::with(src, poll.clone(), Vec::new());
+    assert_eq!(m.call1("outer", &[Val::I32(1)]), Val::I32(2));
+    let mut m = Instance::with(src, poll, Vec::new());
+    m.store.stack_limit = usize::MAX / 2;
+    assert_eq!(
+        m.trap_of("outer", &[Val::I32(1)]),
+        Some(TrapKind::StackOverflow)
+    );
 }
