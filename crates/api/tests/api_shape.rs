@@ -199,3 +199,33 @@ fn func_wrap_under_its_wasmtime_name() {
     let f = f.typed::<i64, i64>(&store).unwrap();
     assert_eq!(f.call(&mut store, 21).unwrap(), 42);
 }
+
+#[test]
+fn text_that_is_not_a_module_and_components_get_clear_errors() {
+    let engine = Engine::default();
+    match Module::new(&engine, "hello, world\n") {
+        Err(Error::Invalid { message, .. }) => {
+            assert!(message.contains("not a WebAssembly module"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // A component binary (layer 1).
+    let component = b"\0asm\x0d\x00\x01\x00";
+    match Module::new(&engine, component) {
+        Err(Error::Unsupported(m)) => assert!(m.contains("component"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Broken text names the line and column.
+    let dir = std::env::temp_dir().join(format!("weft-wat-err-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.wat");
+    std::fs::write(&path, "(module\n  (func (i32.const)))\n").unwrap();
+    match Module::from_file(&engine, &path) {
+        Err(Error::Wat(m)) => {
+            assert!(m.contains("broken.wat:2:"), "{m}");
+            assert!(!m.contains('\n'), "one line: {m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,7 +35,37 @@ pub use wasmparser;
 /// Parses WebAssembly text (or passes binary through) into binary form.
 #[cfg(feature = "wat")]
 pub fn parse_wat(source: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+    parse_wat_named(source, "<wat>")
+}
+
+/// As [`parse_wat`], with `name` (a file name, say) in the error, which is
+/// one line: `NAME:LINE:COLUMN: message`.
+///
+/// ```
+/// let e = weft_decoder::parse_wat_named("(module (func (i32.const)))", "m.wat").unwrap_err();
+/// assert!(e.to_string().starts_with("m.wat:1:"), "{e}");
+/// assert!(!e.to_string().contains('\n'));
+/// ```
+pub fn parse_wat_named(source: impl AsRef<[u8]>, name: &str) -> Result<Vec<u8>> {
     wat::parse_bytes(source.as_ref())
         .map(|b| b.into_owned())
-        .map_err(|e| DecodeError::Text(e.to_string()))
+        .map_err(|mut e| {
+            e.set_path(std::path::Path::new(name));
+            DecodeError::Text(one_line_wat_error(&e.to_string(), name))
+        })
+}
+
+/// `message\n --> NAME:L:C\n | ...` (the text parser's rendering) as
+/// `NAME:L:C: message`.
+fn one_line_wat_error(rendered: &str, name: &str) -> String {
+    let mut lines = rendered.lines();
+    let message = lines.next().unwrap_or_default().trim();
+    let location = rendered
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    match location {
+        Some(loc) => format!("{loc}: {message}"),
+        None => format!("{name}: {message}"),
+    }
 }

@@ -45,6 +45,30 @@ struct ModuleCode {
     decoded: Arc<weft_decoder::Module>,
 }
 
+/// Whether `bytes` could be meant as WebAssembly text: after white space and
+/// comments, a `(`.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix(";;") {
+            rest = r
+                .split_once('\n')
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else if let Some(r) = rest.strip_prefix("(;") {
+            rest = r
+                .split_once(";)")
+                .map_or("", |(_, after)| after)
+                .trim_start();
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
 impl CodeInfo for ModuleCode {
     fn lookup_trap(&self, pc: usize) -> Option<weft_jit::TrapKind> {
         self.compiled.lookup_trap(pc)
@@ -79,12 +103,24 @@ impl Module {
     /// not parse: [`Error::Wat`]); valid modules using something weft does
     /// not support give [`Error::Unsupported`].
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
-        let bytes = bytes.as_ref();
+        Self::new_named(engine, bytes.as_ref(), "<wat>")
+    }
+
+    /// As [`Module::new`]; `name` (a file name) appears in text errors.
+    fn new_named(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module> {
         if bytes.starts_with(b"\0asm") {
-            Self::from_binary(engine, bytes)
-        } else {
-            let binary = weft_decoder::parse_wat(bytes).map_err(Error::from_decode)?;
-            Self::from_binary(engine, &binary)
+            return Self::from_binary(engine, bytes);
+        }
+        match weft_decoder::parse_wat_named(bytes, name) {
+            Ok(binary) => Self::from_binary(engine, &binary),
+            Err(_) if !looks_like_text(bytes) => Err(Error::Invalid {
+                message: format!(
+                    "{name} is not a WebAssembly module: it has no `\\0asm` header, and it is \
+                     not WebAssembly text (`.wat`, which starts with `(module`)"
+                ),
+                offset: None,
+            }),
+            Err(e) => Err(Error::from_decode(e)),
         }
     }
 
@@ -109,8 +145,16 @@ impl Module {
     /// Compiles a module from binary WebAssembly only.
     ///
     /// # Errors
-    /// As for [`Module::new`].
+    /// As for [`Module::new`]; a WebAssembly *component* (the component
+    /// model's binary format) is [`Error::Unsupported`].
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        if bytes.len() >= 8 && bytes.starts_with(b"\0asm") && bytes[6..8] == [1, 0] {
+            return Err(Error::Unsupported(
+                "this is a WebAssembly component; weft runs core WebAssembly modules only \
+                 (components are not supported)"
+                    .into(),
+            ));
+        }
         let decoded = Arc::new(
             weft_decoder::Module::decode_with(bytes, Features(engine.inner.config.features))
                 .map_err(Error::from_decode)?,
@@ -158,8 +202,9 @@ impl Module {
 
     /// Reads and compiles a `.wasm` or `.wat` file.
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
-        let bytes = std::fs::read(path.as_ref())?;
-        Self::new(engine, bytes)
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)?;
+        Self::new_named(engine, &bytes, &path.display().to_string())
     }
 
     /// The engine this module belongs to.

@@ -348,6 +348,7 @@ fn stream_entry(kind: Kind) -> Entry {
         rights_base: rights::STREAM,
         rights_inheriting: 0,
         stream_flags: 0,
+        shared_description: false,
         preopen: None,
     }
 }
@@ -373,7 +374,10 @@ fn stdio_entry(fd: u32, stdio: Stdio) -> Entry {
             // The host's stdio descriptor may be closed: the guest then gets
             // a null stream.
             match dup.ok().and_then(|d| Entry::host(d, rights::ALL).ok()) {
-                Some(e) => e,
+                Some(mut e) => {
+                    e.shared_description = true;
+                    e
+                }
                 None => stream_entry(null(fd)),
             }
         }

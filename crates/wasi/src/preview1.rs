@@ -148,6 +148,30 @@ enum Wait {
 /// Waits until a blocking host descriptor is ready for `events` or `deadline`
 /// passes (`Err(Intr)` after setting `hit`). Descriptors in non-blocking mode,
 /// regular files and directories are never waited on.
+/// `NONBLOCK` on an inherited stdio descriptor, emulated: the host's shared
+/// file description stays as it was (see `Entry::shared_description`), and
+/// a read or write that would block fails with `EAGAIN` instead.
+fn emulated_nonblock(e: &Entry, events: PollFlags) -> Result<(), Errno> {
+    if !e.shared_description || e.stream_flags & fdflags::NONBLOCK == 0 {
+        return Ok(());
+    }
+    let Some(h) = e.host_fd() else {
+        return Ok(());
+    };
+    if matches!(e.filetype, filetype::REGULAR_FILE | filetype::DIRECTORY) {
+        return Ok(());
+    }
+    let mut p = [PollFd::from_borrowed_fd(h, events)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match retry(|| rustix::event::poll(&mut p, Some(&zero))) {
+        Ok(0) => Err(Errno::Again),
+        _ => Ok(()),
+    }
+}
+
 fn wait_ready(
     deadline: Option<Instant>,
     hit: &mut bool,
@@ -318,7 +342,7 @@ impl State {
 
     pub(crate) fn fd_fdstat_get(&self, mem: &mut dyn GuestMemory, fd: u32, out: u32) -> R {
         let e = self.table.get(fd)?;
-        let flags = match e.host_fd() {
+        let flags = match e.host_fd().filter(|_| !e.shared_description) {
             Some(h) => {
                 let fl = rustix::fs::fcntl_getfl(h)?;
                 let mut f = 0;
@@ -357,7 +381,7 @@ impl State {
             // Linux cannot change these on an open file.
             return Err(Errno::Notsup);
         }
-        match e.host_fd() {
+        match e.host_fd().filter(|_| !e.shared_description) {
             Some(h) => {
                 let mut fl = rustix::fs::fcntl_getfl(h)?;
                 fl.set(OFlags::APPEND, flags & fdflags::APPEND != 0);
@@ -488,6 +512,7 @@ impl State {
         if e.rights_base & rights::FD_READ == 0 {
             return Err(Errno::Badf);
         }
+        emulated_nonblock(e, PollFlags::IN)?;
         wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = match &mut e.kind {
@@ -520,6 +545,7 @@ impl State {
         if e.rights_base & rights::FD_WRITE == 0 {
             return Err(Errno::Badf);
         }
+        emulated_nonblock(e, PollFlags::OUT)?;
         wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         let n = match &mut e.kind {
@@ -1202,6 +1228,7 @@ impl State {
         if riflags & abi::riflags::RECV_WAITALL != 0 {
             rf |= RecvFlags::WAITALL;
         }
+        emulated_nonblock(e, PollFlags::IN)?;
         wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = retry(|| rustix::net::recv(h, &mut buf[..], rf).map(|(n, _)| n))?;
@@ -1228,6 +1255,7 @@ impl State {
         if siflags != 0 {
             return Err(Errno::Inval);
         }
+        emulated_nonblock(e, PollFlags::OUT)?;
         wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         debug_assert!(data.len() <= MAX_IO);

@@ -45,8 +45,15 @@ pub(crate) struct Entry {
     pub(crate) filetype: u8,
     pub(crate) rights_base: u64,
     pub(crate) rights_inheriting: u64,
-    /// Flags of in-process streams (host descriptors report the host's).
+    /// Flags of in-process streams and of inherited stdio (other host
+    /// descriptors report the host's).
     pub(crate) stream_flags: u16,
+    /// An inherited host stdio descriptor: its file description is shared
+    /// with this process and its parent (the shell, say), so the guest's
+    /// `fd_fdstat_set_flags` must not change it — a `NONBLOCK` set there
+    /// would outlive the run and break the next program reading the
+    /// terminal. Its flags are kept in `stream_flags` and emulated instead.
+    pub(crate) shared_description: bool,
     /// The guest path, if this is a pre-opened directory.
     pub(crate) preopen: Option<Vec<u8>>,
 }
@@ -90,6 +97,7 @@ impl Entry {
             rights_base: base & rights_mask,
             rights_inheriting: inheriting & rights_mask,
             stream_flags: 0,
+            shared_description: false,
             preopen: None,
         })
     }
@@ -206,6 +214,7 @@ mod tests {
             rights_base: rights::STREAM,
             rights_inheriting: 0,
             stream_flags: 0,
+            shared_description: false,
             preopen: None,
         }
     }
