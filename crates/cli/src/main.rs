@@ -1,18 +1,41 @@
 //! The `weft` command.
 
+mod args;
+mod output;
 mod run;
+mod sigint;
 mod summary;
+mod wast;
 
-use std::path::{Path, PathBuf};
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use weft_decoder::Module;
 
-/// weft: a WebAssembly runtime.
+use crate::output::{eprint_all, print_all};
+
+/// weft: a WebAssembly runtime. Runs WASI programs and WebAssembly modules
+/// (binary `.wasm` or text `.wat`), sandboxed to the directories you give
+/// it, and stops them when asked.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about)]
+#[command(
+    name = "weft",
+    version,
+    about = "weft: a WebAssembly runtime. Runs WASI programs and WebAssembly modules \
+             (binary .wasm or text .wat), sandboxed to the directories you give it, and \
+             stops them when asked.",
+    after_help = "Examples:
+  weft run examples/hello.wat
+  weft examples/hello.wat                 (the same: `run` is the default)
+  weft run --dir . prog.wasm input.txt    (prog sees `.` and its argument)
+  weft run --invoke fib examples/fib.wat 20
+  weft validate prog.wasm
+  weft wast tests.wast
+
+Exit status: the program's own; 134 after a trap; 130 after Ctrl-C;
+1 when weft itself fails (a file that is not a module, a bad option)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,50 +46,35 @@ enum Command {
     /// Run a WebAssembly program.
     ///
     /// By default runs a WASI command: its `_start`, with ARGS as the
-    /// program's arguments (argv[0] is the file name), stdin/stdout/stderr of
-    /// this process, and only the directories given with --dir visible. The
-    /// exit status is the program's. With --invoke, calls that export
-    /// instead, with ARGS parsed by its parameter types, and prints the
-    /// results one per line.
+    /// program's arguments (argv[0] is the file name, or --argv0), this
+    /// process's stdin/stdout/stderr, and only the directories given with
+    /// --dir visible. The exit status is the program's. With --invoke, calls
+    /// that export instead, with ARGS parsed by its parameter types, and
+    /// prints the results one per line.
+    ///
+    /// Options come before FILE; every word after FILE goes to the program
+    /// untouched, even ones that look like options (`--dir`, `--help`, `--`).
     ///
     /// Examples:
     ///   weft run examples/hello.wat
     ///   weft run --dir . --env HOME prog.wasm input.txt
+    ///   weft run --dir /data::/in --dir-ro /etc/app::/config prog.wasm
     ///   weft run --invoke fib examples/fib.wat 20
     ///   weft run --timeout 2s --fuel 1000000 untrusted.wasm
+    ///   weft run -W max-memory-size=64MiB,timeout=500ms prog.wasm
+    ///   weft run --preload lib=lib.wasm main.wasm
     ///
-    /// A trap prints `wasm trap: ...` and exits with status 134.
+    /// A trap prints `wasm trap: ...` with a wasm backtrace and exits with
+    /// status 134; Ctrl-C stops the program the same way and exits with 130
+    /// (a second Ctrl-C exits at once).
     #[command(verbatim_doc_comment)]
-    Run {
-        /// Call this exported function instead of the WASI `_start`.
-        #[arg(long, value_name = "NAME")]
-        invoke: Option<String>,
-        /// Make a host directory visible to the program, optionally under
-        /// another name: `--dir data` or `--dir /tmp/out::out`. Repeatable.
-        #[arg(long = "dir", value_name = "HOST[::GUEST]")]
-        dirs: Vec<String>,
-        /// Set an environment variable for the program; `--env NAME` passes
-        /// this process's value on. Repeatable.
-        #[arg(long = "env", value_name = "NAME[=VALUE]")]
-        envs: Vec<String>,
-        /// Stop the run (a trap, "interrupt") after this long: 500ms, 2s, 1m.
-        #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
-        timeout: Option<std::time::Duration>,
-        /// Stop the run (a trap, "all fuel consumed") after about this many
-        /// instructions.
-        #[arg(long, value_name = "N")]
-        fuel: Option<u64>,
-        /// Refuse to grow linear memory beyond this size: 64MiB, 1GiB.
-        #[arg(long, value_name = "SIZE", value_parser = run::parse_size)]
-        max_memory: Option<usize>,
-        /// The module: binary (.wasm) or text (.wat).
-        file: PathBuf,
-        /// Arguments for the program (or, with --invoke, for the function).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Decode and validate a module (.wasm or .wat) and summarise its
-    /// sections.
+    Run(Box<args::RunArgs>),
+    /// Decode and validate a module (.wasm or .wat) and summarise it.
+    ///
+    /// Examples:
+    ///   weft validate prog.wasm
+    ///   weft validate --all examples/fib.wat
+    #[command(verbatim_doc_comment)]
     Validate {
         /// The module: binary (.wasm) or text (.wat).
         file: PathBuf,
@@ -75,10 +83,25 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Run a spec-style script (.wast): modules, registrations, invocations
+    /// and assertions, printing what failed and a pass/fail count.
+    ///
+    /// Examples:
+    ///   weft wast tests.wast
+    ///   weft wast ../shared/testsuite/core/i32.wast
+    ///
+    /// The exit status is 0 when every assertion passed, 1 otherwise.
+    #[command(verbatim_doc_comment)]
+    Wast {
+        /// The script.
+        file: PathBuf,
+    },
 }
 
 /// The exit status after a trap (distinct from 1, used for other errors).
 const TRAP_EXIT: u8 = 134;
+/// The exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const SIGINT_EXIT: u8 = 130;
 
 fn main() -> ExitCode {
     if let Ok(filter) = std::env::var("WEFT_LOG") {
@@ -87,89 +110,34 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run {
-            invoke,
-            dirs,
-            envs,
-            timeout,
-            fuel,
-            max_memory,
-            file,
-            args,
-        } => {
-            let opts = run::Options {
-                invoke,
-                dirs,
-                envs,
-                timeout,
-                fuel,
-                max_memory,
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let (clap_argv, program_args) = args::split(&argv);
+    let cli = match Cli::try_parse_from(&clap_argv) {
+        Ok(c) => c,
+        Err(e) => {
+            // Help and version go to stdout with status 0; errors to stderr.
+            let text = e.render().to_string();
+            return if e.use_stderr() {
+                eprint_all(&text);
+                ExitCode::FAILURE
+            } else {
+                print_all(&text);
+                ExitCode::SUCCESS
             };
-            match run::run(&file, &args, &opts) {
-                Ok(run::Outcome::Returned(vals)) => {
-                    for v in &vals {
-                        println!("{}", run::format_val(v));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Ok(run::Outcome::Exited(code)) => match u8::try_from(code) {
-                    Ok(c) => ExitCode::from(c),
-                    Err(_) => {
-                        eprintln!(
-                            "error: the program exited with status {code}, which the host cannot represent"
-                        );
-                        ExitCode::FAILURE
-                    }
-                },
-                Ok(run::Outcome::Trapped(trap)) => {
-                    eprintln!("{trap:#}");
-                    ExitCode::from(TRAP_EXIT)
-                }
-                Ok(run::Outcome::DeadlineExceeded) => {
-                    eprintln!("wasm trap: interrupt (the --timeout passed during a blocking call)");
-                    ExitCode::from(TRAP_EXIT)
-                }
-                Err(e) => {
-                    eprintln!("error: {}: {e:#}", file.display());
-                    ExitCode::FAILURE
-                }
-            }
         }
-        Command::Validate { file, all } => match validate(&file, all) {
+    };
+    match cli.command {
+        Command::Run(a) => run::main(*a, program_args),
+        Command::Validate { file, all } => match summary::validate(&file, all) {
             Ok(text) => {
-                print!("{text}");
+                print_all(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {}: {e:#}", file.display());
+                eprint_all(&format!("error: {}\n", e.to_string().replace('\n', " ")));
                 ExitCode::FAILURE
             }
         },
-    }
-}
-
-/// Reads, decodes and validates `file`; returns the summary.
-fn validate(file: &Path, all: bool) -> Result<String> {
-    let bytes = read_module(file)?;
-    let module = Module::decode(&bytes)?;
-    Ok(summary::summarize(file, &module, all))
-}
-
-/// Reads a module file as binary. `.wat` files (and files that do not start
-/// with the binary magic, unless named `.wasm`) are parsed as text.
-fn read_module(file: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(file).context("cannot read the file")?;
-    let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let text = match ext {
-        "wasm" => false,
-        "wat" => true,
-        _ => !raw.starts_with(b"\0asm"),
-    };
-    if text {
-        Ok(weft_decoder::parse_wat(&raw)?)
-    } else {
-        Ok(raw)
+        Command::Wast { file } => wast::main(&file),
     }
 }

@@ -1,14 +1,20 @@
-//! `weft run`: instantiate a module and call one of its exports.
+//! `weft run`: instantiate a module and run its `_start` or an export.
 
+use std::ffi::OsString;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use weft::{Config, Engine, Error, Instance, Linker, Module, Store, Val, ValType};
+use weft::{Config, Engine, Error, ExternType, Instance, Linker, Module, Store, Val, ValType};
 use weft_wasi::{DeadlineExceeded, I32Exit, WasiCtx, WasiCtxBuilder};
 
+use crate::args::{RunArgs, parse_bool, parse_duration, parse_fuel, parse_size};
+use crate::output::{eprint_all, print_all};
+use crate::{SIGINT_EXIT, TRAP_EXIT};
+
 /// How a run ended, for the exit status.
-pub enum Outcome {
+enum Outcome {
     /// `--invoke`: the call returned these values.
     Returned(Vec<Val>),
     /// A WASI command returned from `_start` (0) or called `proc_exit`.
@@ -19,79 +25,101 @@ pub enum Outcome {
     DeadlineExceeded,
 }
 
-/// Options of `weft run`.
-#[derive(Debug, Default, Clone)]
-pub struct Options {
-    /// Call this export instead of running `_start`.
-    pub invoke: Option<String>,
-    /// `HOST[::GUEST]` directories to pre-open.
-    pub dirs: Vec<String>,
-    /// `NAME[=VALUE]` environment variables (`NAME` alone inherits).
-    pub envs: Vec<String>,
-    /// Interrupt the run after this long.
-    pub timeout: Option<Duration>,
-    /// Give the run this much fuel (one unit per instruction, roughly).
-    pub fuel: Option<u64>,
-    /// Refuse to grow any linear memory beyond this many bytes.
-    pub max_memory: Option<usize>,
+/// What `-W`, `-S` and the plain options add up to.
+#[derive(Default)]
+struct Settings {
+    timeout: Option<Duration>,
+    fuel: Option<u64>,
+    max_memory: Option<usize>,
+    max_wasm_stack: Option<usize>,
+    threads: Option<bool>,
+    simd: Option<bool>,
+    inherit_env: bool,
 }
 
-/// Parses a size like `65536`, `64KiB`, `16MiB`, `1GiB` (or k/M/G).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (try 65536, 64KiB or 16MiB)"))?;
-    let mul: usize = match unit.trim() {
-        "" | "B" => 1,
-        "k" | "K" | "KiB" | "kiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB or GiB)")),
+fn settings(a: &RunArgs) -> Result<Settings> {
+    let mut s = Settings {
+        timeout: a.timeout,
+        fuel: a.fuel,
+        max_memory: a.max_memory,
+        ..Settings::default()
     };
-    n.checked_mul(mul)
-        .ok_or_else(|| format!("`{s}` is too large"))
-}
-
-/// Parses a duration like `500ms`, `2s`, `1.5s`, `3m` or a bare number of
-/// seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 500ms, 2s or 1m)"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{s}` (use ms, s, m or h)"
-            ));
+    for opt in a.wasm_opts.iter().flat_map(|o| o.split(',')) {
+        let (k, v) = match opt.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (opt.trim(), None),
+        };
+        let needs_value = matches!(k, "max-memory-size" | "timeout" | "fuel" | "max-wasm-stack");
+        let val = match v {
+            Some(v) => v,
+            None if needs_value => bail!("-W {k} needs a value ({k}=...)"),
+            None => "",
+        };
+        let err = |e: String| anyhow!("-W {k}: {e}");
+        match k {
+            "max-memory-size" => s.max_memory = Some(parse_size(val).map_err(err)?),
+            "timeout" => s.timeout = Some(parse_duration(val).map_err(err)?),
+            "fuel" => s.fuel = Some(parse_fuel(val).map_err(err)?),
+            "max-wasm-stack" => s.max_wasm_stack = Some(parse_size(val).map_err(err)?),
+            "threads" => s.threads = Some(parse_bool(k, v).map_err(anyhow::Error::msg)?),
+            "simd" => s.simd = Some(parse_bool(k, v).map_err(anyhow::Error::msg)?),
+            "" => {}
+            other => bail!(
+                "-W {other}: unknown option (known: max-memory-size, timeout, fuel, \
+                 max-wasm-stack, threads, simd)"
+            ),
         }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is not a valid duration"))
+    }
+    for opt in a.wasi_opts.iter().flat_map(|o| o.split(',')) {
+        let (k, v) = match opt.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (opt.trim(), None),
+        };
+        match k {
+            "inherit-env" => s.inherit_env = parse_bool(k, v).map_err(anyhow::Error::msg)?,
+            "preview2" | "cli" | "http" | "nn" | "threads" => bail!(
+                "-S {k}: not supported: weft runs WASI preview1 (wasi_snapshot_preview1) \
+                 core modules only"
+            ),
+            "" => {}
+            other => bail!("-S {other}: unknown option (known: inherit-env)"),
+        }
+    }
+    Ok(s)
 }
 
-fn wasi_context(file: &Path, args: &[String], opts: &Options) -> Result<WasiCtx> {
-    let mut b = WasiCtxBuilder::new();
-    b.arg(file.file_name().unwrap_or(file.as_os_str()))
-        .inherit_stdio();
-    if opts.invoke.is_none() {
-        b.args(args);
+/// `HOST[::GUEST]` as (host, guest); an empty part is an error.
+fn dir_spec(spec: &str) -> Result<(&str, &str)> {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    if host.is_empty() {
+        bail!("--dir `{spec}`: the host directory is empty");
     }
-    for e in &opts.envs {
+    if guest.is_empty() {
+        bail!("--dir `{spec}`: the guest name after `::` is empty");
+    }
+    Ok((host, guest))
+}
+
+fn wasi_context(file: &Path, args: &RunArgs, prog: &[OsString], s: &Settings) -> Result<WasiCtx> {
+    let mut b = WasiCtxBuilder::new();
+    let argv0 = args
+        .argv0
+        .clone()
+        .unwrap_or_else(|| file.file_name().unwrap_or(file.as_os_str()).to_owned());
+    b.arg(argv0).inherit_stdio();
+    if args.invoke.is_none() {
+        b.args(prog);
+    }
+    if s.inherit_env {
+        b.inherit_env();
+    }
+    for e in &args.envs {
         match e.split_once('=') {
+            Some(("", _)) => bail!("--env `{e}`: the variable name is empty"),
             Some((name, value)) => {
                 b.env(name, value);
             }
+            None if e.is_empty() => bail!("--env: the variable name is empty"),
             None => {
                 if let Some(v) = std::env::var_os(e) {
                     b.env(e, v);
@@ -99,12 +127,13 @@ fn wasi_context(file: &Path, args: &[String], opts: &Options) -> Result<WasiCtx>
             }
         }
     }
-    for d in &opts.dirs {
-        let (host, guest) = d.split_once("::").unwrap_or((d, d));
-        b.preopened_dir(host, guest, false)
-            .with_context(|| format!("--dir {d}: cannot open `{host}` (does it exist?)"))?;
+    let dirs = args.dirs.iter().map(|d| (d, false));
+    for (d, readonly) in dirs.chain(args.dirs_ro.iter().map(|d| (d, true))) {
+        let (host, guest) = dir_spec(d)?;
+        // The library's error names the directory.
+        b.preopened_dir(host, guest, readonly)?;
     }
-    if let Some(t) = opts.timeout
+    if let Some(t) = s.timeout
         && let Some(at) = Instant::now().checked_add(t)
     {
         b.deadline(at);
@@ -112,38 +141,108 @@ fn wasi_context(file: &Path, args: &[String], opts: &Options) -> Result<WasiCtx>
     Ok(b.build())
 }
 
-/// Runs `file`: its `_start` as a WASI command (with `args` as the guest's
-/// arguments), or the export named by `--invoke` (with `args` parsed by its
-/// parameter types).
-pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
-    let bytes = super::read_module(file)?;
+/// Runs `weft run` and returns the exit status.
+pub fn main(args: RunArgs, prog: Vec<OsString>) -> ExitCode {
+    let interrupted = crate::sigint::Watch::new();
+    let r = run(&args, &prog, &interrupted);
+    let ctrl_c = interrupted.fired();
+    match r {
+        Ok(Outcome::Returned(vals)) => {
+            let text: String = vals.iter().map(|v| format_val(v) + "\n").collect();
+            print_all(&text);
+            ExitCode::SUCCESS
+        }
+        Ok(Outcome::Exited(code)) => match u8::try_from(code) {
+            Ok(c) => ExitCode::from(c),
+            Err(_) => {
+                eprint_all(&format!(
+                    "error: the program exited with status {code}, which a process cannot report\n"
+                ));
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Outcome::Trapped(trap)) => {
+            // One write: the message and the backtrace arrive together.
+            eprint_all(&format!("{trap:#}\n"));
+            ExitCode::from(if ctrl_c { SIGINT_EXIT } else { TRAP_EXIT })
+        }
+        Ok(Outcome::DeadlineExceeded) => {
+            eprint_all("wasm trap: interrupt (the --timeout passed during a blocking call)\n");
+            ExitCode::from(TRAP_EXIT)
+        }
+        Err(e) => {
+            let m = crate::output::about(&args.file, &one_line(&e));
+            eprint_all(&format!("error: {m}\n"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn run(args: &RunArgs, prog: &[OsString], watch: &crate::sigint::Watch) -> Result<Outcome> {
+    let s = settings(args)?;
     let mut config = Config::new();
     config
-        .consume_fuel(opts.fuel.is_some())
-        .max_memory_size(opts.max_memory);
+        .consume_fuel(s.fuel.is_some())
+        .max_memory_size(s.max_memory);
+    if let Some(b) = s.max_wasm_stack {
+        config.max_wasm_stack(b);
+    }
+    if let Some(t) = s.threads {
+        config.wasm_threads(t);
+    }
+    if let Some(t) = s.simd {
+        config.wasm_simd(t);
+    }
     let engine = Engine::new(&config)?;
-    let module = Module::from_binary(&engine, &bytes).context("cannot compile the module")?;
-    let ctx = wasi_context(file, args, opts)?;
+    let module = Module::from_file(&engine, &args.file)?;
+    let ctx = wasi_context(&args.file, args, prog, &s)?;
     let mut store = Store::new(&engine, ctx);
-    if let Some(fuel) = opts.fuel {
+    if let Some(fuel) = s.fuel {
         store.set_fuel(fuel)?;
     }
-    if let Some(t) = opts.timeout {
+    if let Some(t) = s.timeout {
         store.set_timeout(t)?;
     }
+    watch.arm(store.interrupt_handle());
     let mut linker = Linker::new();
     weft_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c)?;
+    for p in &args.preload {
+        let (name, file) = p
+            .split_once('=')
+            .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+            .ok_or_else(|| anyhow!("--preload `{p}`: expected NAME=FILE"))?;
+        let m = Module::from_file(&engine, file).with_context(|| format!("--preload {name}"))?;
+        let inst = match linker.instantiate(&mut store, &m) {
+            Ok(i) => i,
+            Err(e) => return finish(Err(e)).context(format!("--preload {name}")),
+        };
+        linker
+            .instance(&mut store, name, inst)
+            .with_context(|| format!("--preload {name}"))?;
+    }
     let instance: Instance = match linker.instantiate(&mut store, &module) {
         Ok(i) => i,
         Err(e) => return finish(Err(e)).context("cannot instantiate the module"),
     };
-    let Some(invoke) = &opts.invoke else {
+    let Some(invoke) = &args.invoke else {
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(|_| {
                 anyhow!(
                     "the module has no `_start` function (not a WASI command); \
-                 call one of its exports with --invoke NAME ({})",
+                     call one of its exports with --invoke NAME ({})",
                     exported_functions(&module)
                 )
             })?;
@@ -155,8 +254,8 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
             exported_functions(&module)
         )
     })?;
-    let ty = func.ty(&mut store)?;
-    if args.len() != ty.params().len() {
+    let ty = func.ty(&store)?;
+    if prog.len() != ty.params().len() {
         bail!(
             "`{invoke}` takes {} argument(s) of type(s) [{}], {} given",
             ty.params().len(),
@@ -165,15 +264,20 @@ pub fn run(file: &Path, args: &[String], opts: &Options) -> Result<Outcome> {
                 .map(|t| t.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            args.len()
+            prog.len()
         );
     }
     let params = ty
         .params()
         .iter()
-        .zip(args)
+        .zip(prog)
         .enumerate()
-        .map(|(i, (t, a))| parse_arg(*t, a).with_context(|| format!("argument {} (`{a}`)", i + 1)))
+        .map(|(i, (t, a))| {
+            let a = a
+                .to_str()
+                .ok_or_else(|| anyhow!("argument {} is not valid UTF-8", i + 1))?;
+            parse_arg(*t, a).with_context(|| format!("argument {} (`{a}`)", i + 1))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
     finish(
@@ -202,7 +306,7 @@ fn finish(r: weft::Result<Outcome>) -> Result<Outcome> {
 fn exported_functions(module: &Module) -> String {
     let names: Vec<&str> = module
         .exports()
-        .filter(|e| matches!(e.ty(), weft::ExternType::Func(_)))
+        .filter(|e| matches!(e.ty(), ExternType::Func(_)))
         .map(|e| e.name())
         .collect();
     if names.is_empty() {
@@ -225,39 +329,99 @@ fn parse_int(s: &str) -> Result<i128> {
     Ok(if neg { -v } else { v })
 }
 
-/// Parses a command-line argument as a value of type `ty`.
+/// Parses a command-line argument as a value of type `ty`. Integers may be
+/// negative or hex and must fit (as signed or unsigned); floats take every
+/// form WebAssembly text does (`1.5`, `0x1p-3`, `inf`, `nan`, `nan:0x200000`).
 pub fn parse_arg(ty: ValType, s: &str) -> Result<Val> {
     Ok(match ty {
         ValType::I32 => {
-            let v = parse_int(s)?;
+            let v = parse_int(s).map_err(|_| anyhow!("not an integer"))?;
             if !(i128::from(i32::MIN)..=i128::from(u32::MAX)).contains(&v) {
-                bail!("out of range for i32");
+                bail!("out of range for i32 (-2147483648 to 4294967295)");
             }
             Val::I32(v as i64 as i32)
         }
         ValType::I64 => {
-            let v = parse_int(s)?;
+            let v = parse_int(s).map_err(|_| anyhow!("not an integer"))?;
             if !(i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&v) {
                 bail!("out of range for i64");
             }
             Val::I64(v as i64)
         }
-        ValType::F32 => Val::F32(s.parse::<f32>()?.to_bits()),
-        ValType::F64 => Val::F64(s.parse::<f64>()?.to_bits()),
+        ValType::F32 => Val::F32(crate::wast::parse_f32(s)?),
+        ValType::F64 => Val::F64(crate::wast::parse_f64(s)?),
         other => bail!("arguments of type {other} cannot be given on the command line"),
     })
 }
 
-/// Formats a result value for printing.
+/// Formats a result value: integers in decimal, floats in the shortest form
+/// that reads back to the same bits, NaNs with their payload when it is not
+/// the canonical one.
 pub fn format_val(v: &Val) -> String {
     match v {
         Val::I32(x) => x.to_string(),
         Val::I64(x) => x.to_string(),
-        Val::F32(b) => f32::from_bits(*b).to_string(),
-        Val::F64(b) => f64::from_bits(*b).to_string(),
+        Val::F32(b) => format_float(f64::from(f32::from_bits(*b)), u64::from(*b), 32),
+        Val::F64(b) => format_float(f64::from_bits(*b), *b, 64),
         Val::V128(x) => format!("{x:#034x}"),
         Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
+    }
+}
+
+fn format_float(v: f64, bits: u64, width: u32) -> String {
+    let (mantissa_bits, sign_bit) = if width == 32 { (23, 31) } else { (52, 63) };
+    let sign = if bits >> sign_bit & 1 == 1 { "-" } else { "" };
+    if v.is_nan() {
+        let payload = bits & ((1u64 << mantissa_bits) - 1);
+        let canonical = 1u64 << (mantissa_bits - 1);
+        return if payload == canonical {
+            format!("{sign}nan")
+        } else {
+            format!("{sign}nan:{payload:#x}")
+        };
+    }
+    if v.is_infinite() {
+        return format!("{sign}inf");
+    }
+    if width == 32 {
+        format!("{:?}", f32::from_bits(bits as u32))
+    } else {
+        format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_shortest_and_nans_with_payloads() {
+        assert_eq!(format_val(&Val::F64(0.1f64.to_bits())), "0.1");
+        assert_eq!(format_val(&Val::F32(0.1f32.to_bits())), "0.1");
+        assert_eq!(format_val(&Val::F64(1e300f64.to_bits())), "1e300");
+        assert_eq!(format_val(&Val::F64(f64::NAN.to_bits())), "nan");
+        assert_eq!(format_val(&Val::F32(0x7fa0_0000)), "nan:0x200000");
+        assert_eq!(format_val(&Val::F32(0xffc0_0000)), "-nan");
+        assert_eq!(format_val(&Val::F64(f64::NEG_INFINITY.to_bits())), "-inf");
+        for s in ["0.1", "1e300", "nan:0x1234", "-inf", "5e-324"] {
+            let v = parse_arg(ValType::F64, s).unwrap();
+            assert_eq!(format_val(&v), s, "round trip of {s}");
+        }
+    }
+
+    #[test]
+    fn integer_arguments_are_range_checked() {
+        assert!(matches!(
+            parse_arg(ValType::I32, "4294967295"),
+            Ok(Val::I32(-1))
+        ));
+        assert!(parse_arg(ValType::I32, "4294967296").is_err());
+        assert!(parse_arg(ValType::I32, "-2147483649").is_err());
+        assert!(matches!(parse_arg(ValType::I64, "0x10"), Ok(Val::I64(16))));
+        assert!(
+            matches!(parse_arg(ValType::F32, "0x1.8p1"), Ok(Val::F32(b)) if f32::from_bits(b) == 3.0)
+        );
     }
 }

@@ -8,6 +8,36 @@ use weft_decoder::{
     MemoryType, Module, SegmentMode, TableType, ValType,
 };
 
+/// Reads, decodes and validates `file`; returns the summary. Errors are the
+/// `weft` crate's (one line: not a module, a component, text that does not
+/// parse with its line and column, an invalid module with its offset).
+pub fn validate(file: &Path, all: bool) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes =
+        std::fs::read(file).with_context(|| format!("{}: cannot read the file", file.display()))?;
+    let decoded = if bytes.starts_with(b"\0asm") {
+        Module::decode(&bytes).ok()
+    } else {
+        weft_decoder::parse_wat_named(&bytes, &file.display().to_string())
+            .ok()
+            .and_then(|b| Module::decode(&b).ok())
+    };
+    match decoded {
+        Some(m) => Ok(summarize(file, &m, all)),
+        None => {
+            // Let the public API say what is wrong, in its words.
+            let engine = weft::Engine::default();
+            match weft::Module::from_file(&engine, file) {
+                Err(e) => Err(anyhow::anyhow!(
+                    "{}",
+                    crate::output::about(file, &e.to_string())
+                )),
+                Ok(_) => Err(anyhow::anyhow!("{}: not a valid module", file.display())),
+            }
+        }
+    }
+}
+
 /// Entries listed per section unless `--all` is given.
 const LIMIT: usize = 48;
 

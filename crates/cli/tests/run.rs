@@ -63,9 +63,9 @@ fn a_trap_prints_its_message_and_exits_with_the_trap_status() {
     )
     .unwrap();
     let out = weft()
-        .arg("run")
+        .args(["run", "--invoke", "div"])
         .arg(&file)
-        .args(["--invoke", "div", "1", "0"])
+        .args(["1", "0"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -79,9 +79,9 @@ fn a_trap_prints_its_message_and_exits_with_the_trap_status() {
         "the function name is reported: {stderr}"
     );
     let out = weft()
-        .arg("run")
+        .args(["run", "--invoke", "div"])
         .arg(&file)
-        .args(["--invoke", "div", "9", "3"])
+        .args(["9", "3"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "3");
@@ -144,7 +144,7 @@ fn timeout_and_fuel_stop_a_runaway_guest() {
         .arg(&file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "clap rejects a bad duration");
+    assert_eq!(out.status.code(), Some(1), "a bad duration is a weft error");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -246,5 +246,10 @@ fn a_module_without_start_or_a_missing_dir_is_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("--dir"), "{stderr}");
+    assert_eq!(
+        stderr.matches("/definitely/not/here").count(),
+        1,
+        "the directory is named once: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
