@@ -35,15 +35,15 @@ pub struct RunArgs {
     pub envs: Vec<String>,
     /// Stop the run (a trap, "interrupt") after this long: 0, 500us, 250ms,
     /// 2.5s, 1m, 1h (a bare number is seconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
     /// Stop the run (a trap, "all fuel consumed") after about this many
     /// instructions.
-    #[arg(long, value_name = "N", value_parser = parse_fuel)]
+    #[arg(long, value_name = "N", value_parser = parse_fuel, allow_hyphen_values = true)]
     pub fuel: Option<u64>,
     /// Refuse to grow linear memory beyond this size: 65536, 64KiB, 16MiB,
     /// 1GiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub max_memory: Option<usize>,
     /// WebAssembly options, comma-separated (as `wasmtime run -W`):
     /// max-memory-size=SIZE, timeout=DURATION, fuel=N, max-wasm-stack=SIZE,
