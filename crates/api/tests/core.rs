@@ -353,8 +353,13 @@ fn a_trap_carries_a_backtrace_of_wasm_function_names() {
     let err = outer.call(&mut store, 0).unwrap_err();
     let trap = err.as_trap().unwrap();
     assert_eq!(trap.kind(), TrapKind::IntegerDivisionByZero);
+    let names: Vec<&str> = trap
+        .backtrace()
+        .iter()
+        .map(|f| f.split(" @ ").next().unwrap())
+        .collect();
     assert_eq!(
-        trap.backtrace(),
+        names,
         ["inner (func[2])", "middle (func[1])", "outer (func[0])"]
     );
     let shown = format!("{trap:#}");
@@ -366,4 +371,50 @@ fn a_trap_carries_a_backtrace_of_wasm_function_names() {
         shown.contains("wasm backtrace:") && shown.contains("outer (func[0])"),
         "{shown}"
     );
+}
+
+#[test]
+fn backtrace_frames_carry_indices_offsets_and_count_what_is_cut() {
+    let engine = Engine::default();
+    let bytes = wat::parse_str(
+        r#"(module
+          (func $inner (unreachable))
+          (func $outer (export "go") (call $inner))
+          (func $deep (export "deep") (param i32)
+            (if (i32.eqz (local.get 0)) (then (unreachable)))
+            (call $deep (i32.sub (local.get 0) (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let module = Module::new(&engine, &bytes).unwrap();
+    let mut store = Store::new(&engine, ());
+    let inst = Instance::new(&mut store, &module, &[]).unwrap();
+    let go = inst.get_typed_func::<(), ()>(&mut store, "go").unwrap();
+    let trap = match go.call(&mut store, ()) {
+        Err(Error::Trap(t)) => t,
+        other => panic!("{other:?}"),
+    };
+    let frames = trap.frames();
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(
+        (frames[0].func_index(), frames[0].func_name()),
+        (0, Some("inner"))
+    );
+    assert_eq!(
+        (frames[1].func_index(), frames[1].func_name()),
+        (1, Some("outer"))
+    );
+    // The offsets point at the `unreachable` (0x00) and the `call` (0x10).
+    let at = |f: &weft::FrameInfo| bytes[f.module_offset().unwrap() as usize];
+    assert_eq!(at(&frames[0]), 0x00);
+    assert_eq!(at(&frames[1]), 0x10);
+    assert_eq!(trap.more_frames(), 0);
+    // A deep stack: the first 64 frames are listed, the rest counted.
+    let deep = inst.get_typed_func::<i32, ()>(&mut store, "deep").unwrap();
+    let trap = match deep.call(&mut store, 100) {
+        Err(Error::Trap(t)) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(trap.frames().len() + trap.more_frames(), 101);
+    assert!(trap.more_frames() > 0);
+    assert!(format!("{trap:#}").contains(&format!("... {} more frames", trap.more_frames())));
 }

@@ -26,6 +26,7 @@ fn every_exported_type_is_weft_s_own() {
         defined_in_weft::<weft::Extern>(),
         defined_in_weft::<weft::ExternRef>(),
         defined_in_weft::<weft::ExternType>(),
+        defined_in_weft::<weft::FrameInfo>(),
         defined_in_weft::<weft::Func>(),
         defined_in_weft::<weft::FuncType>(),
         defined_in_weft::<weft::Global>(),

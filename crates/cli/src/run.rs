@@ -163,7 +163,7 @@ pub fn main(args: RunArgs, prog: Vec<OsString>) -> ExitCode {
         },
         Ok(Outcome::Trapped(trap)) => {
             // One write: the message and the backtrace arrive together.
-            eprint_all(&format!("{trap:#}\n"));
+            eprint_all(&trap_text(&trap));
             ExitCode::from(if ctrl_c { SIGINT_EXIT } else { TRAP_EXIT })
         }
         Ok(Outcome::DeadlineExceeded) => {
@@ -176,6 +176,34 @@ pub fn main(args: RunArgs, prog: Vec<OsString>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The trap message and its backtrace: every frame with function name,
+/// index and module offset; with `WEFT_BACKTRACE_DETAILS=1`, the source
+/// file and line of each frame from the module's DWARF, when it has it.
+fn trap_text(trap: &weft::Trap) -> String {
+    let details = std::env::var_os("WEFT_BACKTRACE_DETAILS").is_some_and(|v| v == "1");
+    let mut s = format!("{trap}\n");
+    if trap.frames().is_empty() {
+        return s;
+    }
+    s.push_str("wasm backtrace:\n");
+    for (i, f) in trap.frames().iter().enumerate() {
+        s.push_str(&format!("  {i:>2}: {f}\n"));
+        if details
+            && let (Some(m), Some(o)) = (f.module(), f.module_offset())
+            && let Some((file, line)) = m.source_location(o)
+        {
+            s.push_str(&format!("        at {file}:{line}\n"));
+        }
+    }
+    if trap.more_frames() > 0 {
+        s.push_str(&format!("  ... {} more frames\n", trap.more_frames()));
+    }
+    if !details {
+        s.push_str("note: WEFT_BACKTRACE_DETAILS=1 adds source lines (for modules with DWARF)\n");
+    }
+    s
 }
 
 /// An error and its causes on one line.

@@ -79,3 +79,64 @@ fn weft_run_a_compiled_c_program_with_a_preopened_dir() {
     assert!(!data.join("x.txt").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn backtraces_name_source_lines_from_dwarf() {
+    let dir = std::env::temp_dir().join(format!("weft-cli-dwarf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("divide.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n\
+         static int divide(int a, int b) {\n\
+         \x20   return a / b;\n\
+         }\n\
+         int main(int argc, char **argv) {\n\
+         \x20   (void)argv;\n\
+         \x20   printf(\"%d\\n\", divide(10, argc - 1));\n\
+         \x20   return 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let wasm = dir.join("divide.wasm");
+    let cc = std::env::var("WEFT_WASI_CC").unwrap_or_else(|_| "clang".into());
+    let built = Command::new(&cc)
+        .args(["--target=wasm32-wasi", "-g", "-O0", "-o"])
+        .arg(&wasm)
+        .arg(&src)
+        .output();
+    match built {
+        Ok(o) if o.status.success() => {}
+        other => {
+            let why = format!("{other:?}");
+            assert!(
+                std::env::var("WEFT_REQUIRE_WASI_CC").as_deref() != Ok("1"),
+                "WEFT_REQUIRE_WASI_CC=1 but divide.c does not build: {why}"
+            );
+            eprintln!("SKIPPED: no wasm32-wasi C toolchain: {why}");
+            return;
+        }
+    }
+    let run = |details: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+        cmd.arg(&wasm);
+        if details {
+            cmd.env("WEFT_BACKTRACE_DETAILS", "1");
+        } else {
+            cmd.env_remove("WEFT_BACKTRACE_DETAILS");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(134));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let plain = run(false);
+    assert!(plain.contains("divide (func["), "{plain}");
+    assert!(plain.contains(" @ 0x"), "module offsets: {plain}");
+    assert!(!plain.contains("divide.c:"), "{plain}");
+    let detailed = run(true);
+    // The division (line 3) in divide, the call (line 7) in main.
+    let divide = detailed.find("divide.c:3").expect(&detailed);
+    let main = detailed.find("divide.c:7").expect(&detailed);
+    assert!(divide < main, "innermost first: {detailed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -226,6 +226,9 @@ pub struct Module {
     /// Every custom section in order: its name and the byte range of its
     /// contents in `bytes`.
     pub custom_sections: Vec<(String, std::ops::Range<usize>)>,
+    /// Where the code section's contents start in `bytes` (DWARF addresses
+    /// in wasm are relative to it).
+    pub code_section_start: Option<usize>,
     /// The features this module was validated with.
     pub features: WasmFeatures,
     /// Number of imported functions.
@@ -435,6 +438,7 @@ impl<'a> Decoder<'a> {
                 referenced_functions: Vec::new(),
                 names: Names::default(),
                 custom_sections: Vec::new(),
+                code_section_start: None,
                 features,
                 num_imported_funcs: 0,
                 num_imported_tables: 0,
@@ -687,6 +691,9 @@ impl<'a> Decoder<'a> {
                     });
                 }
             }
+            Payload::CodeSectionStart {
+                unchecked_range, ..
+            } => m.code_section_start = usize::try_from(unchecked_range.start).ok(),
             Payload::CustomSection(c) => {
                 let start = usize::try_from(c.data_offset()).unwrap_or(usize::MAX);
                 m.custom_sections.push((

@@ -23,6 +23,9 @@ pub(crate) struct CompiledFunc {
     pub relocs: Vec<ModuleReloc>,
     /// Trap sites, as offsets from the function's start.
     pub traps: Vec<(u32, TrapKind)>,
+    /// Where the code of each wasm operator starts: (offset from the
+    /// function's start, the operator's byte offset in the module), sorted.
+    pub srclocs: Vec<(u32, u32)>,
 }
 
 /// Owns a region of executable code built from several functions.
@@ -38,6 +41,9 @@ pub(crate) struct CodeMemory {
     start: usize,
     end: usize,
     traps: TrapTable,
+    /// (offset from `start`, module byte offset of the wasm operator whose
+    /// code starts there), sorted by the first.
+    srclocs: Vec<(u32, u32)>,
 }
 
 impl CodeMemory {
@@ -111,19 +117,37 @@ impl CodeMemory {
         }
         let start = addrs.iter().map(|a| a.0).min().unwrap_or(0);
         let end = addrs.iter().map(|a| a.1).max().unwrap_or(0);
+        let mut srclocs = Vec::new();
         for (f, &(ptr, _)) in funcs.iter().zip(&addrs) {
             for &(off, kind) in &f.traps {
                 traps.push((ptr - start) as u32 + off, kind);
             }
+            srclocs.extend(
+                f.srclocs
+                    .iter()
+                    .map(|&(off, wasm)| ((ptr - start) as u32 + off, wasm)),
+            );
         }
         traps.finish();
+        srclocs.sort_unstable();
         Ok(CodeMemory {
             module: Mutex::new(Some(module)),
             funcs: addrs,
             start,
             end,
             traps,
+            srclocs,
         })
+    }
+
+    /// The module byte offset of the wasm operator whose code contains `pc`.
+    pub(crate) fn wasm_offset(&self, pc: usize) -> Option<u32> {
+        if pc < self.start || pc >= self.end {
+            return None;
+        }
+        let off = (pc - self.start) as u32;
+        let i = self.srclocs.partition_point(|&(o, _)| o <= off);
+        Some(self.srclocs.get(i.checked_sub(1)?)?.1)
     }
 
     /// Address of function `i` (in the order given to [`CodeMemory::link`]).

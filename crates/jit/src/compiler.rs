@@ -258,6 +258,13 @@ impl Compiler {
             .iter()
             .map(|r| ModuleReloc::from_mach_reloc(r, &ctx.func, FuncId::from_u32(id)))
             .collect();
+        let srclocs = compiled
+            .buffer
+            .get_srclocs_sorted()
+            .iter()
+            .filter(|s| !s.loc.is_default())
+            .map(|s| (s.start, s.loc.bits()))
+            .collect();
         Ok(CompiledFunc {
             name,
             signature,
@@ -265,6 +272,7 @@ impl Compiler {
             align,
             relocs,
             traps,
+            srclocs,
         })
     }
 }
@@ -327,6 +335,13 @@ impl CompiledModule {
     /// `[start, end)` of all code of this module.
     pub fn code_range(&self) -> (usize, usize) {
         self.code.range()
+    }
+
+    /// The byte offset in the module of the wasm operator whose code
+    /// contains `pc` (for a return address, pass `pc - 1` to get the call).
+    pub fn wasm_offset(&self, pc: usize) -> Option<u32> {
+        self.func_at(pc)?;
+        self.code.wasm_offset(pc)
     }
 }
 

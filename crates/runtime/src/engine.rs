@@ -218,7 +218,7 @@ impl CodeInfo for TrampolineCode {
     fn lookup_trap(&self, pc: usize) -> Option<weft_jit::TrapKind> {
         self.0.lookup_trap(pc)
     }
-    fn func_at(&self, _pc: usize) -> Option<u32> {
+    fn frame(&self, _pc: usize) -> Option<crate::error::FrameInfo> {
         None
     }
     fn func_name(&self, _pc: usize) -> Option<String> {

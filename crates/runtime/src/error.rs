@@ -99,6 +99,61 @@ impl TrapKind {
     }
 }
 
+/// One wasm frame of a trap's backtrace.
+#[derive(Debug, Clone)]
+pub struct FrameInfo {
+    pub(crate) func_index: u32,
+    pub(crate) func_name: Option<String>,
+    pub(crate) module_offset: Option<u32>,
+    pub(crate) module: Option<crate::Module>,
+}
+
+impl PartialEq for FrameInfo {
+    fn eq(&self, o: &FrameInfo) -> bool {
+        (self.func_index, &self.func_name, self.module_offset)
+            == (o.func_index, &o.func_name, o.module_offset)
+    }
+}
+
+impl Eq for FrameInfo {}
+
+impl FrameInfo {
+    /// The function's index in its module's function index space.
+    pub fn func_index(&self) -> u32 {
+        self.func_index
+    }
+
+    /// The function's name from the module's name section, if any.
+    pub fn func_name(&self) -> Option<&str> {
+        self.func_name.as_deref()
+    }
+
+    /// The byte offset in the module of the instruction: the trapping one
+    /// in the innermost frame, the call in the others.
+    pub fn module_offset(&self) -> Option<u32> {
+        self.module_offset
+    }
+
+    /// The module the function belongs to (for
+    /// [`Module::source_location`](crate::Module::source_location)).
+    pub fn module(&self) -> Option<&crate::Module> {
+        self.module.as_ref()
+    }
+}
+
+impl fmt::Display for FrameInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.func_name {
+            Some(n) => write!(f, "{n} (func[{}])", self.func_index)?,
+            None => write!(f, "func[{}]", self.func_index)?,
+        }
+        if let Some(o) = self.module_offset {
+            write!(f, " @ 0x{o:x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A WebAssembly trap: execution stopped and the call returned an error.
 ///
 /// `{}` shows the message and the trapping function; `{:#}` adds the wasm
@@ -108,6 +163,8 @@ pub struct Trap {
     kind: TrapKind,
     func: Option<String>,
     backtrace: Vec<String>,
+    frames: Vec<FrameInfo>,
+    more_frames: usize,
 }
 
 impl Trap {
@@ -116,12 +173,28 @@ impl Trap {
             kind: TrapKind::from_jit(kind),
             func,
             backtrace: Vec::new(),
+            frames: Vec::new(),
+            more_frames: 0,
         }
     }
 
-    pub(crate) fn with_backtrace(mut self, frames: Vec<String>) -> Self {
-        self.backtrace = frames;
+    pub(crate) fn with_frames(mut self, frames: Vec<FrameInfo>, more: usize) -> Self {
+        self.backtrace = frames.iter().map(|f| f.to_string()).collect();
+        self.frames = frames;
+        self.more_frames = more;
         self
+    }
+
+    /// The wasm frames at the trap, innermost first, with function indices
+    /// and module offsets.
+    pub fn frames(&self) -> &[FrameInfo] {
+        &self.frames
+    }
+
+    /// Frames beyond those in [`frames`](Self::frames) (a very deep stack is
+    /// cut after 64 frames; this counts the rest).
+    pub fn more_frames(&self) -> usize {
+        self.more_frames
     }
 
     /// The wasm call stack at the trap, innermost first: the trapping
@@ -157,6 +230,9 @@ impl fmt::Display for Trap {
             write!(f, "\nwasm backtrace:")?;
             for (i, frame) in self.backtrace.iter().enumerate() {
                 write!(f, "\n  {i:>2}: {frame}")?;
+            }
+            if self.more_frames > 0 {
+                write!(f, "\n  ... {} more frames", self.more_frames)?;
             }
         }
         Ok(())

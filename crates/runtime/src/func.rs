@@ -447,18 +447,20 @@ pub(crate) fn invoke(
     }
     let func = crate::registry::func_name(info.pc);
     tracing::debug!(kind = ?kind, pc = info.pc, func = ?func, "wasm trap");
-    // The trapping function, then its wasm callers (trampolines, which have
-    // no function index, are left out).
-    let frames = func
-        .iter()
-        .cloned()
-        .chain(
-            info.frames[..info.frame_count]
-                .iter()
-                .filter_map(|&ret| crate::registry::func_name(ret)),
-        )
+    // The trapping function, then its wasm callers (at their calls: a
+    // return address minus one); trampolines, which have no function, are
+    // left out.
+    let frames = std::iter::once(info.pc)
+        .chain(info.frames[..info.frame_count].iter().map(|&r| r - 1))
+        .filter_map(crate::registry::frame)
         .collect();
-    Err(Error::Trap(Trap::new(kind, func).with_backtrace(frames)))
+    // The counted frames end with the entry trampoline's return address
+    // when it is not a wasm function: it is not a frame either.
+    let mut more = info.more_frames;
+    if more > 0 && crate::registry::frame(info.last_frame - 1).is_none() {
+        more -= 1;
+    }
+    Err(Error::Trap(Trap::new(kind, func).with_frames(frames, more)))
 }
 
 /// Called by compiled host trampolines: runs a host function on raw slots.

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod builtins;
+mod dwarf;
 mod engine;
 mod error;
 mod func;
@@ -33,7 +34,7 @@ mod types;
 mod values;
 
 pub use engine::{Config, Engine, OptLevel};
-pub use error::{Error, Result, Trap, TrapKind};
+pub use error::{Error, FrameInfo, Result, Trap, TrapKind};
 pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
 pub use global::Global;
 pub use instance::{Extern, Instance};

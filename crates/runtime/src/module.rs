@@ -37,12 +37,16 @@ pub(crate) struct ModuleInner {
     pub(crate) type_ids: Vec<u32>,
     /// Every type of the type section, in the public form functions carry.
     pub(crate) func_types: Vec<Arc<FuncType>>,
+    /// The DWARF line table, read on first use (see `source_location`).
+    debug_lines: std::sync::OnceLock<crate::dwarf::Lines>,
     _registration: Registration,
 }
 
 struct ModuleCode {
     compiled: Arc<CompiledModule>,
     decoded: Arc<weft_decoder::Module>,
+    /// The module (weak: the module owns this registration).
+    module: std::sync::Weak<ModuleInner>,
 }
 
 /// Whether `bytes` could be meant as WebAssembly text: after white space and
@@ -73,8 +77,14 @@ impl CodeInfo for ModuleCode {
     fn lookup_trap(&self, pc: usize) -> Option<weft_jit::TrapKind> {
         self.compiled.lookup_trap(pc)
     }
-    fn func_at(&self, pc: usize) -> Option<u32> {
-        self.compiled.func_at(pc)
+    fn frame(&self, pc: usize) -> Option<crate::error::FrameInfo> {
+        let f = self.compiled.func_at(pc)?;
+        Some(crate::error::FrameInfo {
+            func_index: f,
+            func_name: self.decoded.func_name(f).map(str::to_string),
+            module_offset: self.compiled.wasm_offset(pc),
+            module: self.module.upgrade().map(|inner| Module { inner }),
+        })
     }
     fn func_name(&self, pc: usize) -> Option<String> {
         let f = self.compiled.func_at(pc)?;
@@ -180,24 +190,27 @@ impl Module {
             .map(|t| Arc::new(FuncType::from_wasm(t)))
             .collect();
         let (start, end) = compiled.code_range();
-        let registration = registry::register(
-            start,
-            end,
-            Arc::new(ModuleCode {
-                compiled: compiled.clone(),
-                decoded: decoded.clone(),
-            }),
-        );
-        Ok(Module {
-            inner: Arc::new(ModuleInner {
+        let inner = Arc::new_cyclic(|weak| {
+            let registration = registry::register(
+                start,
+                end,
+                Arc::new(ModuleCode {
+                    compiled: compiled.clone(),
+                    decoded: decoded.clone(),
+                    module: weak.clone(),
+                }),
+            );
+            ModuleInner {
                 engine: engine.clone(),
                 decoded,
                 compiled,
                 type_ids,
                 func_types,
+                debug_lines: std::sync::OnceLock::new(),
                 _registration: registration,
-            }),
-        })
+            }
+        });
+        Ok(Module { inner })
     }
 
     /// Reads and compiles a `.wasm` or `.wat` file.
@@ -279,6 +292,18 @@ impl Module {
             .iter()
             .filter(move |(n, _)| n == name)
             .filter_map(move |(_, r)| m.bytes.get(r.clone()))
+    }
+
+    /// The source file and line of the code at `module_offset` (a byte
+    /// offset in the module, as [`FrameInfo::module_offset`](crate::FrameInfo::module_offset)
+    /// gives), from the module's DWARF debug information (`.debug_line`),
+    /// if it has any. The table is read once, on first use.
+    pub fn source_location(&self, module_offset: u32) -> Option<(String, u32)> {
+        let lines = self
+            .inner
+            .debug_lines
+            .get_or_init(|| crate::dwarf::Lines::read(&self.inner.decoded));
+        lines.lookup(module_offset)
     }
 
     /// How many functions the module defines (not counting imports).

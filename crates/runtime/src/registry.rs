@@ -10,9 +10,8 @@ use weft_jit::TrapKind;
 pub trait CodeInfo: Send + Sync {
     /// The trap recorded at exactly `pc`.
     fn lookup_trap(&self, pc: usize) -> Option<TrapKind>;
-    /// The function index containing `pc`.
-    #[allow(dead_code, reason = "kept for frame descriptions beyond names")]
-    fn func_at(&self, pc: usize) -> Option<u32>;
+    /// The wasm frame at `pc` (not called from the signal handler).
+    fn frame(&self, pc: usize) -> Option<crate::error::FrameInfo>;
     /// A printable name of the function containing `pc` (not called from
     /// the signal handler).
     fn func_name(&self, pc: usize) -> Option<String>;
@@ -70,6 +69,11 @@ pub(crate) fn lookup_trap(pc: usize) -> Option<TrapKind> {
 /// A printable name of the function containing `pc`, if it is registered code.
 pub fn func_name(pc: usize) -> Option<String> {
     with_entry(pc, |e| e.info.func_name(pc))
+}
+
+/// The wasm frame at `pc`, if it is registered wasm code.
+pub(crate) fn frame(pc: usize) -> Option<crate::error::FrameInfo> {
+    with_entry(pc, |e| e.info.frame(pc))
 }
 
 /// Whether `pc` lies in registered code (called from the signal handler).

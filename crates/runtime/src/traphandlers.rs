@@ -41,8 +41,9 @@ unsafe extern "C" {
     fn weft_unwind(jmp_buf: *mut c_void) -> !;
 }
 
-/// How many wasm frames a trap's backtrace records at most.
-pub const MAX_FRAMES: usize = 32;
+/// How many wasm frames a trap's backtrace records at most (more are
+/// counted, and reported as "... N more frames").
+pub const MAX_FRAMES: usize = 64;
 
 /// What the signal handler learned about a trap.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,11 @@ pub struct TrapInfo {
     pub frames: [usize; MAX_FRAMES],
     /// How many entries of `frames` are valid.
     pub frame_count: usize,
+    /// Frames beyond `MAX_FRAMES` (counted, not recorded).
+    pub more_frames: usize,
+    /// The outermost return address seen (to tell whether the counted
+    /// frames end with a trampoline, which is not a wasm frame).
+    pub last_frame: usize,
 }
 
 struct CallState {
@@ -153,7 +159,8 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
         if !jmp_buf.is_null() {
             let pc = pc_of(ctx);
             if let Some(kind) = crate::registry::lookup_trap(pc) {
-                let (frames, frame_count) = walk_frames(ctx, state as usize);
+                let (frames, frame_count, more_frames, last_frame) =
+                    walk_frames(ctx, state as usize);
                 // SAFETY: as above; we are the only code touching it now.
                 unsafe {
                     (*state).trap = Some(TrapInfo {
@@ -161,6 +168,8 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
                         kind,
                         frames,
                         frame_count,
+                        more_frames,
+                        last_frame,
                     });
                     weft_unwind(jmp_buf);
                 }
@@ -192,25 +201,32 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
 /// Only addresses between the faulting SP and `limit` (the `CallState` of the
 /// `call_wasm` frame, which lies above every wasm frame of this activation)
 /// are read, so a corrupt chain ends the walk instead of faulting.
-fn walk_frames(ctx: *mut c_void, limit: usize) -> ([usize; MAX_FRAMES], usize) {
+fn walk_frames(ctx: *mut c_void, limit: usize) -> ([usize; MAX_FRAMES], usize, usize, usize) {
     let mut frames = [0usize; MAX_FRAMES];
     let mut n = 0;
+    let mut more = 0;
+    let mut last = 0;
     let (mut fp, sp) = fp_sp_of(ctx);
-    while n < MAX_FRAMES && fp >= sp && fp % 8 == 0 && fp + 16 <= limit {
+    while fp >= sp && fp % 8 == 0 && fp + 16 <= limit {
         // SAFETY: `fp` lies within this thread's stack between the faulting
         // SP and the entry frame (checked above), so both words are readable.
         let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
         if crate::registry::lookup_code(ret).is_none() {
             break;
         }
-        frames[n] = ret;
-        n += 1;
+        last = ret;
+        if n < MAX_FRAMES {
+            frames[n] = ret;
+            n += 1;
+        } else {
+            more += 1;
+        }
         if next <= fp {
             break;
         }
         fp = next;
     }
-    (frames, n)
+    (frames, n, more, last)
 }
 
 fn fp_sp_of(ctx: *mut c_void) -> (usize, usize) {
@@ -394,8 +410,8 @@ mod tests {
                 _ => None,
             }
         }
-        fn func_at(&self, _pc: usize) -> Option<u32> {
-            Some(0)
+        fn frame(&self, _pc: usize) -> Option<crate::error::FrameInfo> {
+            None
         }
         fn func_name(&self, _pc: usize) -> Option<String> {
             Some("test".into())
