@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use xtask::spec;
 
+mod fuzz;
+
 const TASKS: &[(&str, &str)] = &[
     (
         "test [--skip STEP]... [--no-testsuite]",
-        "everything CI runs, in order: fmt, clippy, test, loom, examples, spec \
+        "everything CI runs, in order: fmt, clippy, test, loom, fuzz-smoke, examples, spec \
          (--skip leaves a step out, for local use; a missing spec testsuite is an \
          error unless --no-testsuite says to run without it)",
     ),
@@ -25,6 +27,11 @@ const TASKS: &[(&str, &str)] = &[
         "spec-summary [--write]",
         "print the README's spec figures from target/spec-results.json (--write \
          puts them into README.md); the spec step fails while they differ",
+    ),
+    (
+        "fuzz TARGET|all [--time SECONDS] [--seed N]",
+        "fuzz weft (targets: decode, compile, run, differential, interrupt); a failing \
+         or crashing input is saved under crates/fuzz/regressions/",
     ),
     (
         "loom",
@@ -55,6 +62,7 @@ fn run() -> Result<()> {
         "test" => test(&root, &rest),
         "spec" => spec_task(&root, &rest),
         "spec-summary" => spec_summary(&root, &rest),
+        "fuzz" => fuzz::run(&root, &rest, true),
         "loom" => {
             no_args(&task, &rest)?;
             run_steps(&root, vec![loom_step(&root)])
@@ -179,6 +187,7 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
         Vec::new()
     };
     let spec_root = root.to_path_buf();
+    let fuzz_root = root.to_path_buf();
     let examples_root = root.to_path_buf();
     let steps = vec![
         cargo_step("fmt", &["fmt", "--all", "--", "--check"]),
@@ -202,6 +211,17 @@ fn test(root: &Path, rest: &[String]) -> Result<()> {
             },
         },
         loom_step(root),
+        Step {
+            name: "fuzz-smoke",
+            what: "every fuzz target for 30 s in all (weft-fuzz, test build)".into(),
+            action: Action::InProcess(Box::new(move || {
+                fuzz::run(
+                    &fuzz_root,
+                    &["all".into(), "--time".into(), "30".into()],
+                    false,
+                )
+            })),
+        },
         Step {
             name: "examples",
             what: "decode and validate examples/*.wat".into(),

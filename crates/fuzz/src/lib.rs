@@ -1,0 +1,423 @@
+//! Fuzz targets for weft as plain functions over bytes, so that they run on
+//! stable Rust: `cargo xtask fuzz TARGET --time N` drives them with random
+//! inputs, `tests/regressions.rs` replays every input saved under
+//! `regressions/<target>/`, and `cargo xtask test` runs a bounded smoke pass.
+//!
+//! Targets (see [`TARGETS`]):
+//! - `decode`: arbitrary bytes; weft's validation must agree with
+//!   wasmparser's (same features) and never panic.
+//! - `compile`: wasm-smith modules within weft's features must compile.
+//! - `run`: wasm-smith modules instantiated and every export called with
+//!   fuel; traps are fine, panics and crashes are not.
+//! - `differential`: wasm-smith modules that always terminate, run on weft
+//!   and on wasmi 1.x; results, traps and final memory must agree.
+//! - `interrupt`: the same modules with interruption checks off and on (and
+//!   epoch checks) must give the same results.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use arbitrary::Unstructured;
+use weft::{Config, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val, ValType};
+
+/// A fuzz target: one input in, what it did out.
+pub type Target = fn(&[u8]) -> Outcome;
+
+/// The targets, by name.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("decode", decode),
+    ("compile", compile),
+    ("run", run),
+    ("differential", differential),
+    ("interrupt", interrupt),
+];
+
+/// What one input did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran and everything agreed.
+    Ok,
+    /// Nothing to check (the input made no usable module, or the oracle
+    /// cannot judge it: e.g. the two runtimes' stack limits differ).
+    Skipped,
+    /// A bug: what went wrong.
+    Failed(String),
+}
+
+/// Runs target `f` on `data`, turning a panic into a failure.
+pub fn check(f: Target, data: &[u8]) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| f(data))) {
+        Ok(o) => o,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Outcome::Failed(format!("panicked: {msg}"))
+        }
+    }
+}
+
+/// The wasm-smith configuration for what weft runs: WebAssembly 2.0 without
+/// SIMD, plus threads when `threads`.
+fn smith_config(threads: bool) -> wasm_smith::Config {
+    wasm_smith::Config {
+        simd_enabled: false,
+        relaxed_simd_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        memory64_enabled: false,
+        tail_call_enabled: false,
+        wide_arithmetic_enabled: false,
+        extended_const_enabled: false,
+        custom_page_sizes_enabled: false,
+        compact_imports_enabled: false,
+        threads_enabled: threads,
+        max_memories: 1,
+        max_imports: 0,
+        // Small memories and tables: compared byte by byte after each run.
+        max_memory32_bytes: 1 << 20,
+        max_table_elements: 10_000,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// A wasm-smith module from `data`, made to terminate (a global fuel counter
+/// traps with `unreachable` when spent).
+fn smith(data: &[u8], threads: bool, canonical_nans: bool) -> Option<Vec<u8>> {
+    let mut u = Unstructured::new(data);
+    let mut cfg = smith_config(threads);
+    cfg.canonicalize_nans = canonical_nans;
+    let mut m = wasm_smith::Module::new(cfg, &mut u).ok()?;
+    m.ensure_termination(1_000).ok()?;
+    Some(m.to_bytes())
+}
+
+/// The module target `target` builds from `data` (for looking into a
+/// failure), if it builds one.
+pub fn module_of(target: &str, data: &[u8]) -> Option<Vec<u8>> {
+    match target {
+        "decode" => Some(decoder_input(data)),
+        "compile" | "run" => smith(data, true, false),
+        "differential" => smith(data, false, true),
+        "interrupt" => smith(data, true, true),
+        _ => None,
+    }
+}
+
+fn features() -> wasmparser::WasmFeatures {
+    wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::THREADS
+}
+
+/// Engines shared by every input (creating one per input would dominate).
+fn engine(which: usize) -> &'static Engine {
+    static ENGINES: std::sync::OnceLock<[Engine; 4]> = std::sync::OnceLock::new();
+    &ENGINES.get_or_init(|| {
+        [
+            Engine::default(),
+            Engine::new(Config::new().consume_fuel(true)).expect("config"),
+            Engine::new(Config::new().interruptible(false)).expect("config"),
+            Engine::new(Config::new().epoch_interruption(true)).expect("config"),
+        ]
+    })[which]
+}
+
+/// Bytes for the decoder: the input as it is, or (if its first byte is
+/// even) a valid module with a few of its bytes overwritten by the rest of
+/// the input, which reaches much deeper into the decoder.
+fn decoder_input(data: &[u8]) -> Vec<u8> {
+    let Some((&first, rest)) = data.split_first() else {
+        return Vec::new();
+    };
+    if first % 2 == 1 {
+        return data.to_vec();
+    }
+    let (seed, edits) = rest.split_at(rest.len() / 2);
+    let Some(mut bytes) = smith(seed, true, false) else {
+        return data.to_vec();
+    };
+    for pair in edits.chunks(3).take(4) {
+        if let [a, b, v] = *pair
+            && !bytes.is_empty()
+        {
+            let i = (usize::from(a) << 8 | usize::from(b)) % bytes.len();
+            bytes[i] = v;
+        }
+    }
+    bytes
+}
+
+/// Arbitrary and mutated modules: weft accepts exactly what wasmparser
+/// accepts, and never panics.
+pub fn decode(data: &[u8]) -> Outcome {
+    let data = &decoder_input(data);
+    let ours = Module::validate(engine(0), data).is_ok();
+    let theirs = wasmparser::Validator::new_with_features(features())
+        .validate_all(data)
+        .is_ok();
+    if ours == theirs {
+        Outcome::Ok
+    } else {
+        Outcome::Failed(format!("weft valid: {ours}, wasmparser valid: {theirs}"))
+    }
+}
+
+/// Valid modules compile.
+pub fn compile(data: &[u8]) -> Outcome {
+    let Some(bytes) = smith(data, true, false) else {
+        return Outcome::Skipped;
+    };
+    match Module::new(engine(0), &bytes) {
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Failed(format!("a valid module did not compile: {e}")),
+    }
+}
+
+/// Zero (default) arguments for a function type, if weft can pass them.
+fn args_for(params: &[ValType]) -> Option<Vec<Val>> {
+    params
+        .iter()
+        .map(|t| (!matches!(t, ValType::V128)).then(|| Val::default_for(*t)))
+        .collect()
+}
+
+/// Every export called, on a store of `engine`; each call's results or
+/// `Err(trap kind as text)`.
+type Calls = Vec<(String, Result<Vec<u128>, String>)>;
+
+fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<u8>), String> {
+    let module = Module::new(engine, bytes).map_err(|e| format!("compile: {e}"))?;
+    let mut store = Store::new(engine, ());
+    if fuel {
+        store.set_fuel(1_000_000).map_err(|e| e.to_string())?;
+    }
+    let instance = match Linker::new().instantiate(&mut store, &module) {
+        Ok(i) => i,
+        Err(weft::Error::Trap(t)) => {
+            return Ok((
+                vec![("<start>".into(), Err(t.message().into()))],
+                Vec::new(),
+            ));
+        }
+        Err(e) => return Err(format!("instantiate: {e}")),
+    };
+    let mut calls = Vec::new();
+    // In name order: calls share the instance's state, and the oracle is
+    // called in the same order.
+    let mut exports: Vec<_> = module.exports().collect();
+    exports.sort_by_key(|e| e.name());
+    for export in exports {
+        let ExternType::Func(ty) = export.ty() else {
+            continue;
+        };
+        let Some(args) = args_for(ty.params()) else {
+            continue;
+        };
+        let f = instance
+            .get_func(&mut store, export.name())
+            .expect("exported");
+        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        let r = match f.call(&mut store, &args, &mut results) {
+            Ok(()) => Ok(results.iter().map(raw).collect()),
+            Err(weft::Error::Trap(t)) => Err(t.message().to_string()),
+            Err(e) => return Err(format!("call {}: {e}", export.name())),
+        };
+        calls.push((export.name().to_string(), r));
+    }
+    Ok((calls, memory_of(&mut store, &instance, &module)))
+}
+
+fn memory_of(store: &mut Store<()>, instance: &Instance, module: &Module) -> Vec<u8> {
+    for export in module.exports() {
+        if let Some(Extern::Memory(m)) = instance.get_export(&mut *store, export.name()) {
+            return m.data(&*store).to_vec();
+        }
+    }
+    Vec::new()
+}
+
+/// A value's bits (references as present or not).
+fn raw(v: &Val) -> u128 {
+    match v {
+        Val::I32(x) => *x as u32 as u128,
+        Val::I64(x) => *x as u64 as u128,
+        Val::F32(b) => u128::from(*b),
+        Val::F64(b) => u128::from(*b),
+        Val::V128(x) => *x,
+        Val::FuncRef(f) => u128::from(f.is_some()),
+        Val::ExternRef(e) => u128::from(e.is_some()),
+    }
+}
+
+/// Instantiate and call every export with fuel: no panic, no crash.
+pub fn run(data: &[u8]) -> Outcome {
+    let Some(bytes) = smith(data, true, false) else {
+        return Outcome::Skipped;
+    };
+    match run_exports(engine(1), &bytes, true) {
+        Ok(_) => Outcome::Ok,
+        Err(e) if e.starts_with("instantiate") => Outcome::Skipped,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// weft and wasmi agree on results, traps and memory.
+pub fn differential(data: &[u8]) -> Outcome {
+    let Some(bytes) = smith(data, false, true) else {
+        return Outcome::Skipped;
+    };
+    let ours = match run_exports(engine(0), &bytes, false) {
+        Ok(r) => r,
+        Err(e) if e.starts_with("instantiate") => return Outcome::Skipped,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let theirs = match wasmi_run(&bytes) {
+        Some(r) => r,
+        None => return Outcome::Skipped,
+    };
+    compare(&ours, &theirs)
+}
+
+fn exhausted(calls: &Calls) -> bool {
+    calls.iter().any(|(_, r)| {
+        matches!(r, Err(m) if m.contains("call stack exhausted") || m.contains("stack overflow"))
+    })
+}
+
+fn compare(ours: &(Calls, Vec<u8>), theirs: &(Calls, Vec<u8>)) -> Outcome {
+    // Stack limits differ between runtimes: nothing to judge.
+    if exhausted(&ours.0) || exhausted(&theirs.0) {
+        return Outcome::Skipped;
+    }
+    if ours.0.len() != theirs.0.len() {
+        return Outcome::Failed(format!("{} calls vs {}", ours.0.len(), theirs.0.len()));
+    }
+    // By name: the two runtimes may list exports in different orders.
+    for (name, a) in &ours.0 {
+        let Some((_, b)) = theirs.0.iter().find(|(n, _)| n == name) else {
+            return Outcome::Failed(format!("`{name}` was not called on the oracle"));
+        };
+        match (a, b) {
+            (Ok(x), Ok(y)) if x == y => {}
+            (Err(_), Err(_)) => {}
+            _ => return Outcome::Failed(format!("`{name}`: weft {a:?}, oracle {b:?}")),
+        }
+    }
+    if ours.1 != theirs.1 {
+        return Outcome::Failed("final memory contents differ".into());
+    }
+    Outcome::Ok
+}
+
+fn wasmi_run(bytes: &[u8]) -> Option<(Calls, Vec<u8>)> {
+    let engine = wasmi::Engine::default();
+    let module = wasmi::Module::new(&engine, bytes).ok()?;
+    // The oracle gets weft's table limit: without one it tries to allocate
+    // whatever `table.grow` asks for, and a different limit would make the
+    // two disagree on which grows succeed.
+    let limits = wasmi::StoreLimitsBuilder::new()
+        .table_elements(weft::MAX_TABLE_ELEMENTS as usize)
+        .build();
+    let mut store = wasmi::Store::new(&engine, limits);
+    store.limiter(|l| l);
+    let linker = wasmi::Linker::<wasmi::StoreLimits>::new(&engine);
+    let instance = match linker.instantiate_and_start(&mut store, &module) {
+        Ok(i) => i,
+        Err(e) if e.as_trap_code().is_some() => {
+            return Some((vec![("<start>".into(), Err(e.to_string()))], Vec::new()));
+        }
+        Err(_) => return None,
+    };
+    let mut calls = Vec::new();
+    let mut memory = Vec::new();
+    let mut exports: Vec<(String, wasmi::ExternType)> = module
+        .exports()
+        .map(|e| (e.name().to_string(), e.ty().clone()))
+        .collect();
+    exports.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, ty) in &exports {
+        match ty {
+            wasmi::ExternType::Func(fty) => {
+                let params: Option<Vec<wasmi::Val>> = fty
+                    .params()
+                    .iter()
+                    .map(|t| match t {
+                        wasmi::ValType::I32 => Some(wasmi::Val::I32(0)),
+                        wasmi::ValType::I64 => Some(wasmi::Val::I64(0)),
+                        wasmi::ValType::F32 => Some(wasmi::Val::F32(0f32.into())),
+                        wasmi::ValType::F64 => Some(wasmi::Val::F64(0f64.into())),
+                        wasmi::ValType::FuncRef => Some(wasmi::Val::default(*t)),
+                        wasmi::ValType::ExternRef => Some(wasmi::Val::default(*t)),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(params) = params else { continue };
+                let f = instance.get_func(&store, name)?;
+                let mut results: Vec<wasmi::Val> = fty
+                    .results()
+                    .iter()
+                    .map(|t| wasmi::Val::default(*t))
+                    .collect();
+                let r = match f.call(&mut store, &params, &mut results) {
+                    Ok(()) => Ok(results.iter().map(wasmi_raw).collect()),
+                    Err(e) if e.as_trap_code() == Some(wasmi::TrapCode::StackOverflow) => {
+                        Err("stack overflow".to_string())
+                    }
+                    Err(e) if e.as_trap_code().is_some() => Err(e.to_string()),
+                    Err(_) => return None,
+                };
+                calls.push((name.clone(), r));
+            }
+            wasmi::ExternType::Memory(_) if memory.is_empty() => {
+                if let Some(m) = instance.get_memory(&store, name) {
+                    memory = m.data(&store).to_vec();
+                }
+            }
+            _ => {}
+        }
+    }
+    // Memory after every call (read again: the calls may have written it).
+    if let Some((name, _)) = exports
+        .iter()
+        .find(|(_, t)| matches!(t, wasmi::ExternType::Memory(_)))
+        && let Some(m) = instance.get_memory(&store, name)
+    {
+        memory = m.data(&store).to_vec();
+    }
+    Some((calls, memory))
+}
+
+fn wasmi_raw(v: &wasmi::Val) -> u128 {
+    match v {
+        wasmi::Val::I32(x) => *x as u32 as u128,
+        wasmi::Val::I64(x) => *x as u64 as u128,
+        wasmi::Val::F32(x) => u128::from(x.to_bits()),
+        wasmi::Val::F64(x) => u128::from(x.to_bits()),
+        wasmi::Val::FuncRef(f) => u128::from(!f.is_null()),
+        wasmi::Val::ExternRef(e) => u128::from(!e.is_null()),
+        _ => u128::MAX,
+    }
+}
+
+/// Interruption checks change no result: off, the default poll, and epoch
+/// checks agree.
+pub fn interrupt(data: &[u8]) -> Outcome {
+    let Some(bytes) = smith(data, true, true) else {
+        return Outcome::Skipped;
+    };
+    let mut runs = Vec::new();
+    for e in [engine(2), engine(0), engine(3)] {
+        match run_exports(e, &bytes, false) {
+            Ok(r) => runs.push(r),
+            Err(e) if e.starts_with("instantiate") => return Outcome::Skipped,
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
+    for other in &runs[1..] {
+        // Here the stack limit is the same: any difference is a bug.
+        if runs[0].0 != other.0 || runs[0].1 != other.1 {
+            return Outcome::Failed("results differ with interruption checks on".into());
+        }
+    }
+    Outcome::Ok
+}
