@@ -506,3 +506,21 @@ fn ctrl_c_stops_a_running_guest_with_status_130() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("wasm trap: interrupt"), "{err}");
 }
+
+#[test]
+fn the_command_is_built_on_the_public_api_only() {
+    // `[dependencies]` of this crate (tests may use anything as an oracle).
+    let toml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let deps = toml
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    for internal in ["weft-decoder", "weft-jit", "weft-runtime", "weft-memory"] {
+        assert!(!deps.contains(internal), "weft-cli depends on {internal}");
+    }
+    assert!(deps.contains("weft.workspace") && deps.contains("weft-wasi"));
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use weft_decoder::{ExternIndex, Module, SegmentMode};
+use weft_decoder::{EntityType, ExternIndex, Module};
 
 fn weft(args: &[&Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -93,8 +93,10 @@ impl Summary {
     }
 }
 
-/// Checks every section of the summary against the decoded module.
-fn check_summary(out: &Output, m: &Module) {
+/// Checks the summary against the module as the decoder (an independent
+/// reader) sees it: size, name, every import and export with its kind and
+/// type, and the function counts.
+fn check_summary(out: &Output, m: &Module, file_size: usize) {
     assert!(
         out.status.success(),
         "{}",
@@ -103,123 +105,64 @@ fn check_summary(out: &Output, m: &Module) {
     let s = Summary::parse(&out.stdout);
     assert!(
         s.first
-            .ends_with(&format!("valid module, {} bytes", m.bytes.len())),
+            .ends_with(&format!("valid module, {file_size} bytes")),
         "{}",
         s.first
     );
-
-    let types = s.section("types", m.types.len());
-    for (i, t) in m.types.iter().enumerate() {
-        for v in t.params.iter().chain(t.results.iter()) {
-            assert!(types[i].contains(&v.to_string()), "{}", types[i]);
-        }
+    if let Some(n) = &m.names.module {
+        assert_eq!(s.line("name:"), format!("name: {n:?}"));
     }
-
     let imports = s.section("imports", m.imports.len());
     for (i, imp) in m.imports.iter().enumerate() {
+        let line = &imports[i];
         assert!(
-            imports[i].contains(&format!("{:?} {:?}", imp.module, imp.name)),
-            "{}",
-            imports[i]
-        );
-    }
-
-    let funcs = s.section("functions", m.functions.len());
-    for (i, line) in funcs.iter().enumerate() {
-        let f = i as u32;
-        assert!(
-            line.starts_with(&format!("{i}: type {} ", m.functions[i])),
+            line.starts_with(&format!("{:?} {:?}: ", imp.module, imp.name)),
             "{line}"
         );
-        if let Some(name) = m.func_name(f) {
-            assert!(line.contains(&format!("${name}")), "{line}");
-        }
-        match m.body(f) {
-            Some(b) => assert!(line.ends_with(&format!("body {} bytes", b.range.len()))),
-            None => assert!(line.ends_with("imported"), "{line}"),
-        }
-    }
-
-    let tables = s.section("tables", m.tables.len());
-    for (i, t) in m.tables.iter().enumerate() {
-        assert!(tables[i].contains(&t.element.to_string()), "{}", tables[i]);
-        assert!(tables[i].contains(&format!("{}..", t.limits.min)));
-    }
-
-    let memories = s.section("memories", m.memories.len());
-    for (i, mem) in m.memories.iter().enumerate() {
-        let limits = match mem.limits.max {
-            Some(max) => format!("{}..{max} pages", mem.limits.min),
-            None => format!("{}.. pages", mem.limits.min),
+        let kind = match imp.ty {
+            EntityType::Func(t) => {
+                for v in m.types[t as usize].params.iter() {
+                    assert!(line.contains(&v.to_string()), "{line}");
+                }
+                "(func"
+            }
+            EntityType::Table(t) => {
+                assert!(line.contains(&t.element.to_string()), "{line}");
+                "(table"
+            }
+            EntityType::Memory(t) => {
+                assert_eq!(line.contains("shared"), t.shared, "{line}");
+                "(memory"
+            }
+            EntityType::Global(g) => {
+                assert_eq!(line.contains("(mut "), g.mutable, "{line}");
+                "(global"
+            }
         };
-        assert!(memories[i].contains(&limits), "{}", memories[i]);
-        assert_eq!(
-            memories[i].contains("shared"),
-            mem.shared,
-            "{}",
-            memories[i]
-        );
+        assert!(line.contains(kind), "{line}");
     }
-
-    let globals = s.section("globals", m.globals.len());
-    for (i, g) in m.globals.iter().enumerate() {
-        assert!(globals[i].contains(&g.ty.to_string()), "{}", globals[i]);
-        assert_eq!(globals[i].contains("mut "), g.mutable, "{}", globals[i]);
-    }
-
+    let defined = m.functions.len() as u32 - m.num_imported_funcs;
+    assert_eq!(
+        s.line("functions:"),
+        format!(
+            "functions: {} imported, {defined} defined",
+            m.num_imported_funcs
+        )
+    );
     let exports = s.section("exports", m.exports.len());
     for (i, e) in m.exports.iter().enumerate() {
-        let (kind, index) = match e.index {
-            ExternIndex::Func(x) => ("func", x),
-            ExternIndex::Table(x) => ("table", x),
-            ExternIndex::Memory(x) => ("memory", x),
-            ExternIndex::Global(x) => ("global", x),
-        };
-        assert_eq!(exports[i], format!("{:?}: {kind} {index}", e.name));
-    }
-
-    let start = s.line("start: ");
-    match m.start {
-        Some(f) => assert!(start.starts_with(&format!("start: func {f}")), "{start}"),
-        None => assert_eq!(start, "start: none"),
-    }
-
-    let elements = s.section("elements", m.elements.len());
-    for (i, e) in m.elements.iter().enumerate() {
-        let mode = match &e.mode {
-            SegmentMode::Passive => "passive".to_string(),
-            SegmentMode::Declared => "declared".to_string(),
-            SegmentMode::Active { index, .. } => format!("active table {index}"),
+        let kind = match e.index {
+            ExternIndex::Func(_) => "(func",
+            ExternIndex::Table(_) => "(table",
+            ExternIndex::Memory(_) => "(memory",
+            ExternIndex::Global(_) => "(global",
         };
         assert!(
-            elements[i].starts_with(&format!("{i}: {mode}")),
+            exports[i].starts_with(&format!("{:?}: {kind}", e.name)),
             "{}",
-            elements[i]
-        );
-        assert!(elements[i].contains(&format!(", {} {}", e.len(), e.ty)));
-    }
-
-    let data = s.section("data", m.data.len());
-    for (i, d) in m.data.iter().enumerate() {
-        assert!(
-            data[i].ends_with(&format!(", {} bytes", d.data.len())),
-            "{}",
-            data[i]
-        );
-        assert_eq!(
-            data[i].contains("active memory"),
-            matches!(d.mode, SegmentMode::Active { .. })
+            exports[i]
         );
     }
-
-    let names = s.line("names: ");
-    if let Some(n) = &m.names.module {
-        assert!(names.contains(&format!("module {n:?}")), "{names}");
-    }
-    assert!(
-        names.ends_with(&format!("{} function names", m.names.functions.len())),
-        "{names}"
-    );
 }
 
 #[test]
@@ -231,8 +174,8 @@ fn summarises_the_fib_example() {
     for name in ["add", "fib", "memory"] {
         assert!(m.export(name).is_some(), "fib.wat exports {name}");
     }
-    assert!(!m.data.is_empty());
-    check_summary(&weft(&[&path]), &m);
+    let size = std::fs::metadata(&path).unwrap().len() as usize;
+    check_summary(&weft(&[&path]), &m, size);
 }
 
 /// Every kind of import, more tables, a shared memory, globals with each
@@ -271,7 +214,7 @@ fn summarises_every_section_of_a_binary_module() {
     let bytes = weft_decoder::parse_wat(EVERYTHING).unwrap();
     let m = Module::decode(&bytes).unwrap();
     let file = TempFile::new("everything.wasm", &bytes);
-    check_summary(&weft(&[&file.0]), &m);
+    check_summary(&weft(&[&file.0]), &m, bytes.len());
 
     // --all prints the same module the same way when nothing is cut.
     let all = Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -299,7 +242,7 @@ fn long_sections_are_cut_unless_all() {
         .output()
         .unwrap();
     let m = Module::decode(&bytes).unwrap();
-    check_summary(&out, &m);
+    check_summary(&out, &m, bytes.len());
 }
 
 #[test]
