@@ -7,6 +7,11 @@
 //!   grow lock and publishes the length). `grow_shared` with 2 threads
 //!   includes spawning two scoped threads per sample (tens of µs against
 //!   ~1000 grows).
+//! * `reserve_4gib_and_release`: create and drop a memory with the default
+//!   4 GiB reservation and 2 GiB guard, one page accessible (reserve,
+//!   commit, release).
+//! * `pool_reset_16_pages`: allocate a pooled memory, write one byte in each
+//!   of its 16 pages, drop it (the slot is zeroed and made inaccessible).
 //! * `atomic_rmw_*`: `SharedMemory::atomic_rmw::<u32>(Add)` throughput, on
 //!   one shared word (contended) and on a word per thread, next to a bare
 //!   `AtomicU32::fetch_add` for the accessor's overhead.
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use weft_memory::{LinearMemory, MemoryConfig, RmwOp, SharedMemory};
+use weft_memory::{LinearMemory, MemoryConfig, MemoryPool, PoolConfig, RmwOp, SharedMemory};
 
 fn main() {
     // Map the shared memory before any benchmark is calibrated.
@@ -32,6 +37,23 @@ fn grow_config() -> MemoryConfig {
         .with_reservation((GROW_PAGES * 65536) as usize)
         .with_guards(65536, 65536)
         .with_may_move(false)
+}
+
+#[divan::bench(sample_count = 200, sample_size = 10)]
+fn reserve_4gib_and_release() -> LinearMemory {
+    LinearMemory::new(&MemoryConfig::new(1)).unwrap()
+}
+
+static POOL: LazyLock<MemoryPool> =
+    LazyLock::new(|| MemoryPool::new(&PoolConfig::new(4, 16 << 16)).unwrap());
+
+#[divan::bench(sample_count = 200, sample_size = 10)]
+fn pool_reset_16_pages() {
+    let mut m = POOL.allocate(16, Some(16)).unwrap();
+    for page in 0..16u64 {
+        m.write(page * 65536, &[1]).unwrap();
+    }
+    drop(m);
 }
 
 #[divan::bench(sample_count = 40, sample_size = 1)]

@@ -32,6 +32,21 @@ pub struct Config {
     pub(crate) max_memory_size: Option<usize>,
 }
 
+/// Without real guard pages (weft-memory's heap backing, under loom or
+/// Miri) nothing faults, so compiled code must check every access itself:
+/// no reservation or guard is assumed.
+fn guarded_or_checked(t: Tunables) -> Tunables {
+    if weft_memory::guard_pages_supported() {
+        t
+    } else {
+        Tunables {
+            memory_reservation: 0,
+            memory_guard_size: 0,
+            ..t
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -39,7 +54,7 @@ impl Default for Config {
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
-                ..Tunables::default()
+                ..guarded_or_checked(Tunables::default())
             },
             max_wasm_stack: 512 * 1024,
             max_memory_size: None,
