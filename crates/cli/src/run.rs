@@ -23,6 +23,8 @@ enum Outcome {
     Trapped(weft::Trap),
     /// A blocking WASI call (sleep, read, poll) hit the `--timeout`.
     DeadlineExceeded,
+    /// The store was interrupted (Ctrl-C) during a blocking WASI call.
+    Interrupted,
 }
 
 /// What `-W`, `-S` and the plain options add up to.
@@ -169,6 +171,10 @@ pub fn main(args: RunArgs, prog: Vec<OsString>) -> ExitCode {
         Ok(Outcome::DeadlineExceeded) => {
             eprint_all("wasm trap: interrupt (the --timeout passed during a blocking call)\n");
             ExitCode::from(TRAP_EXIT)
+        }
+        Ok(Outcome::Interrupted) => {
+            eprint_all("wasm trap: interrupt (during a blocking call)\n");
+            ExitCode::from(if ctrl_c { SIGINT_EXIT } else { TRAP_EXIT })
         }
         Err(e) => {
             let m = crate::output::about(&args.file, &one_line(&e));
@@ -324,6 +330,8 @@ fn finish(r: weft::Result<Outcome>) -> Result<Outcome> {
                 Ok(Outcome::Exited(code))
             } else if DeadlineExceeded::matches(&e) {
                 Ok(Outcome::DeadlineExceeded)
+            } else if weft_wasi::Interrupted::matches(&e) {
+                Ok(Outcome::Interrupted)
             } else {
                 Err(anyhow!(e))
             }

@@ -524,3 +524,48 @@ fn the_command_is_built_on_the_public_api_only() {
     }
     assert!(deps.contains("weft.workspace") && deps.contains("weft-wasi"));
 }
+
+#[test]
+fn ctrl_c_stops_a_guest_blocked_reading_stdin() {
+    let d = Dir::new("sigint-read");
+    let reader = d.file(
+        "read.wat",
+        br#"(module
+          (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 100))
+            (i32.store (i32.const 4) (i32.const 10))
+            (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    );
+    // stdin is a pipe nobody writes to: the guest blocks in fd_read.
+    let mut child = weft()
+        .arg(&reader)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("Ctrl-C did not stop the blocked guest");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupt"), "{err}");
+}

@@ -127,6 +127,15 @@ impl<T> Caller<'_, T> {
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.store.data
     }
+    /// A handle that interrupts this store (for host code that blocks and
+    /// wants to stop when the store is interrupted: see
+    /// [`InterruptHandle::is_interrupted`](crate::InterruptHandle::is_interrupted)).
+    pub fn interrupt_handle(&self) -> crate::InterruptHandle {
+        crate::InterruptHandle {
+            ctx: self.store.opaque.vmstore.clone(),
+        }
+    }
+
     /// The calling instance, if called from wasm (not from the host).
     pub fn instance(&self) -> Option<crate::Instance> {
         Some(crate::instance::Instance {

@@ -242,6 +242,12 @@ impl InterruptHandle {
     pub fn interrupt(&self) {
         self.ctx.interrupt();
     }
+
+    /// Whether the store is interrupted now (host code that blocks, such as
+    /// WASI's, polls this to stop too).
+    pub fn is_interrupted(&self) -> bool {
+        self.ctx.is_interrupted()
+    }
 }
 
 impl std::fmt::Debug for InterruptHandle {

@@ -60,6 +60,12 @@ pub(crate) struct State {
     /// The last calling instance and its exported memory: looked up by name
     /// once per instance, not once per call.
     pub(crate) memory_cache: Option<(weft::Instance, weft::Memory)>,
+    /// The store's interrupt handle (taken from the first call): blocking
+    /// calls give up when the store is interrupted.
+    pub(crate) interrupt: Option<weft::InterruptHandle>,
+    /// Set by a call that gave up because the store was interrupted: the
+    /// glue then ends the run with [`Interrupted`].
+    pub(crate) interrupted_hit: bool,
 }
 
 enum Stdio {
@@ -336,6 +342,8 @@ impl WasiCtxBuilder {
                 deadline: b.deadline,
                 deadline_hit: false,
                 memory_cache: None,
+                interrupt: None,
+                interrupted_hit: false,
             })),
         }
     }
@@ -381,6 +389,27 @@ fn stdio_entry(fd: u32, stdio: Stdio) -> Entry {
                 None => stream_entry(null(fd)),
             }
         }
+    }
+}
+
+/// The error that ends a run when the store was interrupted
+/// (`InterruptHandle::interrupt`) while the guest was blocked in a WASI call
+/// (reading a pipe, `poll_oneoff`, sleeping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted during a blocking WASI call")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+impl Interrupted {
+    /// Whether `e` is this error.
+    pub fn matches(e: &weft::Error) -> bool {
+        matches!(e, weft::Error::Host(h) if h.downcast_ref::<Interrupted>().is_some())
     }
 }
 

@@ -145,9 +145,6 @@ enum Wait {
     Fd { fd: u32, read: bool },
 }
 
-/// Waits until a blocking host descriptor is ready for `events` or `deadline`
-/// passes (`Err(Intr)` after setting `hit`). Descriptors in non-blocking mode,
-/// regular files and directories are never waited on.
 /// `NONBLOCK` on an inherited stdio descriptor, emulated: the host's shared
 /// file description stays as it was (see `Entry::shared_description`), and
 /// a read or write that would block fails with `EAGAIN` instead.
@@ -172,15 +169,72 @@ fn emulated_nonblock(e: &Entry, events: PollFlags) -> Result<(), Errno> {
     }
 }
 
-fn wait_ready(
-    deadline: Option<Instant>,
-    hit: &mut bool,
-    e: &Entry,
-    events: PollFlags,
-) -> Result<(), Errno> {
-    let Some(deadline) = deadline else {
-        return Ok(());
+/// The [`Stop`] of a `State`, borrowing only its stop fields (so the
+/// descriptor table can be borrowed at the same time).
+macro_rules! stop {
+    ($s:expr) => {
+        Stop {
+            deadline: $s.deadline,
+            deadline_hit: &mut $s.deadline_hit,
+            interrupt: $s.interrupt.as_ref(),
+            interrupted: &mut $s.interrupted_hit,
+        }
     };
+}
+
+/// How often a blocked call looks at the store's interrupt flag: an
+/// interrupt stops a guest blocked in the host within about this long.
+const INTERRUPT_SLICE: Duration = Duration::from_millis(5);
+
+/// What ends a blocking host call early: the context's deadline, and the
+/// store being interrupted (`InterruptHandle::interrupt`, Ctrl-C in `weft
+/// run`). Each sets its flag and the call fails with `Intr`; the glue then
+/// ends the run with `DeadlineExceeded` or `Interrupted`.
+pub(crate) struct Stop<'a> {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) deadline_hit: &'a mut bool,
+    pub(crate) interrupt: Option<&'a weft::InterruptHandle>,
+    pub(crate) interrupted: &'a mut bool,
+}
+
+impl Stop<'_> {
+    /// How long the next wait may last (`None`: forever).
+    fn slice(&self) -> Option<Duration> {
+        let left = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        match (left, self.interrupt.is_some()) {
+            (Some(l), true) => Some(l.min(INTERRUPT_SLICE)),
+            (Some(l), false) => Some(l),
+            (None, true) => Some(INTERRUPT_SLICE),
+            (None, false) => None,
+        }
+    }
+
+    /// `Err(Intr)`, with the reason recorded, if the call must stop now.
+    fn check(&mut self) -> Result<(), Errno> {
+        if self
+            .interrupt
+            .is_some_and(weft::InterruptHandle::is_interrupted)
+        {
+            *self.interrupted = true;
+            return Err(Errno::Intr);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            *self.deadline_hit = true;
+            return Err(Errno::Intr);
+        }
+        Ok(())
+    }
+}
+
+/// Waits until a blocking host descriptor is ready for `events`, or `stop`
+/// says to give up (`Err(Intr)`). Descriptors in non-blocking mode, regular
+/// files and directories are never waited on.
+fn wait_ready(mut stop: Stop<'_>, e: &Entry, events: PollFlags) -> Result<(), Errno> {
+    if stop.slice().is_none() {
+        return Ok(());
+    }
     let Some(h) = e.host_fd() else {
         return Ok(());
     };
@@ -191,30 +245,18 @@ fn wait_ready(
         return Ok(());
     }
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            // One last look without waiting.
-            let mut p = [PollFd::from_borrowed_fd(h, events)];
-            let zero = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if matches!(rustix::event::poll(&mut p, Some(&zero)), Ok(n) if n > 0) {
-                return Ok(());
-            }
-            *hit = true;
-            return Err(Errno::Intr);
-        }
+        let wait = stop.slice().unwrap_or(INTERRUPT_SLICE);
         let ts = Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as _,
+            tv_sec: wait.as_secs() as i64,
+            tv_nsec: wait.subsec_nanos() as _,
         };
         let mut p = [PollFd::from_borrowed_fd(h, events)];
         match rustix::event::poll(&mut p, Some(&ts)) {
             Ok(n) if n > 0 => return Ok(()),
-            Ok(_) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
+        stop.check()?;
     }
 }
 
@@ -513,7 +555,7 @@ impl State {
             return Err(Errno::Badf);
         }
         emulated_nonblock(e, PollFlags::IN)?;
-        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
+        wait_ready(stop!(self), e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = match &mut e.kind {
             Kind::Reader(r) => loop {
@@ -546,7 +588,7 @@ impl State {
             return Err(Errno::Badf);
         }
         emulated_nonblock(e, PollFlags::OUT)?;
-        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
+        wait_ready(stop!(self), e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         let n = match &mut e.kind {
             Kind::Writer(w) => {
@@ -1072,11 +1114,9 @@ impl State {
             } else {
                 nearest.map(|d| d.saturating_sub(elapsed))
             };
-            // Never wait past the context's deadline.
-            if let Some(left) = self
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now()))
-            {
+            // Never wait past the context's deadline, nor longer than an
+            // interrupt may take to be noticed.
+            if let Some(left) = stop!(self).slice() {
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
             if fds.is_empty() {
@@ -1160,10 +1200,7 @@ impl State {
             if !events.is_empty() {
                 break;
             }
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                self.deadline_hit = true;
-                return Err(Errno::Intr);
-            }
+            stop!(self).check()?;
         }
         for (k, ev) in events.iter().enumerate() {
             mem.write(output + k as u32 * size::EVENT, ev)?;
@@ -1189,7 +1226,7 @@ impl State {
         if flags & !fdflags::NONBLOCK != 0 {
             return Err(Errno::Inval);
         }
-        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
+        wait_ready(stop!(self), e, PollFlags::IN)?;
         let mut sf = rustix::net::SocketFlags::CLOEXEC;
         if flags & fdflags::NONBLOCK != 0 {
             sf |= rustix::net::SocketFlags::NONBLOCK;
@@ -1229,7 +1266,7 @@ impl State {
             rf |= RecvFlags::WAITALL;
         }
         emulated_nonblock(e, PollFlags::IN)?;
-        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::IN)?;
+        wait_ready(stop!(self), e, PollFlags::IN)?;
         let mut buf = vec![0u8; iovec_total(&iovs)];
         let n = retry(|| rustix::net::recv(h, &mut buf[..], rf).map(|(n, _)| n))?;
         mem.scatter(&iovs, &buf[..n])?;
@@ -1256,7 +1293,7 @@ impl State {
             return Err(Errno::Inval);
         }
         emulated_nonblock(e, PollFlags::OUT)?;
-        wait_ready(self.deadline, &mut self.deadline_hit, e, PollFlags::OUT)?;
+        wait_ready(stop!(self), e, PollFlags::OUT)?;
         let data = mem.gather(&iovs)?;
         debug_assert!(data.len() <= MAX_IO);
         let n = retry(|| rustix::net::send(h, &data, rustix::net::SendFlags::NOSIGNAL))?;

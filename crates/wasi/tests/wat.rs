@@ -530,3 +530,90 @@ fn deadline_ends_a_run_blocked_in_poll_oneoff() {
     assert!(DeadlineExceeded::matches(&err), "{err}");
     assert_eq!(I32Exit::from_error(&err), None);
 }
+
+/// Runs `_start` of `wat` on a thread-free store whose interrupt handle is
+/// fired from another thread once the guest has had time to block; returns
+/// the run's error. A failsafe releases a guest that ignored the interrupt
+/// (by the test's own means), so a broken build fails instead of hanging.
+fn interrupted_run(
+    wat: &str,
+    ctx: WasiCtx,
+    release: impl FnOnce() + Send + 'static,
+) -> weft::Error {
+    let engine = engine();
+    let module = Module::new(&engine, wat).unwrap();
+    let mut store = Store::new(&engine, ctx);
+    let mut linker = Linker::new();
+    weft_wasi::add_to_linker(&mut linker, |c: &mut WasiCtx| c).unwrap();
+    let inst = linker.instantiate(&mut store, &module).unwrap();
+    let start = inst.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
+    let handle = store.interrupt_handle();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = done.clone();
+    let helper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        handle.interrupt();
+        let t = std::time::Instant::now();
+        while !d.load(std::sync::atomic::Ordering::SeqCst) {
+            if t.elapsed() > std::time::Duration::from_secs(60) {
+                release();
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    });
+    let r = start.call(&mut store, ());
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        !helper.join().unwrap(),
+        "the interrupt did not stop the blocked call"
+    );
+    r.unwrap_err()
+}
+
+#[test]
+fn an_interrupt_stops_a_guest_sleeping_in_poll_oneoff() {
+    let err = interrupted_run(
+        r#"(module
+            (import "wasi_snapshot_preview1" "poll_oneoff"
+              (func $poll (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")
+              (i32.store8 (i32.const 8) (i32.const 0))
+              (i32.store (i32.const 16) (i32.const 1))
+              (i64.store (i32.const 24) (i64.const 60000000000))
+              (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#,
+        WasiCtxBuilder::new().build(),
+        || {},
+    );
+    assert!(weft_wasi::Interrupted::matches(&err), "{err}");
+}
+
+#[test]
+fn an_interrupt_stops_a_guest_blocked_reading_a_socket() {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let keep = ours.try_clone().unwrap();
+    let mut b = WasiCtxBuilder::new();
+    b.preopened_socket(std::os::fd::OwnedFd::from(theirs))
+        .unwrap();
+    // fd 3 is the socket: read from it, which blocks (nobody writes).
+    let err = interrupted_run(
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_read"
+              (func $read (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")
+              (i32.store (i32.const 0) (i32.const 100))
+              (i32.store (i32.const 4) (i32.const 10))
+              (drop (call $read (i32.const 3) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        b.build(),
+        move || {
+            // Failsafe: give the reader something so it returns.
+            use std::io::Write;
+            let _ = (&keep).write_all(b"x");
+        },
+    );
+    assert!(weft_wasi::Interrupted::matches(&err), "{err}");
+    drop(ours);
+}
