@@ -52,6 +52,12 @@ pub(crate) struct VMStoreContext {
     pub(crate) wait_cancel: weft_memory::WaitCanceller,
     /// Where the poll page came from and goes back to.
     pages: Option<Arc<PollPages>>,
+    /// Serialises everything that changes the interrupted state: an
+    /// interrupt, clearing it, and the ticker's "is this deadline still
+    /// current? then interrupt" (so a deadline cancelled meanwhile can never
+    /// interrupt a later call, and the flag and the poll page always agree
+    /// once each has finished).
+    state_lock: Mutex<()>,
 }
 
 /// An engine's poll pages: one readable page per store, mapped once and
@@ -162,6 +168,7 @@ impl VMStoreContext {
             deadline_generation: AtomicU64::new(0),
             wait_cancel: weft_memory::WaitCanceller::new(),
             pages: pages.cloned(),
+            state_lock: Mutex::new(()),
         })
     }
 
@@ -185,6 +192,11 @@ impl VMStoreContext {
     /// Makes the running (or next) call trap with "interrupt" at its next
     /// check.
     pub(crate) fn interrupt(&self) {
+        let _g = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.interrupt_locked();
+    }
+
+    fn interrupt_locked(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.epoch_deadline.store(0, Ordering::SeqCst);
         // Every function prologue compares SP with this: the next call
@@ -195,8 +207,13 @@ impl VMStoreContext {
         self.wait_cancel.cancel();
     }
 
-    /// Clears an interrupt: the poll page is readable again.
-    pub(crate) fn clear_interrupt(&self) {
+    /// Starts a new deadline period: no older wall-clock deadline may fire
+    /// any more, and any interrupt is cleared (the poll page is readable
+    /// again). Atomic with respect to interrupts and the ticker.
+    pub(crate) fn new_deadline_period(&self, epoch_deadline: u64) {
+        let _g = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.deadline_generation.fetch_add(1, Ordering::SeqCst);
+        self.epoch_deadline.store(epoch_deadline, Ordering::SeqCst);
         self.interrupted.store(false, Ordering::SeqCst);
         self.wait_cancel.reset();
         self.protect_poll_page(true);
@@ -360,10 +377,13 @@ fn run_ticker(shared: &TickerShared) {
             let Some(Reverse(e)) = q.heap.pop() else {
                 break;
             };
-            if let Some(ctx) = e.ctx.upgrade()
-                && ctx.deadline_generation.load(Ordering::SeqCst) == e.generation
-            {
-                ctx.interrupt();
+            if let Some(ctx) = e.ctx.upgrade() {
+                // Check and interrupt under the context's lock: a deadline
+                // cancelled in between cannot fire.
+                let _g = ctx.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+                if ctx.deadline_generation.load(Ordering::SeqCst) == e.generation {
+                    ctx.interrupt_locked();
+                }
             }
         }
         q = match q.heap.peek() {

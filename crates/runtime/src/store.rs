@@ -603,10 +603,7 @@ impl StoreOpaque {
     /// generation (so pending ticker entries are void) and no interrupt.
     pub(crate) fn set_vm_deadline(&mut self, deadline: u64) {
         self.epoch_deadline = deadline;
-        let ctx = &self.vmstore;
-        ctx.deadline_generation.fetch_add(1, Ordering::SeqCst);
-        ctx.clear_interrupt();
-        ctx.epoch_deadline.store(deadline, Ordering::SeqCst);
+        self.vmstore.new_deadline_period(deadline);
     }
 
     fn check_interruptible(&self) -> Result<()> {
