@@ -481,28 +481,7 @@ fn ctrl_c_stops_a_running_guest_with_status_130() {
         br#"(module (func (export "_start") (loop (br 0))))"#,
     );
     let mut child = weft().arg(&spin).stderr(Stdio::piped()).spawn().unwrap();
-    // Give it time to start spinning, then Ctrl-C it.
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("Ctrl-C did not stop the guest");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = ctrl_c(&mut child);
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("wasm trap: interrupt"), "{err}");
 }
@@ -545,6 +524,15 @@ fn ctrl_c_stops_a_guest_blocked_reading_stdin() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let (status, err) = ctrl_c(&mut child);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupt"), "{err}");
+}
+
+/// Waits 300 ms (the guest is running or blocked by then), sends the child
+/// SIGINT, and returns how it ended and its stderr (a failsafe kills it
+/// after 60 s).
+fn ctrl_c(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -555,7 +543,7 @@ fn ctrl_c_stops_a_guest_blocked_reading_stdin() {
         }
         if start.elapsed() > Duration::from_secs(60) {
             child.kill().unwrap();
-            panic!("Ctrl-C did not stop the blocked guest");
+            panic!("Ctrl-C did not stop the guest");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -566,6 +554,5 @@ fn ctrl_c_stops_a_guest_blocked_reading_stdin() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupt"), "{err}");
+    (status, err)
 }

@@ -112,15 +112,15 @@ pub use parking::{WaitCancelled, WaitCanceller, WaitOutcome};
 
 /// Whether memories here have real guard pages: reserved address space that
 /// faults when touched, so that compiled code may leave bounds checks to the
-/// MMU. True with the `region` backing (every platform `region` supports);
-/// false in the heap backing used under loom and Miri, where nothing faults
-/// (a runtime must then compile explicit bounds checks).
+/// MMU. True with the `region` backing (unix); false in the heap backing
+/// used under loom and Miri and on Windows, where nothing faults (a runtime
+/// must then compile explicit bounds checks).
 ///
 /// ```
 /// assert!(weft_memory::guard_pages_supported());
 /// ```
 pub fn guard_pages_supported() -> bool {
-    !cfg!(any(all(test, loom), miri))
+    !cfg!(any(all(test, loom), miri, not(unix)))
 }
 pub use pool::{MemoryPool, PoolConfig, PooledMemory};
 pub use shared::SharedMemory;

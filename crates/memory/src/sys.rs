@@ -7,14 +7,16 @@
 //!
 //! Two implementations exist:
 //!
-//! * **region** (every platform the `region` crate supports: Linux, the BSDs,
-//!   macOS, Windows, ...): `region::alloc(NONE)` reserves,
+//! * **region** (the unix platforms `region` supports: Linux, the BSDs,
+//!   macOS, ...): `region::alloc(NONE)` reserves,
 //!   `region::protect(READ_WRITE)` commits, dropping the allocation releases.
 //!   Zeroing for reuse is the one raw system call (`region` has none):
 //!   `madvise(MADV_DONTNEED)` on Linux, writing zeros elsewhere
 //!   (see `zero_pages`).
-//! * **heap** (loom models and Miri only): one zeroed heap
-//!   allocation. Nothing faults, so under loom every granule carries a
+//! * **heap** (loom models, Miri, and Windows, where `region::alloc` commits
+//!   what it reserves, so a 4 GiB reservation per memory would count in full
+//!   against the commit limit): one zeroed heap allocation, no guard pages
+//!   (`guard_pages_supported()` is false). Nothing faults, so under loom every granule carries a
 //!   loom-tracked cell recording whether it is accessible; every host access
 //!   first calls [`Backing::check_accessible`], which reads those cells. loom
 //!   then reports any access whose "make accessible" write does not
@@ -25,19 +27,19 @@ use std::ptr::NonNull;
 
 // `heap_backing!`/`mmap_backing!` keep the items of exactly one
 // implementation, chosen by cfg.
-#[cfg(any(all(test, loom), miri))]
+#[cfg(any(all(test, loom), miri, not(unix)))]
 macro_rules! heap_backing {
     ($($item:item)*) => { $($item)* };
 }
-#[cfg(not(any(all(test, loom), miri)))]
+#[cfg(not(any(all(test, loom), miri, not(unix))))]
 macro_rules! heap_backing {
     ($($item:item)*) => {};
 }
-#[cfg(not(any(all(test, loom), miri)))]
+#[cfg(not(any(all(test, loom), miri, not(unix))))]
 macro_rules! mmap_backing {
     ($($item:item)*) => { $($item)* };
 }
-#[cfg(any(all(test, loom), miri))]
+#[cfg(any(all(test, loom), miri, not(unix)))]
 macro_rules! mmap_backing {
     ($($item:item)*) => {};
 }
@@ -49,11 +51,11 @@ pub(crate) fn host_page_size() -> usize {
         // Tiny "pages" keep the loom models small.
         8
     }
-    #[cfg(all(not(all(test, loom)), miri))]
+    #[cfg(all(not(all(test, loom)), any(miri, not(unix))))]
     {
         4096
     }
-    #[cfg(not(any(all(test, loom), miri)))]
+    #[cfg(not(any(all(test, loom), miri, not(unix))))]
     {
         use std::sync::OnceLock;
         static SIZE: OnceLock<usize> = OnceLock::new();
@@ -78,7 +80,7 @@ pub(crate) struct Backing {
     ptr: NonNull<u8>,
     len: usize,
     /// The reservation; dropping it releases the address space.
-    #[cfg(not(any(all(test, loom), miri)))]
+    #[cfg(not(any(all(test, loom), miri, not(unix))))]
     #[allow(dead_code, reason = "held for its drop")]
     alloc: Reservation,
     #[cfg(all(test, loom))]
