@@ -229,3 +229,59 @@ fn text_that_is_not_a_module_and_components_get_clear_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn instance_pre_checks_imports_once_and_instantiates_in_any_store() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "env" "add" (func $add (param i32 i32) (result i32)))
+             (func (export "run") (result i32) (call $add (i32.const 2) (i32.const 3))))"#,
+    )
+    .unwrap();
+    // Errors come from instantiate_pre, as values.
+    let empty = Linker::<()>::new();
+    match empty.instantiate_pre(&module) {
+        Err(Error::Link(m)) => assert!(
+            m.contains("unknown import") && m.contains("env::add"),
+            "{m}"
+        ),
+        Err(e) => panic!("expected a link error, got {e}"),
+        Ok(_) => panic!("a missing import was accepted"),
+    }
+    let mut wrong = Linker::<()>::new();
+    wrong.func_wrap("env", "add", |a: i64| a).unwrap();
+    match wrong.instantiate_pre(&module) {
+        Err(Error::Link(m)) => assert!(m.contains("incompatible import type"), "{m}"),
+        Err(e) => panic!("expected a link error, got {e}"),
+        Ok(_) => panic!("a mistyped import was accepted"),
+    }
+    let mut linker = Linker::<()>::new();
+    linker
+        .func_wrap("env", "add", |a: i32, b: i32| a + b)
+        .unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
+    for _ in 0..3 {
+        let mut store = Store::new(&engine, ());
+        let a = pre.instantiate(&mut store).unwrap();
+        let b = pre.clone().instantiate(&mut store).unwrap();
+        for inst in [a, b] {
+            let run = inst.get_typed_func::<(), i32>(&mut store, "run").unwrap();
+            assert_eq!(run.call(&mut store, ()).unwrap(), 5);
+        }
+        // One host function per store, shared by both instances.
+        let f1 = linker.get(&mut store, "env", "add").unwrap().unwrap();
+        let f2 = linker.get(&mut store, "env", "add").unwrap().unwrap();
+        assert_eq!(f1.into_func(), f2.into_func());
+    }
+    // A store-bound definition only works in its own store.
+    let mem_module = Module::new(&engine, r#"(module (import "env" "m" (memory 1)))"#).unwrap();
+    let mut home = Store::new(&engine, ());
+    let mem = Memory::new(&mut home, MemoryType::new(1, None)).unwrap();
+    let mut l = Linker::<()>::new();
+    l.define("env", "m", mem).unwrap();
+    let pre = l.instantiate_pre(&mem_module).unwrap();
+    assert!(pre.instantiate(&mut home).is_ok());
+    let mut other = Store::new(&engine, ());
+    assert!(pre.instantiate(&mut other).is_err());
+}

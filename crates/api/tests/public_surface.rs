@@ -33,6 +33,7 @@ fn every_exported_type_is_weft_s_own() {
         defined_in_weft::<weft::GlobalType>(),
         defined_in_weft::<weft::ImportType<'static>>(),
         defined_in_weft::<weft::Instance>(),
+        defined_in_weft::<weft::InstancePre<()>>(),
         defined_in_weft::<weft::InterruptHandle>(),
         defined_in_weft::<weft::Linker<()>>(),
         defined_in_weft::<weft::Memory>(),

@@ -39,7 +39,7 @@ pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
 pub use global::Global;
 pub use instance::{Extern, Instance};
 pub use interrupt::{InterruptHandle, UpdateDeadline};
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use memory::Memory;
 pub use module::Module;
 pub use shared_memory::{AtomicInt, RmwOp, SharedMemory, WaitOutcome};

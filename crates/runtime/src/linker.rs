@@ -11,6 +11,68 @@ use crate::store::AsContextMut;
 use crate::types::FuncType;
 use crate::values::Val;
 
+/// A module with its imports resolved and checked, ready to be instantiated
+/// in any store of its engine (see [`Linker::instantiate_pre`]). Cheap to
+/// clone; `Send + Sync` when the linker's host functions are.
+pub struct InstancePre<T: 'static> {
+    module: Module,
+    items: Arc<Vec<Item<T>>>,
+}
+
+impl<T> Clone for InstancePre<T> {
+    fn clone(&self) -> Self {
+        InstancePre {
+            module: self.module.clone(),
+            items: self.items.clone(),
+        }
+    }
+}
+
+impl<T: 'static> InstancePre<T> {
+    /// The module.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Instantiates the module in `store`: host functions are created once
+    /// per store and reused; nothing is looked up by name.
+    ///
+    /// # Errors
+    /// A store-bound definition from another store, or a memory/table/global
+    /// import whose limits or type do not match (`incompatible import
+    /// type`); a trap while initialising.
+    pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
+        let mut imports = Vec::with_capacity(self.items.len());
+        for item in self.items.iter() {
+            imports.push(resolve(&mut store, item)?);
+        }
+        Instance::new(store, &self.module, &imports)
+    }
+}
+
+/// The extern an item stands for in `store` (creating a host function there
+/// the first time).
+fn resolve<T: 'static>(mut store: impl AsContextMut<Data = T>, item: &Item<T>) -> Result<Extern> {
+    match item {
+        Item::Extern(e) => Ok(e.clone()),
+        Item::HostFunc(ty, f) => {
+            let inner = store.as_context_mut().0;
+            let key = Arc::as_ptr(f) as *const () as usize;
+            if let Some(&index) = inner.opaque.host_func_cache.get(&key) {
+                return Ok(Extern::Func(Func {
+                    store_id: inner.opaque.id,
+                    index,
+                }));
+            }
+            // The function keeps its `Arc`, so `key` cannot be reused by
+            // another closure while the store lives.
+            let func = Func::new_raw(inner, ty.clone(), f.clone())?;
+            inner.opaque.host_func_cache.insert(key, func.index);
+            Ok(Extern::Func(func))
+        }
+    }
+}
+
 enum Item<T: 'static> {
     Extern(Extern),
     HostFunc(FuncType, Arc<RawHostFn<T>>),
@@ -162,26 +224,70 @@ impl<T: 'static> Linker<T> {
         module: &str,
         name: &str,
     ) -> Option<Result<Extern>> {
-        match self.items.get(module)?.get(name)? {
-            Item::Extern(e) => Some(Ok(e.clone())),
-            Item::HostFunc(ty, f) => {
-                let inner = store.as_context_mut().0;
-                let key = Arc::as_ptr(f) as *const () as usize;
-                if let Some(&index) = inner.opaque.host_func_cache.get(&key) {
-                    return Some(Ok(Extern::Func(Func {
-                        store_id: inner.opaque.id,
-                        index,
-                    })));
+        let item = self.items.get(module)?.get(name)?;
+        Some(resolve(store.as_context_mut(), item))
+    }
+
+    /// Resolves and type-checks `module`'s imports once, for instantiating
+    /// it many times: [`InstancePre::instantiate`] then does only the
+    /// per-instance work. Host functions are checked against the module's
+    /// import types here; store-bound definitions (`define`) when
+    /// instantiating.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Linker, Module, Store};
+    /// let engine = Engine::default();
+    /// let mut linker = Linker::<()>::new();
+    /// linker.func_wrap("env", "seven", || 7i32)?;
+    /// let module = Module::new(&engine, r#"(module (import "env" "seven" (func $s (result i32)))
+    ///     (func (export "run") (result i32) (call $s)))"#)?;
+    /// let pre = linker.instantiate_pre(&module)?;
+    /// for _ in 0..3 {
+    ///     let mut store = Store::new(&engine, ());
+    ///     let instance = pre.instantiate(&mut store)?;
+    ///     assert_eq!(instance.get_typed_func::<(), i32>(&mut store, "run")?.call(&mut store, ())?, 7);
+    /// }
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An import with no definition is `unknown import`; a host function of
+    /// the wrong type, or a definition of the wrong kind, is `incompatible
+    /// import type`.
+    pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<T>> {
+        let mut items = Vec::with_capacity(module.imports().len());
+        for import in module.imports() {
+            let (m, n) = (import.module(), import.name());
+            let item = self
+                .items
+                .get(m)
+                .and_then(|names| names.get(n))
+                .ok_or_else(|| Error::Link(format!("unknown import: `{m}::{n}`")))?;
+            let compatible = match (item, import.ty()) {
+                (Item::HostFunc(ty, _), crate::types::ExternType::Func(want)) => ty == want,
+                (Item::HostFunc(..), _) => false,
+                (Item::Extern(e), ty) => {
+                    matches!(
+                        (e, ty),
+                        (Extern::Func(_), crate::types::ExternType::Func(_))
+                            | (Extern::Table(_), crate::types::ExternType::Table(_))
+                            | (Extern::Memory(_), crate::types::ExternType::Memory(_))
+                            | (Extern::SharedMemory(_), crate::types::ExternType::Memory(_))
+                            | (Extern::Global(_), crate::types::ExternType::Global(_))
+                    )
                 }
-                // The function keeps its `Arc`, so `key` cannot be reused by
-                // another closure while the store lives.
-                let r = Func::new_raw(inner, ty.clone(), f.clone());
-                if let Ok(func) = &r {
-                    inner.opaque.host_func_cache.insert(key, func.index);
-                }
-                Some(r.map(Extern::Func))
+            };
+            if !compatible {
+                return Err(Error::Link(format!(
+                    "incompatible import type for `{m}::{n}`"
+                )));
             }
+            items.push(item.clone());
         }
+        Ok(InstancePre {
+            module: module.clone(),
+            items: Arc::new(items),
+        })
     }
 
     /// Instantiates `module`, resolving each import by name.
