@@ -406,18 +406,7 @@ pub(crate) fn invoke(
     let (activation, limit) = crate::stack::Activation::enter(sp, max);
     let outermost = opaque.depth == 0;
     if outermost {
-        let vm = &opaque.vmstore;
-        vm.stack_limit
-            .store(limit, std::sync::atomic::Ordering::SeqCst);
-        // An interrupt raises the limit to stop the next prologue; one that
-        // came before the store above must not be undone by it (both sides
-        // store, then the interrupt's flag is re-checked: SeqCst).
-        if vm.is_interrupted() {
-            vm.stack_limit.store(
-                crate::interrupt::INTERRUPTED_STACK_LIMIT,
-                std::sync::atomic::Ordering::SeqCst,
-            );
-        }
+        opaque.vmstore.enter(limit);
     }
     opaque.depth += 1;
     let len = slots.len();
@@ -431,10 +420,7 @@ pub(crate) fn invoke(
     opaque.depth -= 1;
     drop(activation);
     if outermost {
-        opaque
-            .vmstore
-            .stack_limit
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        opaque.vmstore.exit();
     }
     let info = match r {
         Ok(()) => return Ok(()),

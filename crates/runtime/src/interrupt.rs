@@ -18,10 +18,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
+
+use crate::sync::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize};
 use std::time::Instant;
 
+#[cfg(not(all(test, loom)))]
 use weft_jit::VMOffsets;
 
 /// The stack limit of an interrupted store: above any stack pointer, so
@@ -57,7 +60,10 @@ pub(crate) struct VMStoreContext {
     /// current? then interrupt" (so a deadline cancelled meanwhile can never
     /// interrupt a later call, and the flag and the poll page always agree
     /// once each has finished).
-    state_lock: Mutex<()>,
+    state_lock: crate::sync::Mutex<()>,
+    /// Under loom, the poll page's protection (no real page is mapped).
+    #[cfg(all(test, loom))]
+    page_readable: AtomicBool,
 }
 
 /// An engine's poll pages: one readable page per store, mapped once and
@@ -126,6 +132,7 @@ impl Drop for PollPages {
     }
 }
 
+#[cfg(not(all(test, loom)))]
 const _: () = {
     assert!(
         std::mem::offset_of!(VMStoreContext, poll_page) == VMOffsets::STORE_CTX_POLL_PAGE as usize
@@ -151,7 +158,7 @@ impl VMStoreContext {
     /// A store context; a poll page is taken from `pages` only if compiled
     /// code will read it, so stores of other engines cost nothing.
     pub(crate) fn new(
-        epoch: *const AtomicU64,
+        epoch: *const std::sync::atomic::AtomicU64,
         pages: Option<&Arc<PollPages>>,
     ) -> crate::Result<Self> {
         let page = match pages {
@@ -168,11 +175,15 @@ impl VMStoreContext {
             deadline_generation: AtomicU64::new(0),
             wait_cancel: weft_memory::WaitCanceller::new(),
             pages: pages.cloned(),
-            state_lock: Mutex::new(()),
+            state_lock: crate::sync::Mutex::new(()),
+            #[cfg(all(test, loom))]
+            page_readable: AtomicBool::new(true),
         })
     }
 
     fn protect_poll_page(&self, readable: bool) {
+        #[cfg(all(test, loom))]
+        self.page_readable.store(readable, Ordering::SeqCst);
         let prot = if readable {
             libc::PROT_READ
         } else {
@@ -200,9 +211,12 @@ impl VMStoreContext {
         self.interrupted.store(true, Ordering::SeqCst);
         self.epoch_deadline.store(0, Ordering::SeqCst);
         // Every function prologue compares SP with this: the next call
-        // traps (reported as an interrupt; see `func::invoke`).
+        // traps (reported as an interrupt; see `func::invoke`). A
+        // read-modify-write, like the call entry's and exit's (`enter`,
+        // `exit`), so all changes of the limit are ordered with each other
+        // (loom, too, then checks exactly that).
         self.stack_limit
-            .store(INTERRUPTED_STACK_LIMIT, Ordering::SeqCst);
+            .swap(INTERRUPTED_STACK_LIMIT, Ordering::SeqCst);
         self.protect_poll_page(false);
         self.wait_cancel.cancel();
     }
@@ -214,6 +228,9 @@ impl VMStoreContext {
         let _g = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.deadline_generation.fetch_add(1, Ordering::SeqCst);
         self.epoch_deadline.store(epoch_deadline, Ordering::SeqCst);
+        // Only the store's owner starts a deadline period, never while one
+        // of its calls runs: no activation needs a limit now.
+        self.stack_limit.swap(0, Ordering::SeqCst);
         self.interrupted.store(false, Ordering::SeqCst);
         self.wait_cancel.reset();
         self.protect_poll_page(true);
@@ -222,15 +239,53 @@ impl VMStoreContext {
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
+
+    /// The outermost call entry into wasm: the stack limit for this
+    /// activation, unless an interrupt has raised it. One read-modify-write
+    /// on the limit itself, so an interrupt racing the entry is never lost
+    /// whatever the interleaving: its store comes before ours in the
+    /// limit's modification order (and we keep it) or after (and wins).
+    pub(crate) fn enter(&self, limit: usize) {
+        self.replace_limit_unless_interrupted(limit);
+    }
+
+    /// The outermost call's exit: the limit back to "no call", unless an
+    /// interrupt has raised it meanwhile.
+    pub(crate) fn exit(&self) {
+        self.replace_limit_unless_interrupted(0);
+    }
+
+    fn replace_limit_unless_interrupted(&self, limit: usize) {
+        let mut cur = self.stack_limit.load(Ordering::SeqCst);
+        while cur != INTERRUPTED_STACK_LIMIT {
+            match self
+                .stack_limit
+                .compare_exchange(cur, limit, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The deadline ticker: interrupts if the deadline of `generation` is
+    /// still the current one, under the state lock (so a deadline cancelled
+    /// meanwhile cannot fire).
+    pub(crate) fn fire_if_current(&self, generation: u64) {
+        let _g = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.deadline_generation.load(Ordering::SeqCst) == generation {
+            self.interrupt_locked();
+        }
+    }
 }
 
 impl Drop for VMStoreContext {
     fn drop(&mut self) {
-        let page = *self.poll_page.get_mut();
+        let page = self.poll_page.load(Ordering::SeqCst);
         if page.is_null() {
             return;
         }
-        if *self.interrupted.get_mut() {
+        if self.interrupted.load(Ordering::SeqCst) {
             self.protect_poll_page(true);
         }
         match &self.pages {
@@ -378,12 +433,7 @@ fn run_ticker(shared: &TickerShared) {
                 break;
             };
             if let Some(ctx) = e.ctx.upgrade() {
-                // Check and interrupt under the context's lock: a deadline
-                // cancelled in between cannot fire.
-                let _g = ctx.state_lock.lock().unwrap_or_else(|e| e.into_inner());
-                if ctx.deadline_generation.load(Ordering::SeqCst) == e.generation {
-                    ctx.interrupt_locked();
-                }
+                ctx.fire_if_current(e.generation);
             }
         }
         q = match q.heap.peek() {
@@ -404,4 +454,82 @@ fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(p).unwrap_or(4096)
+}
+
+/// The interrupt state's protocols, model-checked: the real `interrupt`,
+/// `new_deadline_period`, `fire_if_current` and `enter` on loom's atomics
+/// and lock (`crate::sync`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use loom::thread;
+
+    use super::{INTERRUPTED_STACK_LIMIT, VMStoreContext};
+
+    fn ctx() -> Arc<VMStoreContext> {
+        static EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Arc::new(VMStoreContext::new(&EPOCH, None).unwrap())
+    }
+
+    /// An interrupt racing a call's entry is never lost: once both are done,
+    /// an interrupted store's stack limit stops the next prologue.
+    #[test]
+    fn loom_interrupt_racing_a_call_entry_is_not_lost() {
+        loom::model(|| {
+            let c = ctx();
+            let h = c.clone();
+            let t = thread::spawn(move || h.interrupt());
+            c.enter(0x1000);
+            t.join().unwrap();
+            assert!(c.is_interrupted());
+            assert_eq!(
+                c.stack_limit.load(Ordering::SeqCst),
+                INTERRUPTED_STACK_LIMIT
+            );
+        });
+    }
+
+    /// A deadline cancelled (a new deadline period) while the ticker fires
+    /// the old one never leaves the store interrupted.
+    #[test]
+    fn loom_a_cancelled_deadline_never_fires() {
+        loom::model(|| {
+            let c = ctx();
+            let old = c.deadline_generation.load(Ordering::SeqCst);
+            let ticker = c.clone();
+            let t = thread::spawn(move || ticker.fire_if_current(old));
+            c.new_deadline_period(u64::MAX);
+            t.join().unwrap();
+            assert!(
+                !c.is_interrupted(),
+                "a cancelled deadline interrupted the store"
+            );
+            assert_eq!(c.epoch_deadline.load(Ordering::SeqCst), u64::MAX);
+        });
+    }
+
+    /// An interrupt racing a clear leaves the flag, the poll page, the
+    /// epoch deadline and the stack limit agreeing.
+    #[test]
+    fn loom_interrupt_and_clear_leave_a_consistent_state() {
+        loom::model(|| {
+            let c = ctx();
+            let h = c.clone();
+            let t = thread::spawn(move || h.interrupt());
+            c.new_deadline_period(7);
+            t.join().unwrap();
+            let interrupted = c.is_interrupted();
+            assert_eq!(c.page_readable.load(Ordering::SeqCst), !interrupted);
+            assert_eq!(
+                c.stack_limit.load(Ordering::SeqCst) == INTERRUPTED_STACK_LIMIT,
+                interrupted
+            );
+            assert_eq!(
+                c.epoch_deadline.load(Ordering::SeqCst),
+                if interrupted { 0 } else { 7 }
+            );
+        });
+    }
 }

@@ -28,6 +28,7 @@ mod registry;
 mod shared_memory;
 mod stack;
 mod store;
+mod sync;
 mod table;
 mod traphandlers;
 mod types;
