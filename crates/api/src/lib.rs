@@ -59,10 +59,11 @@
 pub use weft_runtime::{
     AsContext, AsContextMut, AtomicInt, Caller, Config, Engine, Error, ExportType, Extern,
     ExternRef, ExternType, FrameInfo, Func, FuncType, Global, GlobalType, ImportType, Instance,
-    InstancePre, InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory,
-    MemoryType, Module, OptLevel, ResourceLimiter, Result, RmwOp, SharedMemory, Store,
-    StoreContext, StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline,
-    Val, ValType, WaitOutcome, WasmList, WasmTy,
+    InstanceAllocationStrategy, InstancePool, InstancePoolConfig, InstancePoolStats, InstancePre,
+    InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory, MemoryType, Module,
+    OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, ResourceLimiter, Result,
+    ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext, StoreContextMut, Table, TableType,
+    Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType, WaitOutcome, WasmList, WasmTy,
 };
 
 /// The guide in `docs/embedding.md`, compiled and run as doctests.

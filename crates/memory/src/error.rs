@@ -44,6 +44,17 @@ pub enum Error {
         /// The requested initial size in bytes.
         bytes: usize,
     },
+    /// A memory image reaches past the end of the memory it was applied to.
+    #[error("memory image needs {image_bytes} bytes but the memory has {memory_bytes}")]
+    ImageExceedsMemory {
+        /// The smallest memory the image fits.
+        image_bytes: usize,
+        /// The memory's size in bytes.
+        memory_bytes: usize,
+    },
+    /// The OS refused to map a memory image.
+    #[error("failed to map a memory image: {0}")]
+    MapImage(io::Error),
     /// Every slot of the pool is in use.
     #[error("memory pool exhausted: all {capacity} slots are in use")]
     PoolExhausted {

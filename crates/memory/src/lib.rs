@@ -80,6 +80,7 @@
 mod access;
 mod config;
 mod error;
+mod image;
 mod linear;
 mod parking;
 mod pool;
@@ -107,6 +108,7 @@ pub use config::{
     MemoryConfig, MemoryInfo, ResourceLimiter, WASM_PAGE_SIZE, WASM_PAGE_SIZE_LOG2,
 };
 pub use error::{AccessError, Error, GrowError};
+pub use image::MemoryImage;
 pub use linear::{GrowOutcome, LinearMemory};
 pub use parking::{WaitCancelled, WaitCanceller, WaitOutcome};
 
@@ -274,6 +276,18 @@ impl Memory {
     /// `memory.atomic.notify` (returns 0 on non-shared memory).
     pub fn notify(&self, offset: u64, count: u32) -> Result<u32, AccessError> {
         each!(self, m => m.notify(offset, count))
+    }
+
+    /// Applies a memory image (see [`LinearMemory::apply_image`]); a
+    /// shared memory takes none ([`Error::InvalidConfig`]).
+    pub fn apply_image(&mut self, image: &MemoryImage) -> Result<(), Error> {
+        match self {
+            Memory::Linear(m) => m.apply_image(image),
+            Memory::Pooled(m) => m.apply_image(image),
+            Memory::Shared(_) => Err(Error::InvalidConfig(
+                "a shared memory cannot take a memory image",
+            )),
+        }
     }
 
     /// The shared memory, if this is one.

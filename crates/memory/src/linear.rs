@@ -272,6 +272,39 @@ impl LinearMemory {
         })
     }
 
+    /// Makes `image.offset() .. image.offset() + image.len()` hold the
+    /// image: mapped copy-on-write when the image is a file and this memory
+    /// has real pages (O(1) whatever the image's size), copied otherwise.
+    /// What was in that range before is gone; the rest of the memory is
+    /// untouched. Fails, changing nothing, if the memory is smaller than
+    /// [`MemoryImage::min_memory_bytes`](crate::MemoryImage::min_memory_bytes).
+    pub fn apply_image(&mut self, image: &crate::MemoryImage) -> Result<(), Error> {
+        let memory_bytes = self.byte_len();
+        if image.min_memory_bytes() > memory_bytes
+            || image.offset() + image.len() > self.res.committed()
+        {
+            return Err(Error::ImageExceedsMemory {
+                image_bytes: image.min_memory_bytes(),
+                memory_bytes,
+            });
+        }
+        // SAFETY: `&mut self`: no slice of this memory is alive; the range
+        // is committed (checked above).
+        if unsafe { self.res.map_image(image) }.map_err(Error::MapImage)? {
+            return Ok(());
+        }
+        // A file image is only made where every memory can map it.
+        let Some(bytes) = image.bytes() else {
+            return Err(Error::MapImage(std::io::Error::other(
+                "this memory cannot map a file image",
+            )));
+        };
+        let end = (image.offset() + bytes.len()).min(memory_bytes);
+        let offset = image.offset();
+        self.data_mut()[offset..end].copy_from_slice(&bytes[..end - offset]);
+        Ok(())
+    }
+
     /// Current size in pages.
     pub fn size_pages(&self) -> u64 {
         (self.byte_len() as u64) >> self.policy.page_size_log2

@@ -40,6 +40,12 @@ pub struct PoolConfig {
     pub guard_before_bytes: usize,
     /// Minimum inaccessible bytes above every slot.
     pub guard_after_bytes: usize,
+    /// Bytes at the start of each slot whose resident pages are zeroed in
+    /// place rather than given back to the OS when the slot is released,
+    /// so the next memory in the slot does not fault them in again (0:
+    /// give everything back). Pages of a mapped memory image are always
+    /// given back.
+    pub keep_resident_bytes: usize,
 }
 
 impl PoolConfig {
@@ -50,7 +56,14 @@ impl PoolConfig {
             slot_bytes,
             guard_before_bytes: DEFAULT_GUARD_BEFORE,
             guard_after_bytes: DEFAULT_GUARD_AFTER,
+            keep_resident_bytes: 0,
         }
+    }
+
+    /// Sets [`keep_resident_bytes`](Self::keep_resident_bytes).
+    pub fn with_keep_resident(mut self, bytes: usize) -> Self {
+        self.keep_resident_bytes = bytes;
+        self
     }
 
     /// Sets the guard sizes.
@@ -71,6 +84,7 @@ pub(crate) struct PoolInner {
     /// Indices of free slots; LIFO so recently used (warm) slots are reused.
     free: Mutex<Vec<usize>>,
     quarantined: AtomicUsize,
+    keep_resident: usize,
 }
 
 impl PoolInner {
@@ -98,6 +112,10 @@ impl PoolInner {
         } else {
             self.quarantined.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn keep_resident(&self) -> usize {
+        self.keep_resident
     }
 
     fn free_count(&self) -> usize {
@@ -182,6 +200,7 @@ impl MemoryPool {
             // Reversed so that slot 0 is handed out first.
             free: Mutex::new((0..cfg.slots).rev().collect()),
             quarantined: AtomicUsize::new(0),
+            keep_resident: cfg.keep_resident_bytes,
         })))
     }
 

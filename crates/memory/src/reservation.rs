@@ -33,6 +33,9 @@ pub(crate) struct Reservation {
     guard_before: usize,
     guard_after: usize,
     committed: AtomicUsize,
+    /// The range (relative to the base) where a memory image's file is
+    /// mapped over the anonymous reservation, if any.
+    image: Option<(usize, usize)>,
 }
 
 impl Reservation {
@@ -66,6 +69,7 @@ impl Reservation {
             guard_before,
             guard_after,
             committed: AtomicUsize::new(0),
+            image: None,
         })
     }
 
@@ -81,6 +85,7 @@ impl Reservation {
             guard_before,
             guard_after,
             committed: AtomicUsize::new(0),
+            image: None,
         }
     }
 
@@ -132,6 +137,42 @@ impl Reservation {
         Ok(())
     }
 
+    /// The committed length (host-page multiple).
+    pub(crate) fn committed(&self) -> usize {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// Maps `image` private over `image.offset() .. + image.len()`, which
+    /// must lie in the committed range. `Ok(false)` if the image or the
+    /// backing cannot be mapped (the caller copies instead).
+    ///
+    /// # Safety
+    /// No reference into the range may be live: its contents are replaced.
+    pub(crate) unsafe fn map_image(&mut self, image: &crate::MemoryImage) -> std::io::Result<bool> {
+        debug_assert!(image.offset() + image.len() <= self.committed());
+        #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+        if let Some(fd) = image.fd() {
+            // SAFETY: the range is inside this reservation's committed part
+            // (caller), which only this memory uses; the caller guarantees no
+            // reference into it. A second image replaces the first (MAP_FIXED).
+            unsafe {
+                self.backing()
+                    .map_file(self.base_offset + image.offset(), image.len(), fd)?;
+            }
+            let (start, end) = match self.image {
+                Some((s, l)) => (
+                    s.min(image.offset()),
+                    (s + l).max(image.offset() + image.len()),
+                ),
+                None => (image.offset(), image.offset() + image.len()),
+            };
+            self.image = Some((start, end - start));
+            return Ok(true);
+        }
+        let _ = image;
+        Ok(false)
+    }
+
     /// Under loom, checks (loom-tracked) that `offset .. offset + len` is
     /// accessible to this thread; a no-op otherwise.
     #[inline(always)]
@@ -145,11 +186,25 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         if let Storage::Pooled { pool, slot } = &self.storage {
             let committed = *self.committed.get_mut();
+            // A mapped image first goes back to anonymous memory: dropping
+            // its pages would otherwise show the image again, not zeros.
+            let unmapped = match self.image {
+                #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+                // SAFETY: the image range is inside this slot and nothing
+                // refers into it any more (we are being dropped).
+                Some((start, len)) => unsafe {
+                    pool.backing().unmap_file(self.base_offset + start, len)
+                },
+                _ => Ok::<(), std::io::Error>(()),
+            };
             // SAFETY: we are being dropped, so the memory that owned us is
             // gone together with every borrow of its bytes; the slot range
             // `base_offset .. base_offset + committed` is ours alone.
-            let reset = unsafe { pool.backing().reset(self.base_offset, committed) };
-            pool.release(*slot, reset.is_ok());
+            let reset = unsafe {
+                pool.backing()
+                    .reset(self.base_offset, committed, pool.keep_resident())
+            };
+            pool.release(*slot, reset.is_ok() && unmapped.is_ok());
         }
         // Owned: the Backing's own Drop unmaps everything.
     }

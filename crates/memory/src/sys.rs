@@ -144,18 +144,25 @@ mmap_backing! {
             .map_err(region_error)
         }
 
-        /// Returns `[start, start + len)` to zeroed and inaccessible.
+        /// Returns `[start, start + len)` to zeroed and inaccessible. The
+        /// first `keep` bytes' pages that are resident stay resident (zeroed
+        /// by hand rather than dropped), so reusing them does not fault.
         ///
         /// # Safety
         /// No reference into the range may be live (its contents vanish).
-        pub(crate) unsafe fn reset(&self, start: usize, len: usize) -> io::Result<()> {
+        pub(crate) unsafe fn reset(&self, start: usize, len: usize, keep: usize) -> io::Result<()> {
             self.debug_check_range(start, len);
             if len == 0 {
                 return Ok(());
             }
             // SAFETY: within the reservation (checked above).
             let addr = unsafe { self.ptr.as_ptr().add(start) };
-            zero_pages(addr, len)?;
+            let keep = keep.min(len) & !(host_page_size() - 1);
+            // SAFETY: `addr .. addr + keep` is accessible and unreferenced
+            // (caller).
+            unsafe { zero_resident(addr, keep) };
+            // SAFETY: within the range (keep <= len).
+            zero_pages(unsafe { addr.add(keep) }, len - keep)?;
             // SAFETY: as above; the caller guarantees nothing refers into
             // the range any more.
             unsafe { region::protect(addr.cast_const(), len, region::Protection::NONE) }
@@ -164,6 +171,63 @@ mmap_backing! {
 
         #[inline(always)]
         pub(crate) fn check_accessible(&self, _start: usize, _len: usize) {}
+
+        /// Maps `fd` (from offset 0) private and read-write over
+        /// `[start, start + len)`, replacing what was there.
+        ///
+        /// # Safety
+        /// No reference into the range may be live.
+        #[cfg(target_os = "linux")]
+        pub(crate) unsafe fn map_file(
+            &self,
+            start: usize,
+            len: usize,
+            fd: std::os::fd::RawFd,
+        ) -> io::Result<()> {
+            self.debug_check_range(start, len);
+            // SAFETY: MAP_FIXED inside our own reservation (checked above):
+            // it replaces only pages this Backing owns; the caller
+            // guarantees nothing refers into them.
+            let p = unsafe {
+                libc::mmap(
+                    self.ptr.as_ptr().add(start).cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    fd,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
+
+        /// Puts fresh anonymous, inaccessible, zero pages over `[start,
+        /// start + len)` (undoing [`map_file`](Self::map_file)).
+        ///
+        /// # Safety
+        /// No reference into the range may be live.
+        #[cfg(target_os = "linux")]
+        pub(crate) unsafe fn unmap_file(&self, start: usize, len: usize) -> io::Result<()> {
+            self.debug_check_range(start, len);
+            // SAFETY: as in `map_file`.
+            let p = unsafe {
+                libc::mmap(
+                    self.ptr.as_ptr().add(start).cast(),
+                    len,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }
     }
 
     /// The reserved address space, released on drop.
@@ -232,6 +296,36 @@ mmap_backing! {
             // (`Backing`) is being dropped, so nothing refers into it.
             unsafe { libc::munmap(self.ptr.cast(), self.len) };
         }
+    }
+
+    /// Zeroes the resident pages of the accessible `[addr, addr + len)`
+    /// in place (non-resident ones already read as zero and are left
+    /// alone, so this never makes a page resident).
+    ///
+    /// # Safety
+    /// The range is accessible, page-aligned and unreferenced.
+    unsafe fn zero_resident(addr: *mut u8, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let page = host_page_size();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let mut resident = vec![0u8; len / page];
+            // SAFETY: `resident` has one byte per page of the range.
+            let rc = unsafe { libc::mincore(addr.cast(), len, resident.as_mut_ptr()) };
+            if rc == 0 {
+                for (i, r) in resident.iter().enumerate() {
+                    if r & 1 != 0 {
+                        // SAFETY: page `i` of the accessible range (caller).
+                        unsafe { std::ptr::write_bytes(addr.add(i * page), 0, page) };
+                    }
+                }
+                return;
+            }
+        }
+        // SAFETY: the caller's range.
+        unsafe { std::ptr::write_bytes(addr, 0, len) };
     }
 
     /// Zeroes pages that are accessible. `region` has no "discard pages"
@@ -316,7 +410,7 @@ heap_backing! {
         ///
         /// No reference into the range may be live, and no other thread may
         /// access it concurrently.
-        pub(crate) unsafe fn reset(&self, start: usize, len: usize) -> io::Result<()> {
+        pub(crate) unsafe fn reset(&self, start: usize, len: usize, _keep: usize) -> io::Result<()> {
             self.debug_check_range(start, len);
             // SAFETY: in range of our allocation; the caller guarantees no
             // concurrent access or live reference.

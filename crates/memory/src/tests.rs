@@ -711,3 +711,109 @@ fn a_cancelled_wait_wakes_and_later_waits_return_at_once_until_reset() {
     assert_eq!(shared.notify(0, 1).unwrap(), 1);
     assert_eq!(waiter.join().unwrap(), Ok(crate::WaitOutcome::Woken));
 }
+
+#[test]
+fn an_image_is_laid_out_in_order_and_private_to_each_memory() {
+    // Overlapping segments: the later one wins, as wasm's active segments.
+    let img = MemoryImage::new([
+        (PAGE + 10, &b"aaaaaa"[..]),
+        (PAGE + 12, &b"BB"[..]),
+        (3 * PAGE - 1, &b"z"[..]),
+        (0, &b""[..]),
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(img.offset(), PAGE);
+    assert_eq!(img.min_memory_bytes(), 3 * PAGE);
+    #[cfg(target_os = "linux")]
+    assert!(img.is_mapped(), "Linux images are memfds");
+    let mut a = LinearMemory::new(&small(3, Some(4))).unwrap();
+    let mut b = LinearMemory::new(&small(3, Some(4))).unwrap();
+    a.data_mut()[5] = 9; // outside the image: untouched by applying it
+    a.apply_image(&img).unwrap();
+    b.apply_image(&img).unwrap();
+    for m in [&a, &b] {
+        assert_eq!(&m.data()[PAGE + 10..PAGE + 16], b"aaBBaa");
+        assert_eq!(m.data()[3 * PAGE - 1], b'z');
+        assert!(m.data()[PAGE..PAGE + 10].iter().all(|&x| x == 0));
+    }
+    assert_eq!(a.data()[5], 9);
+    a.write(PAGE as u64 + 10, b"xy").unwrap();
+    assert_eq!(&a.data()[PAGE + 10..PAGE + 12], b"xy");
+    assert_eq!(&b.data()[PAGE + 10..PAGE + 12], b"aa", "writes are private");
+    // Growing keeps the image; growing past the reservation moves it.
+    a.grow(1).unwrap();
+    assert_eq!(&a.data()[PAGE + 12..PAGE + 14], b"BB");
+    let mut m = LinearMemory::new(&small(3, None).with_may_move(true)).unwrap();
+    m.apply_image(&img).unwrap();
+    assert!(m.grow_with_outcome(4).unwrap().moved);
+    assert_eq!(&m.data()[PAGE + 10..PAGE + 16], b"aaBBaa");
+    assert_eq!(m.data()[3 * PAGE - 1], b'z');
+    assert!(MemoryImage::new([(7, &b""[..])]).unwrap().is_none());
+}
+
+#[test]
+fn an_image_larger_than_the_memory_is_refused_and_changes_nothing() {
+    let img = MemoryImage::new([(2 * PAGE - 2, &b"abc"[..])])
+        .unwrap()
+        .unwrap();
+    let mut m = LinearMemory::new(&small(2, Some(4))).unwrap();
+    m.data_mut()[2 * PAGE - 2] = 7;
+    assert!(matches!(
+        m.apply_image(&img),
+        Err(Error::ImageExceedsMemory { image_bytes, memory_bytes })
+            if image_bytes == 2 * PAGE + 1 && memory_bytes == 2 * PAGE
+    ));
+    assert_eq!(m.data()[2 * PAGE - 2], 7);
+    m.grow(1).unwrap();
+    m.apply_image(&img).unwrap();
+    assert_eq!(&m.data()[2 * PAGE - 2..2 * PAGE + 1], b"abc");
+}
+
+/// A pool slot that held a mapped image comes back zeroed, not showing the
+/// image again (dropping a private file mapping's pages would).
+#[test]
+fn a_pool_slot_that_held_an_image_comes_back_zeroed() {
+    let img = MemoryImage::new([(100, &[0xAB; 5000][..])])
+        .unwrap()
+        .unwrap();
+    let pool = MemoryPool::new(&PoolConfig::new(1, 4 * PAGE).with_guards(PAGE, PAGE)).unwrap();
+    for _ in 0..3 {
+        let mut m = pool.allocate(2, None).unwrap();
+        assert!(m.data().iter().all(|&b| b == 0), "slot reused dirty");
+        m.apply_image(&img).unwrap();
+        assert_eq!(m.data()[100], 0xAB);
+        m.write(200, &[1]).unwrap();
+        m.write(PAGE as u64 + 3, &[2]).unwrap();
+        drop(m);
+        assert_eq!((pool.free_slots(), pool.quarantined()), (1, 0));
+    }
+}
+
+/// With `keep_resident_bytes`, released slots are zeroed in place: the
+/// next memory reads zeros, and the kept pages are still resident.
+#[cfg(target_os = "linux")]
+#[test]
+fn keep_resident_slots_come_back_zeroed_and_resident() {
+    let cfg = PoolConfig::new(1, 4 * PAGE)
+        .with_guards(PAGE, PAGE)
+        .with_keep_resident(PAGE);
+    let pool = MemoryPool::new(&cfg).unwrap();
+    let mut m = pool.allocate(2, None).unwrap();
+    m.data_mut().fill(0x5A);
+    let base = m.base_ptr();
+    drop(m);
+    let m = pool.allocate(2, None).unwrap();
+    assert_eq!(m.base_ptr(), base);
+    assert!(m.data().iter().all(|&b| b == 0), "slot reused dirty");
+    let host = crate::sys::host_page_size();
+    let mut v = vec![0u8; 2 * PAGE / host];
+    // SAFETY: the memory's two committed pages; `v` has a byte per page.
+    let rc = unsafe { libc::mincore(base.cast(), 2 * PAGE, v.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    let kept = PAGE / host;
+    assert!(
+        v[..kept].iter().all(|r| r & 1 == 1),
+        "kept pages were dropped"
+    );
+}

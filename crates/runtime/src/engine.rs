@@ -30,6 +30,8 @@ pub struct Config {
     pub(crate) tunables: Tunables,
     pub(crate) max_wasm_stack: usize,
     pub(crate) max_memory_size: Option<usize>,
+    pub(crate) memory_init_cow: bool,
+    pub(crate) allocation: crate::pooling::InstanceAllocationStrategy,
 }
 
 /// Without real guard pages (weft-memory's heap backing, under loom or
@@ -58,6 +60,8 @@ impl Default for Config {
             },
             max_wasm_stack: 512 * 1024,
             max_memory_size: None,
+            memory_init_cow: true,
+            allocation: crate::pooling::InstanceAllocationStrategy::OnDemand,
         }
     }
 }
@@ -116,6 +120,38 @@ impl Config {
     /// Bytes of inaccessible guard region after each linear memory.
     pub fn memory_guard_size(&mut self, bytes: u64) -> &mut Self {
         self.tunables.memory_guard_size = bytes;
+        self
+    }
+
+    /// Whether instantiation maps a module's initial memory contents
+    /// copy-on-write from an image built once per module (on by default),
+    /// rather than copying every active data segment into each new memory.
+    /// With it, instantiating a module with megabytes of data costs about
+    /// what a module with none costs; pages are copied only when written.
+    /// Images are used when every active data segment has a constant offset
+    /// and fits its (defined, non-shared) memory's initial size; otherwise
+    /// segments are copied as before. On Linux images live in a sealed
+    /// `memfd`; elsewhere they are copied from one prepared buffer.
+    ///
+    /// ```
+    /// let mut config = weft_runtime::Config::new();
+    /// config.memory_init_cow(false);
+    /// let engine = weft_runtime::Engine::new(&config)?;
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
+        self.memory_init_cow = enable;
+        self
+    }
+
+    /// How instances' memories, tables and state are allocated: on demand
+    /// (the default) or from slots set aside when the engine is created
+    /// ([`PoolingAllocationConfig`](crate::PoolingAllocationConfig)).
+    pub fn allocation_strategy(
+        &mut self,
+        strategy: crate::pooling::InstanceAllocationStrategy,
+    ) -> &mut Self {
+        self.allocation = strategy;
         self
     }
 
@@ -212,6 +248,8 @@ pub(crate) struct EngineInner {
     /// Poll pages for this engine's stores (with interrupt polls on).
     pub(crate) poll_pages: Arc<crate::interrupt::PollPages>,
     pub(crate) compiler: Compiler,
+    /// The pooling allocator's slots, with `InstanceAllocationStrategy::Pooling`.
+    pub(crate) pool: Option<Arc<crate::pooling::Pool>>,
     types: Mutex<TypeRegistry>,
     trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
 }
@@ -256,6 +294,12 @@ impl Engine {
     pub fn new(config: &Config) -> Result<Engine> {
         crate::traphandlers::init();
         let compiler = Compiler::new(config.tunables.clone()).map_err(Error::from_compile)?;
+        let pool = match &config.allocation {
+            crate::pooling::InstanceAllocationStrategy::OnDemand => None,
+            crate::pooling::InstanceAllocationStrategy::Pooling(p) => {
+                Some(crate::pooling::Pool::new(p, &config.tunables)?)
+            }
+        };
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 config: config.clone(),
@@ -263,10 +307,17 @@ impl Engine {
                 ticker: crate::interrupt::Ticker::default(),
                 poll_pages: Arc::default(),
                 compiler,
+                pool,
                 types: Mutex::new(TypeRegistry::default()),
                 trampolines: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// How many pooling-allocator slots are in use, if the engine pools
+    /// (`None` with on-demand allocation).
+    pub fn pooling_stats(&self) -> Option<crate::pooling::PoolingStats> {
+        self.inner.pool.as_ref().map(|p| p.stats())
     }
 
     /// The configuration this engine was created with.

@@ -426,6 +426,7 @@ pub(crate) fn invoke(
         Ok(()) => return Ok(()),
         Err(info) => info,
     };
+    opaque.failed_calls += 1;
     let mut kind = info.kind;
     // An interrupt stops calls at the next prologue by raising the stack
     // limit (see `VMStoreContext::interrupt`).

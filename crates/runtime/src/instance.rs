@@ -135,6 +135,8 @@ pub(crate) struct InstanceData {
     pub(crate) elems: Vec<Option<Vec<usize>>>,
     /// Whether each data segment has been dropped.
     pub(crate) data_dropped: Vec<bool>,
+    /// The pooling allocator's instance slot, given back on drop.
+    _slot: Option<crate::pooling::InstanceSlot>,
 }
 
 impl InstanceData {
@@ -323,6 +325,10 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
 
     // The vmctx, and a function entry for every defined function (their
     // VMFuncRefs live in the vmctx, so `ref.func` works in initialisers).
+    let slot = match &opaque.engine.inner.pool {
+        Some(pool) => Some(pool.instance_slot()?),
+        None => None,
+    };
     let mut vmctx = VmctxBlock::new(offsets.vmctx_size() as usize);
     let vmctx_ptr = vmctx.ptr();
     let compiled = &module.inner.compiled;
@@ -352,7 +358,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
 
     // Defined memories, tables and globals, in order.
     for ty in &m.memories[m.num_imported_memories as usize..] {
-        let data = MemoryData::new(&opaque.engine, ty)?;
+        let data = MemoryData::for_instance(&opaque.engine, ty)?;
         opaque.memories.push(data);
         memories.push(opaque.memories.len() - 1);
     }
@@ -365,7 +371,9 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
             Some(e) => eval_const(opaque, &globals, &funcs, e)? as usize,
             None => 0,
         };
-        opaque.tables.push(TableData::new(def.ty, init)?);
+        opaque
+            .tables
+            .push(TableData::for_instance(&opaque.engine, def.ty, init)?);
         tables.push(opaque.tables.len() - 1);
     }
 
@@ -416,6 +424,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         globals,
         elems,
         data_dropped: vec![false; m.data.len()],
+        _slot: slot,
     });
     let data_ptr = &mut *data as *mut InstanceData;
     data.vmctx.write(offsets.runtime(), data_ptr);
@@ -439,6 +448,26 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
             SegmentMode::Declared => opaque.instances[index].elems[i] = None,
             SegmentMode::Passive => {}
         }
+    }
+    if let Some(images) = module.inner.images() {
+        // Every active segment fits (see `ModuleInner::images`): lay them
+        // all down at once.
+        let imported = m.num_imported_memories as usize;
+        for (d, image) in images.iter().enumerate() {
+            if let Some(image) = image {
+                let mem_index = opaque.instances[index].memories[imported + d];
+                opaque.memories[mem_index].apply_image(image)?;
+            }
+        }
+        for (i, seg) in m.data.iter().enumerate() {
+            if let SegmentMode::Active { .. } = seg.mode {
+                opaque.instances[index].data_dropped[i] = true;
+            }
+        }
+        return Ok(Instance {
+            store_id: opaque.id,
+            index,
+        });
     }
     for (i, seg) in m.data.iter().enumerate() {
         if let SegmentMode::Active { index: mem, offset } = &seg.mode {

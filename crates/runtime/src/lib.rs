@@ -20,10 +20,12 @@ mod error;
 mod func;
 mod global;
 mod instance;
+mod instance_pool;
 mod interrupt;
 mod linker;
 mod memory;
 mod module;
+mod pooling;
 mod registry;
 mod shared_memory;
 mod stack;
@@ -39,10 +41,14 @@ pub use error::{Error, FrameInfo, Result, Trap, TrapKind};
 pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
 pub use global::Global;
 pub use instance::{Extern, Instance};
+pub use instance_pool::{
+    InstancePool, InstancePoolConfig, InstancePoolStats, PooledInstance, ReturnPolicy,
+};
 pub use interrupt::{InterruptHandle, UpdateDeadline};
 pub use linker::{InstancePre, Linker};
 pub use memory::Memory;
 pub use module::Module;
+pub use pooling::{InstanceAllocationStrategy, PoolingAllocationConfig, PoolingStats};
 pub use shared_memory::{AtomicInt, RmwOp, SharedMemory, WaitOutcome};
 pub use store::{AsContext, AsContextMut, ResourceLimiter, Store, StoreContext, StoreContextMut};
 pub use table::{MAX_TABLE_ELEMENTS, Table};

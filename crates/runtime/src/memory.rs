@@ -11,6 +11,34 @@ use weft_jit::TrapKind;
 pub(crate) struct MemoryData(weft_memory::Memory);
 
 impl MemoryData {
+    /// A memory defined by an instance: from the engine's pool, if it
+    /// pools (shared memories are never pooled).
+    pub(crate) fn for_instance(engine: &Engine, ty: &WasmMemoryType) -> Result<MemoryData> {
+        match &engine.inner.pool {
+            Some(pool) if !ty.shared && !ty.memory64 => {
+                let limit = engine
+                    .inner
+                    .config
+                    .max_memory_size
+                    .map_or(pool.cfg.max_memory_size, |l| {
+                        l.min(pool.cfg.max_memory_size)
+                    });
+                let cfg = weft_memory::MemoryConfig::new(ty.limits.min)
+                    .with_maximum(ty.limits.max)
+                    .with_page_size_log2(ty.page_size_log2 as u8)
+                    .with_limiter(std::sync::Arc::new(
+                        move |_current: usize, desired: usize, _max: Option<usize>| {
+                            desired <= limit
+                        },
+                    ));
+                let data = MemoryData(pool.memory(&cfg)?);
+                data.check_engine(engine)?;
+                Ok(data)
+            }
+            _ => Self::new(engine, ty),
+        }
+    }
+
     pub(crate) fn new(engine: &Engine, ty: &WasmMemoryType) -> Result<MemoryData> {
         if ty.memory64 {
             return Err(Error::Link("64-bit memories are not supported".into()));
@@ -117,6 +145,14 @@ impl MemoryData {
     /// Grows by `delta` pages; the old size in pages.
     pub(crate) fn grow(&mut self, delta: u64) -> Option<u64> {
         self.0.grow(delta).ok()
+    }
+
+    /// Lays the module's initial data over the memory (see
+    /// [`crate::module::ModuleInner::images`]).
+    pub(crate) fn apply_image(&mut self, image: &weft_memory::MemoryImage) -> Result<()> {
+        self.0
+            .apply_image(image)
+            .map_err(|e| Error::Resource(format!("cannot initialise memory: {e}")))
     }
 
     pub(crate) fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {

@@ -39,7 +39,62 @@ pub(crate) struct ModuleInner {
     pub(crate) func_types: Vec<Arc<FuncType>>,
     /// The DWARF line table, read on first use (see `source_location`).
     debug_lines: std::sync::OnceLock<crate::dwarf::Lines>,
+    /// Copy-on-write images of the defined memories' initial data, built
+    /// on first instantiation (see `images`).
+    images: std::sync::OnceLock<Option<Vec<Option<weft_memory::MemoryImage>>>>,
     _registration: Registration,
+}
+
+impl ModuleInner {
+    /// One image per defined memory (`None` for a memory no segment
+    /// writes), or `None` when instantiation must copy the segments one by
+    /// one: images disabled (`Config::memory_init_cow`), or some active
+    /// segment has a computed offset, targets an imported or shared memory,
+    /// or does not fit the memory's initial size (it must then trap at its
+    /// turn, after the segments before it were written). With images every
+    /// active segment is known to fit, so none can trap and writing them
+    /// all at once is indistinguishable from writing them in order.
+    pub(crate) fn images(&self) -> Option<&[Option<weft_memory::MemoryImage>]> {
+        self.images
+            .get_or_init(|| {
+                if !self.engine.inner.config.memory_init_cow {
+                    return None;
+                }
+                build_images(&self.decoded)
+            })
+            .as_deref()
+    }
+}
+
+fn build_images(m: &weft_decoder::Module) -> Option<Vec<Option<weft_memory::MemoryImage>>> {
+    use weft_decoder::{ConstOp, SegmentMode};
+    let imported = m.num_imported_memories as usize;
+    let mut per_memory: Vec<Vec<(usize, &[u8])>> = vec![Vec::new(); m.memories.len() - imported];
+    for (i, seg) in m.data.iter().enumerate() {
+        let SegmentMode::Active { index, offset } = &seg.mode else {
+            continue;
+        };
+        let index = *index as usize;
+        let defined = index.checked_sub(imported)?;
+        let ty = &m.memories[index];
+        if ty.shared || ty.memory64 {
+            return None;
+        }
+        let [ConstOp::I32Const(off)] = offset.ops[..] else {
+            return None;
+        };
+        let start = off as u32 as u64;
+        let bytes = m.data_bytes(i as u32);
+        let initial = ty.limits.min.checked_mul(1u64 << ty.page_size_log2)?;
+        if start.checked_add(bytes.len() as u64)? > initial {
+            return None;
+        }
+        per_memory[defined].push((usize::try_from(start).ok()?, bytes));
+    }
+    per_memory
+        .into_iter()
+        .map(|segs| weft_memory::MemoryImage::new(segs).ok())
+        .collect()
 }
 
 struct ModuleCode {
@@ -183,6 +238,9 @@ impl Module {
             elapsed_us = started.elapsed().as_micros() as u64,
             "compiled module"
         );
+        if let Some(pool) = &engine.inner.pool {
+            pool.check_module(&decoded, compiled.offsets().vmctx_size() as usize)?;
+        }
         let type_ids = decoded.types.iter().map(|t| engine.type_id(t)).collect();
         let func_types = decoded
             .types
@@ -207,6 +265,7 @@ impl Module {
                 type_ids,
                 func_types,
                 debug_lines: std::sync::OnceLock::new(),
+                images: std::sync::OnceLock::new(),
                 _registration: registration,
             }
         });

@@ -85,6 +85,9 @@ pub struct StoreOpaque {
     /// A host error or panic waiting to be delivered to the outermost caller.
     pub(crate) pending: Option<Pending>,
     /// Depth of wasm activations of this store on the stack.
+    /// Calls into wasm that ended in an error (trap, host error or
+    /// panic), counted so an `InstancePool` can tell a store that failed.
+    pub(crate) failed_calls: u64,
     pub(crate) depth: u32,
     /// The store's root pointer (see `Store::root`), for the raw pointers
     /// that host contexts, instances and callbacks keep.
@@ -142,6 +145,7 @@ impl<T> Store<T> {
                 tables: Vec::new(),
                 pending: None,
                 depth: 0,
+                failed_calls: 0,
                 self_ptr: std::ptr::null_mut(),
             },
             data,

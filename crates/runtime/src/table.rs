@@ -26,9 +26,46 @@ pub(crate) struct TableData {
     elements: Vec<usize>,
     def: Box<VMTableDefinition>,
     pub(crate) ty: WasmTableType,
+    /// The pooling allocator's table slot (element buffer returned on drop).
+    slot: Option<crate::pooling::TableSlot>,
+}
+
+impl Drop for TableData {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.release(std::mem::take(&mut self.elements));
+        }
+    }
 }
 
 impl TableData {
+    /// A table defined by an instance: from the engine's pool, if it pools.
+    pub(crate) fn for_instance(
+        engine: &crate::Engine,
+        ty: WasmTableType,
+        init: usize,
+    ) -> Result<TableData> {
+        let Some(pool) = &engine.inner.pool else {
+            return Self::new(ty, init);
+        };
+        if ty.table64 {
+            return Err(Error::Link("64-bit tables are not supported".into()));
+        }
+        let len = usize::try_from(ty.limits.min).unwrap_or(usize::MAX);
+        let (slot, elements) = pool.table_slot(len, init)?;
+        let mut t = TableData {
+            elements,
+            def: Box::new(VMTableDefinition {
+                base: std::ptr::null_mut(),
+                current_elements: 0,
+            }),
+            ty,
+            slot: Some(slot),
+        };
+        t.sync();
+        Ok(t)
+    }
+
     pub(crate) fn new(ty: WasmTableType, init: usize) -> Result<TableData> {
         if ty.table64 {
             return Err(Error::Link("64-bit tables are not supported".into()));
@@ -46,6 +83,7 @@ impl TableData {
                 current_elements: 0,
             }),
             ty,
+            slot: None,
         };
         t.sync();
         Ok(t)
@@ -81,6 +119,11 @@ impl TableData {
         let new = old.checked_add(delta)?;
         let max = self.ty.limits.max.unwrap_or(u64::from(u32::MAX));
         if new > max || new > MAX_TABLE_ELEMENTS {
+            return None;
+        }
+        if let Some(slot) = &self.slot
+            && new > slot.max_elements() as u64
+        {
             return None;
         }
         self.elements.try_reserve(delta as usize).ok()?;

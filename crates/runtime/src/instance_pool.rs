@@ -1,0 +1,355 @@
+//! [`InstancePool`]: ready-to-call instances, each in its own store, shared
+//! by threads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::linker::InstancePre;
+use crate::store::Store;
+
+/// What happens to an instance when its [`PooledInstance`] guard is dropped
+/// after a call that succeeded. (After a failed call — a trap, a host error,
+/// a panic, an interrupt — the instance is always reset, never handed out
+/// again as it was.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReturnPolicy {
+    /// Back to the pool as it is: memory, globals and tables keep what the
+    /// last user left (fastest; for instances that hold no per-request
+    /// state, or caches worth keeping).
+    KeepState,
+    /// Replaced by a freshly instantiated one (in a new store), so every
+    /// `get` sees the module's initial state. With pooling allocation and
+    /// copy-on-write memory images this costs one instantiation.
+    #[default]
+    Reset,
+}
+
+/// How an [`InstancePool`] behaves.
+#[derive(Debug, Clone)]
+pub struct InstancePoolConfig {
+    max_size: usize,
+    policy: ReturnPolicy,
+    get_timeout: Duration,
+}
+
+impl Default for InstancePoolConfig {
+    fn default() -> Self {
+        InstancePoolConfig {
+            max_size: 16,
+            policy: ReturnPolicy::Reset,
+            get_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl InstancePoolConfig {
+    /// At most this many instances exist at once, idle or handed out
+    /// (default 16; at least 1).
+    pub fn max_size(&mut self, n: usize) -> &mut Self {
+        self.max_size = n.max(1);
+        self
+    }
+
+    /// What a returned instance becomes (default [`ReturnPolicy::Reset`]).
+    pub fn policy(&mut self, policy: ReturnPolicy) -> &mut Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long [`InstancePool::get`] waits for an instance when all
+    /// `max_size` are handed out (default 1 s; zero: fail at once).
+    pub fn get_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.get_timeout = timeout;
+        self
+    }
+}
+
+/// Counters of an [`InstancePool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstancePoolStats {
+    /// Instances that exist now (idle or handed out).
+    pub live: usize,
+    /// Instances idle in the pool.
+    pub idle: usize,
+    /// Instances created to grow the pool.
+    pub created: u64,
+    /// Instances replaced by a fresh one when returned.
+    pub reset: u64,
+    /// Instances dropped from the pool: a failed reset, a panic while one
+    /// was handed out, or [`PooledInstance::discard`].
+    pub discarded: u64,
+}
+
+struct Ready<T: 'static> {
+    store: Store<T>,
+    instance: Instance,
+}
+
+struct State<T: 'static> {
+    idle: Vec<Ready<T>>,
+    live: usize,
+}
+
+struct Shared<T: 'static> {
+    pre: InstancePre<T>,
+    engine: Engine,
+    make_data: Box<dyn Fn() -> T + Send + Sync>,
+    config: InstancePoolConfig,
+    state: Mutex<State<T>>,
+    returned: Condvar,
+    created: AtomicU64,
+    reset: AtomicU64,
+    discarded: AtomicU64,
+}
+
+/// A bounded pool of ready-to-call instances of one module, each in its own
+/// [`Store`], shared by any number of threads (`Send + Sync`, cheap to
+/// clone). [`get`](Self::get) hands out an instance with its store behind a
+/// guard; dropping the guard returns it, kept or reset according to the
+/// [`ReturnPolicy`]. An instance whose call failed (trap, host error,
+/// interrupt) or that was handed out while its thread panicked is never
+/// handed out again as it was.
+///
+/// ```
+/// use weft_runtime::{Engine, InstancePool, InstancePoolConfig, Linker, Module};
+///
+/// let engine = Engine::default();
+/// let module = Module::new(
+///     &engine,
+///     r#"(module (global $n (mut i32) (i32.const 0))
+///          (func (export "bump") (result i32)
+///            (global.set $n (i32.add (global.get $n) (i32.const 1)))
+///            (global.get $n)))"#,
+/// )?;
+/// let pre = Linker::<()>::new().instantiate_pre(&module)?;
+/// let pool = InstancePool::new(pre, InstancePoolConfig::default(), || ());
+/// for _ in 0..3 {
+///     let mut guard = pool.get()?;
+///     let (store, instance) = guard.parts();
+///     let bump = instance.get_typed_func::<(), i32>(&mut *store, "bump")?;
+///     // Reset on return (the default): every request starts fresh.
+///     assert_eq!(bump.call(&mut *store, ())?, 1);
+/// }
+/// assert_eq!(pool.stats().created, 1);
+/// # Ok::<(), weft_runtime::Error>(())
+/// ```
+pub struct InstancePool<T: 'static> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for InstancePool<T> {
+    fn clone(&self) -> Self {
+        InstancePool {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for InstancePool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstancePool")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> InstancePool<T> {
+    /// A pool of instances of `pre`, each in a store whose data is
+    /// `make_data()`. Starts empty; instances are created on demand.
+    pub fn new(
+        pre: InstancePre<T>,
+        config: InstancePoolConfig,
+        make_data: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Self {
+        let engine = pre.module().engine().clone();
+        InstancePool {
+            shared: Arc::new(Shared {
+                pre,
+                engine,
+                make_data: Box::new(make_data),
+                config,
+                state: Mutex::new(State {
+                    idle: Vec::new(),
+                    live: 0,
+                }),
+                returned: Condvar::new(),
+                created: AtomicU64::new(0),
+                reset: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// An instance: an idle one, a new one if fewer than `max_size` exist,
+    /// or the next one returned within the configured timeout.
+    ///
+    /// # Errors
+    /// The pool stayed exhausted for the whole timeout
+    /// ([`Error::Resource`]), or creating an instance failed (the error of
+    /// the instantiation).
+    pub fn get(&self) -> Result<PooledInstance<T>> {
+        let deadline = Instant::now() + self.shared.config.get_timeout;
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(ready) = state.idle.pop() {
+                drop(state);
+                return Ok(self.guard(ready));
+            }
+            if state.live < self.shared.config.max_size {
+                state.live += 1;
+                drop(state);
+                return match self.shared.fresh() {
+                    Ok(ready) => {
+                        self.shared.created.fetch_add(1, Ordering::Relaxed);
+                        Ok(self.guard(ready))
+                    }
+                    Err(e) => {
+                        self.shared.forget_one();
+                        Err(e)
+                    }
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Resource(format!(
+                    "instance pool exhausted: all {} instances are in use",
+                    self.shared.config.max_size
+                )));
+            }
+            state = self
+                .shared
+                .returned
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> InstancePoolStats {
+        let state = self.shared.lock();
+        InstancePoolStats {
+            live: state.live,
+            idle: state.idle.len(),
+            created: self.shared.created.load(Ordering::Relaxed),
+            reset: self.shared.reset.load(Ordering::Relaxed),
+            discarded: self.shared.discarded.load(Ordering::Relaxed),
+        }
+    }
+
+    fn guard(&self, ready: Ready<T>) -> PooledInstance<T> {
+        let failed_calls = ready.store.inner().opaque.failed_calls;
+        PooledInstance {
+            ready: Some(ready),
+            shared: self.shared.clone(),
+            failed_calls,
+        }
+    }
+}
+
+impl<T: 'static> Shared<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self) -> Result<Ready<T>> {
+        let mut store = Store::new(&self.engine, (self.make_data)());
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok(Ready { store, instance })
+    }
+
+    /// One instance stops existing (discarded, or its creation failed).
+    fn forget_one(&self) {
+        self.lock().live -= 1;
+        self.returned.notify_one();
+    }
+
+    fn put_back(&self, ready: Ready<T>) {
+        self.lock().idle.push(ready);
+        self.returned.notify_one();
+    }
+}
+
+/// An instance handed out by [`InstancePool::get`], with its store.
+/// Dropping it returns the instance to the pool.
+pub struct PooledInstance<T: 'static> {
+    ready: Option<Ready<T>>,
+    shared: Arc<Shared<T>>,
+    failed_calls: u64,
+}
+
+impl<T: 'static> std::fmt::Debug for PooledInstance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledInstance")
+            .field("instance", &self.ready.as_ref().map(|r| r.instance))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static> PooledInstance<T> {
+    /// The store and the instance, together (the usual way to call it).
+    pub fn parts(&mut self) -> (&mut Store<T>, Instance) {
+        let ready = self.ready.as_mut().expect("present until drop");
+        (&mut ready.store, ready.instance)
+    }
+
+    /// The instance's store.
+    pub fn store(&mut self) -> &mut Store<T> {
+        &mut self.ready.as_mut().expect("present until drop").store
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> Instance {
+        self.ready.as_ref().expect("present until drop").instance
+    }
+
+    /// Drops this instance instead of returning it (the pool may create a
+    /// new one later).
+    pub fn discard(mut self) {
+        if self.ready.take().is_some() {
+            self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+            self.shared.forget_one();
+        }
+    }
+}
+
+impl<T: 'static> Drop for PooledInstance<T> {
+    fn drop(&mut self) {
+        let Some(ready) = self.ready.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            // Whatever the panic interrupted may have left the store
+            // half-updated: never hand it out again.
+            drop(ready);
+            self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+            self.shared.forget_one();
+            return;
+        }
+        let opaque = &ready.store.inner().opaque;
+        let failed = opaque.failed_calls != self.failed_calls || opaque.vmstore.is_interrupted();
+        if !failed && self.shared.config.policy == ReturnPolicy::KeepState {
+            self.shared.put_back(ready);
+            return;
+        }
+        // Reset: the old store (and every slot it holds) goes first, so a
+        // pooling engine with few slots can make the new one.
+        drop(ready);
+        match self.shared.fresh() {
+            Ok(new) => {
+                self.shared.reset.fetch_add(1, Ordering::Relaxed);
+                self.shared.put_back(new);
+            }
+            Err(_) => {
+                self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+                self.shared.forget_one();
+            }
+        }
+    }
+}
