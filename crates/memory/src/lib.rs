@@ -108,7 +108,7 @@ pub use config::{
     MemoryConfig, MemoryInfo, ResourceLimiter, WASM_PAGE_SIZE, WASM_PAGE_SIZE_LOG2,
 };
 pub use error::{AccessError, Error, GrowError};
-pub use image::MemoryImage;
+pub use image::{MIN_MAPPED_IMAGE_BYTES, MemoryImage};
 pub use linear::{GrowOutcome, LinearMemory};
 pub use parking::{WaitCancelled, WaitCanceller, WaitOutcome};
 

@@ -1,7 +1,7 @@
 //! [`InstancePool`]: ready-to-call instances, each in its own store, shared
 //! by threads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,17 +91,20 @@ struct Ready<T: 'static> {
     instance: Instance,
 }
 
-struct State<T: 'static> {
-    idle: Vec<Ready<T>>,
-    live: usize,
-}
-
+/// Idle instances are kept in one list per core, each behind its own lock:
+/// a thread takes from and returns to its home list (and takes from the
+/// others when that is empty), so threads on different cores do not contend
+/// for one lock. `live` is the number of instances that exist.
 struct Shared<T: 'static> {
     pre: InstancePre<T>,
     engine: Engine,
     make_data: Box<dyn Fn() -> T + Send + Sync>,
     config: InstancePoolConfig,
-    state: Mutex<State<T>>,
+    shards: Box<[Mutex<Vec<Ready<T>>>]>,
+    live: AtomicUsize,
+    /// Threads waiting in `get` (they hold or wait on `wait_lock`).
+    waiting: AtomicUsize,
+    wait_lock: Mutex<()>,
     returned: Condvar,
     created: AtomicU64,
     reset: AtomicU64,
@@ -174,10 +177,12 @@ impl<T: Send + 'static> InstancePool<T> {
                 engine,
                 make_data: Box::new(make_data),
                 config,
-                state: Mutex::new(State {
-                    idle: Vec::new(),
-                    live: 0,
-                }),
+                shards: (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .map(|_| Mutex::new(Vec::new()))
+                    .collect(),
+                live: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                wait_lock: Mutex::new(()),
                 returned: Condvar::new(),
                 created: AtomicU64::new(0),
                 reset: AtomicU64::new(0),
@@ -194,49 +199,71 @@ impl<T: Send + 'static> InstancePool<T> {
     /// ([`Error::Resource`]), or creating an instance failed (the error of
     /// the instantiation).
     pub fn get(&self) -> Result<PooledInstance<T>> {
-        let deadline = Instant::now() + self.shared.config.get_timeout;
-        let mut state = self.shared.lock();
+        let shared = &*self.shared;
+        let deadline = Instant::now() + shared.config.get_timeout;
         loop {
-            if let Some(ready) = state.idle.pop() {
-                drop(state);
+            if let Some(ready) = shared.take_idle() {
                 return Ok(self.guard(ready));
             }
-            if state.live < self.shared.config.max_size {
-                state.live += 1;
-                drop(state);
-                return match self.shared.fresh() {
+            let max = shared.config.max_size;
+            if shared
+                .live
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                    (l < max).then_some(l + 1)
+                })
+                .is_ok()
+            {
+                return match shared.fresh() {
                     Ok(ready) => {
-                        self.shared.created.fetch_add(1, Ordering::Relaxed);
+                        shared.created.fetch_add(1, Ordering::Relaxed);
                         Ok(self.guard(ready))
                     }
                     Err(e) => {
-                        self.shared.forget_one();
+                        shared.forget_one();
                         Err(e)
                     }
                 };
             }
+            // Wait for a return or a discard. Registering as a waiter
+            // before looking again means a return we do not see will see
+            // us (it pushes, then checks `waiting`), so no wake-up is lost.
+            let guard = shared.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
+            shared.waiting.fetch_add(1, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let ready = shared.take_idle();
+            let room = shared.live.load(Ordering::SeqCst) < max;
             let now = Instant::now();
-            if now >= deadline {
+            let expired = now >= deadline;
+            if ready.is_none() && !room && !expired {
+                drop(
+                    shared
+                        .returned
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+            }
+            shared.waiting.fetch_sub(1, Ordering::SeqCst);
+            if let Some(ready) = ready {
+                return Ok(self.guard(ready));
+            }
+            if !room && expired {
                 return Err(Error::Resource(format!(
-                    "instance pool exhausted: all {} instances are in use",
-                    self.shared.config.max_size
+                    "instance pool exhausted: all {max} instances are in use"
                 )));
             }
-            state = self
-                .shared
-                .returned
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
     }
 
     /// The pool's counters.
     pub fn stats(&self) -> InstancePoolStats {
-        let state = self.shared.lock();
+        let shared = &*self.shared;
         InstancePoolStats {
-            live: state.live,
-            idle: state.idle.len(),
+            live: shared.live.load(Ordering::SeqCst),
+            idle: shared
+                .shards
+                .iter()
+                .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+                .sum(),
             created: self.shared.created.load(Ordering::Relaxed),
             reset: self.shared.reset.load(Ordering::Relaxed),
             discarded: self.shared.discarded.load(Ordering::Relaxed),
@@ -254,8 +281,35 @@ impl<T: Send + 'static> InstancePool<T> {
 }
 
 impl<T: 'static> Shared<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// This thread's home list.
+    fn home(&self) -> usize {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        HOME.with(|h| *h) % self.shards.len()
+    }
+
+    fn take_idle(&self) -> Option<Ready<T>> {
+        let home = self.home();
+        (0..self.shards.len()).find_map(|k| {
+            let i = (home + k) % self.shards.len();
+            self.shards[i]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+        })
+    }
+
+    /// Wakes waiting `get`s after a return or a discard. The fence pairs
+    /// with the one in `get`: either the waiter sees our change, or we see
+    /// the waiter.
+    fn wake(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            let _g = self.wait_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.returned.notify_all();
+        }
     }
 
     fn fresh(&self) -> Result<Ready<T>> {
@@ -266,13 +320,16 @@ impl<T: 'static> Shared<T> {
 
     /// One instance stops existing (discarded, or its creation failed).
     fn forget_one(&self) {
-        self.lock().live -= 1;
-        self.returned.notify_one();
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.wake();
     }
 
     fn put_back(&self, ready: Ready<T>) {
-        self.lock().idle.push(ready);
-        self.returned.notify_one();
+        self.shards[self.home()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ready);
+        self.wake();
     }
 }
 
