@@ -37,7 +37,7 @@ fn resident_memory_is_stable_over_100_000_pool_cycles() {
     .unwrap();
     let pre = Linker::<()>::new().instantiate_pre(&module).unwrap();
     let pool = InstancePool::new(pre, InstancePoolConfig::default(), || ());
-    let mut cycle = |i: i32| {
+    let cycle = |i: i32| {
         let mut g = pool.get().unwrap();
         let (store, inst) = g.parts();
         let f = inst
