@@ -24,11 +24,11 @@
 //! * `atomics`: the threads proposal's atomic accesses, wait and notify;
 //! * `bulk`: the bulk memory and table operations (builtin calls);
 //! * `tables`: table accesses and references;
-//! * `numeric`: constants and the numeric operators.
+//! * `numeric`: constants and the numeric operators, driven by a table
+//!   that maps each operator to the Cranelift instruction it becomes.
 
 use std::collections::HashMap;
 
-use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64, Offset32};
 use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
 use cranelift_codegen::ir::{
@@ -63,6 +63,7 @@ pub(crate) use abi::{clif_type, first_wasm_param, readonly_flags, wasm_signature
 use atomics::atomic_rmw_op;
 use control::{Frame, FrameKind};
 use memory::Ext;
+use numeric::numeric_op;
 
 /// Module-wide state shared by the translation of every function.
 pub(crate) struct ModuleEnv<'a> {
@@ -347,9 +348,14 @@ impl FuncTranslator<'_, '_> {
 
     // ------------------------------------------------------------ operators
 
-    /// Translates one reachable operator, in the module of its family.
+    /// Translates one reachable operator, in the module of its family; the
+    /// numeric operators through their table.
     fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
         use Operator as O;
+        if let Some(numeric) = numeric_op(&op) {
+            self.op_numeric(numeric);
+            return Ok(());
+        }
         match op {
             // ---- control
             O::Unreachable => self.op_unreachable(),
@@ -472,119 +478,11 @@ impl FuncTranslator<'_, '_> {
             O::RefIsNull => self.op_ref_is_null(),
             O::RefFunc { function_index } => self.op_ref_func(function_index),
 
-            // ---- constants
+            // ---- constants (the other numeric operators are in `numeric_op`)
             O::I32Const { value } => self.op_iconst(I32, i64::from(value)),
             O::I64Const { value } => self.op_iconst(I64, value),
             O::F32Const { value } => self.op_f32const(value.bits()),
             O::F64Const { value } => self.op_f64const(value.bits()),
-
-            // ---- integer comparisons
-            O::I32Eqz | O::I64Eqz => self.unop(|b, x| {
-                let c = b.ins().icmp_imm_s(IntCC::Equal, x, 0);
-                b.ins().uextend(I32, c)
-            }),
-            O::I32Eq | O::I64Eq => self.icmp(IntCC::Equal),
-            O::I32Ne | O::I64Ne => self.icmp(IntCC::NotEqual),
-            O::I32LtS | O::I64LtS => self.icmp(IntCC::SignedLessThan),
-            O::I32LtU | O::I64LtU => self.icmp(IntCC::UnsignedLessThan),
-            O::I32GtS | O::I64GtS => self.icmp(IntCC::SignedGreaterThan),
-            O::I32GtU | O::I64GtU => self.icmp(IntCC::UnsignedGreaterThan),
-            O::I32LeS | O::I64LeS => self.icmp(IntCC::SignedLessThanOrEqual),
-            O::I32LeU | O::I64LeU => self.icmp(IntCC::UnsignedLessThanOrEqual),
-            O::I32GeS | O::I64GeS => self.icmp(IntCC::SignedGreaterThanOrEqual),
-            O::I32GeU | O::I64GeU => self.icmp(IntCC::UnsignedGreaterThanOrEqual),
-
-            // ---- float comparisons
-            O::F32Eq | O::F64Eq => self.fcmp(FloatCC::Equal),
-            O::F32Ne | O::F64Ne => self.fcmp(FloatCC::NotEqual),
-            O::F32Lt | O::F64Lt => self.fcmp(FloatCC::LessThan),
-            O::F32Gt | O::F64Gt => self.fcmp(FloatCC::GreaterThan),
-            O::F32Le | O::F64Le => self.fcmp(FloatCC::LessThanOrEqual),
-            O::F32Ge | O::F64Ge => self.fcmp(FloatCC::GreaterThanOrEqual),
-
-            // ---- integer arithmetic
-            O::I32Clz | O::I64Clz => self.unop(|b, x| b.ins().clz(x)),
-            O::I32Ctz | O::I64Ctz => self.unop(|b, x| b.ins().ctz(x)),
-            O::I32Popcnt | O::I64Popcnt => self.unop(|b, x| b.ins().popcnt(x)),
-            O::I32Add | O::I64Add => self.binop(|b, x, y| b.ins().iadd(x, y)),
-            O::I32Sub | O::I64Sub => self.binop(|b, x, y| b.ins().isub(x, y)),
-            O::I32Mul | O::I64Mul => self.binop(|b, x, y| b.ins().imul(x, y)),
-            O::I32DivS | O::I64DivS => self.op_div(Opcode::Sdiv),
-            O::I32DivU | O::I64DivU => self.op_div(Opcode::Udiv),
-            O::I32RemS | O::I64RemS => self.op_div(Opcode::Srem),
-            O::I32RemU | O::I64RemU => self.op_div(Opcode::Urem),
-            O::I32And | O::I64And => self.binop(|b, x, y| b.ins().band(x, y)),
-            O::I32Or | O::I64Or => self.binop(|b, x, y| b.ins().bor(x, y)),
-            O::I32Xor | O::I64Xor => self.binop(|b, x, y| b.ins().bxor(x, y)),
-            // Cranelift masks shift and rotate amounts like wasm does.
-            O::I32Shl | O::I64Shl => self.binop(|b, x, y| b.ins().ishl(x, y)),
-            O::I32ShrS | O::I64ShrS => self.binop(|b, x, y| b.ins().sshr(x, y)),
-            O::I32ShrU | O::I64ShrU => self.binop(|b, x, y| b.ins().ushr(x, y)),
-            O::I32Rotl | O::I64Rotl => self.binop(|b, x, y| b.ins().rotl(x, y)),
-            O::I32Rotr | O::I64Rotr => self.binop(|b, x, y| b.ins().rotr(x, y)),
-
-            // ---- float arithmetic (Cranelift's fmin/fmax/nearest follow wasm)
-            O::F32Abs | O::F64Abs => self.unop(|b, x| b.ins().fabs(x)),
-            O::F32Neg | O::F64Neg => self.unop(|b, x| b.ins().fneg(x)),
-            O::F32Ceil | O::F64Ceil => self.unop(|b, x| b.ins().ceil(x)),
-            O::F32Floor | O::F64Floor => self.unop(|b, x| b.ins().floor(x)),
-            O::F32Trunc | O::F64Trunc => self.unop(|b, x| b.ins().trunc(x)),
-            O::F32Nearest | O::F64Nearest => self.unop(|b, x| b.ins().nearest(x)),
-            O::F32Sqrt | O::F64Sqrt => self.unop(|b, x| b.ins().sqrt(x)),
-            O::F32Add | O::F64Add => self.binop(|b, x, y| b.ins().fadd(x, y)),
-            O::F32Sub | O::F64Sub => self.binop(|b, x, y| b.ins().fsub(x, y)),
-            O::F32Mul | O::F64Mul => self.binop(|b, x, y| b.ins().fmul(x, y)),
-            O::F32Div | O::F64Div => self.binop(|b, x, y| b.ins().fdiv(x, y)),
-            O::F32Min | O::F64Min => self.binop(|b, x, y| b.ins().fmin(x, y)),
-            O::F32Max | O::F64Max => self.binop(|b, x, y| b.ins().fmax(x, y)),
-            O::F32Copysign | O::F64Copysign => self.binop(|b, x, y| b.ins().fcopysign(x, y)),
-
-            // ---- conversions
-            O::I32WrapI64 => self.unop(|b, x| b.ins().ireduce(I32, x)),
-            O::I64ExtendI32S => self.unop(|b, x| b.ins().sextend(I64, x)),
-            O::I64ExtendI32U => self.unop(|b, x| b.ins().uextend(I64, x)),
-            O::I32Extend8S => self.sign_extend_low(I8, I32),
-            O::I32Extend16S => self.sign_extend_low(I16, I32),
-            O::I64Extend8S => self.sign_extend_low(I8, I64),
-            O::I64Extend16S => self.sign_extend_low(I16, I64),
-            O::I64Extend32S => self.sign_extend_low(I32, I64),
-            // Trapping conversions: Cranelift traps with
-            // BAD_CONVERSION_TO_INTEGER on NaN and INTEGER_OVERFLOW when
-            // out of range, through explicit checks.
-            O::I32TruncF32S | O::I32TruncF64S => self.unop(|b, x| b.ins().fcvt_to_sint(I32, x)),
-            O::I32TruncF32U | O::I32TruncF64U => self.unop(|b, x| b.ins().fcvt_to_uint(I32, x)),
-            O::I64TruncF32S | O::I64TruncF64S => self.unop(|b, x| b.ins().fcvt_to_sint(I64, x)),
-            O::I64TruncF32U | O::I64TruncF64U => self.unop(|b, x| b.ins().fcvt_to_uint(I64, x)),
-            O::I32TruncSatF32S | O::I32TruncSatF64S => {
-                self.unop(|b, x| b.ins().fcvt_to_sint_sat(I32, x))
-            }
-            O::I32TruncSatF32U | O::I32TruncSatF64U => {
-                self.unop(|b, x| b.ins().fcvt_to_uint_sat(I32, x))
-            }
-            O::I64TruncSatF32S | O::I64TruncSatF64S => {
-                self.unop(|b, x| b.ins().fcvt_to_sint_sat(I64, x))
-            }
-            O::I64TruncSatF32U | O::I64TruncSatF64U => {
-                self.unop(|b, x| b.ins().fcvt_to_uint_sat(I64, x))
-            }
-            O::F32ConvertI32S | O::F32ConvertI64S => {
-                self.unop(|b, x| b.ins().fcvt_from_sint(F32, x))
-            }
-            O::F32ConvertI32U | O::F32ConvertI64U => {
-                self.unop(|b, x| b.ins().fcvt_from_uint(F32, x))
-            }
-            O::F64ConvertI32S | O::F64ConvertI64S => {
-                self.unop(|b, x| b.ins().fcvt_from_sint(F64, x))
-            }
-            O::F64ConvertI32U | O::F64ConvertI64U => {
-                self.unop(|b, x| b.ins().fcvt_from_uint(F64, x))
-            }
-            O::F32DemoteF64 => self.unop(|b, x| b.ins().fdemote(F32, x)),
-            O::F64PromoteF32 => self.unop(|b, x| b.ins().fpromote(F64, x)),
-            O::I32ReinterpretF32 => self.unop(|b, x| b.ins().bitcast(I32, MemFlagsData::new(), x)),
-            O::I64ReinterpretF64 => self.unop(|b, x| b.ins().bitcast(I64, MemFlagsData::new(), x)),
-            O::F32ReinterpretI32 => self.unop(|b, x| b.ins().bitcast(F32, MemFlagsData::new(), x)),
-            O::F64ReinterpretI64 => self.unop(|b, x| b.ins().bitcast(F64, MemFlagsData::new(), x)),
 
             other => match atomic_rmw_op(&other) {
                 Some((memarg, ty, access, op)) => self.op_atomic_rmw(&memarg, ty, access, op)?,
