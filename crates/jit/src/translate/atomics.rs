@@ -1,6 +1,6 @@
 //! The threads proposal: atomic loads, stores, read-modify-writes and
-//! compare-exchanges, `memory.atomic.wait*`/`notify` (builtin calls) and
-//! `atomic.fence`.
+//! compare-exchanges (mapped from their operators by [`atomic_op`]),
+//! `memory.atomic.wait*`/`notify` (builtin calls) and `atomic.fence`.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
@@ -14,59 +14,126 @@ use crate::builtins::Builtin;
 use crate::error::CompileError;
 use crate::trap::TrapKind;
 
-/// The `atomic.rmw` operators (but `cmpxchg`): memarg, result type, access
-/// type and Cranelift operation.
-pub(super) fn atomic_rmw_op(op: &Operator<'_>) -> Option<(MemArg, Type, Type, AtomicRmwOp)> {
+/// An atomic memory operator. `ty` is the wasm operand/result type and
+/// `access` the type of the memory access (narrower for the `{N}_u` forms).
+#[derive(Clone, Copy)]
+pub(super) enum Atomic {
+    /// `t.atomic.load{N}_u`.
+    Load { ty: Type, access: Type },
+    /// `t.atomic.store{N}`.
+    Store { access: Type },
+    /// `t.atomic.rmw{N}.op{_u}` (but `cmpxchg`).
+    Rmw {
+        ty: Type,
+        access: Type,
+        op: AtomicRmwOp,
+    },
+    /// `t.atomic.rmw{N}.cmpxchg{_u}`.
+    Cmpxchg { ty: Type, access: Type },
+    /// `memory.atomic.notify`.
+    Notify,
+    /// `memory.atomic.wait32`/`wait64`, through builtin `b`.
+    Wait(Builtin),
+}
+
+/// The atomic memory operators: memarg and what they do.
+pub(super) fn atomic_op(op: &Operator<'_>) -> Option<(MemArg, Atomic)> {
     use AtomicRmwOp as R;
     use Operator as O;
+    let load = |ty, access| Atomic::Load { ty, access };
+    let store = |access| Atomic::Store { access };
+    let rmw = |ty, access, op| Atomic::Rmw { ty, access, op };
+    let cmpxchg = |ty, access| Atomic::Cmpxchg { ty, access };
     Some(match *op {
-        O::I32AtomicRmwAdd { memarg } => (memarg, I32, I32, R::Add),
-        O::I64AtomicRmwAdd { memarg } => (memarg, I64, I64, R::Add),
-        O::I32AtomicRmw8AddU { memarg } => (memarg, I32, I8, R::Add),
-        O::I32AtomicRmw16AddU { memarg } => (memarg, I32, I16, R::Add),
-        O::I64AtomicRmw8AddU { memarg } => (memarg, I64, I8, R::Add),
-        O::I64AtomicRmw16AddU { memarg } => (memarg, I64, I16, R::Add),
-        O::I64AtomicRmw32AddU { memarg } => (memarg, I64, I32, R::Add),
-        O::I32AtomicRmwSub { memarg } => (memarg, I32, I32, R::Sub),
-        O::I64AtomicRmwSub { memarg } => (memarg, I64, I64, R::Sub),
-        O::I32AtomicRmw8SubU { memarg } => (memarg, I32, I8, R::Sub),
-        O::I32AtomicRmw16SubU { memarg } => (memarg, I32, I16, R::Sub),
-        O::I64AtomicRmw8SubU { memarg } => (memarg, I64, I8, R::Sub),
-        O::I64AtomicRmw16SubU { memarg } => (memarg, I64, I16, R::Sub),
-        O::I64AtomicRmw32SubU { memarg } => (memarg, I64, I32, R::Sub),
-        O::I32AtomicRmwAnd { memarg } => (memarg, I32, I32, R::And),
-        O::I64AtomicRmwAnd { memarg } => (memarg, I64, I64, R::And),
-        O::I32AtomicRmw8AndU { memarg } => (memarg, I32, I8, R::And),
-        O::I32AtomicRmw16AndU { memarg } => (memarg, I32, I16, R::And),
-        O::I64AtomicRmw8AndU { memarg } => (memarg, I64, I8, R::And),
-        O::I64AtomicRmw16AndU { memarg } => (memarg, I64, I16, R::And),
-        O::I64AtomicRmw32AndU { memarg } => (memarg, I64, I32, R::And),
-        O::I32AtomicRmwOr { memarg } => (memarg, I32, I32, R::Or),
-        O::I64AtomicRmwOr { memarg } => (memarg, I64, I64, R::Or),
-        O::I32AtomicRmw8OrU { memarg } => (memarg, I32, I8, R::Or),
-        O::I32AtomicRmw16OrU { memarg } => (memarg, I32, I16, R::Or),
-        O::I64AtomicRmw8OrU { memarg } => (memarg, I64, I8, R::Or),
-        O::I64AtomicRmw16OrU { memarg } => (memarg, I64, I16, R::Or),
-        O::I64AtomicRmw32OrU { memarg } => (memarg, I64, I32, R::Or),
-        O::I32AtomicRmwXor { memarg } => (memarg, I32, I32, R::Xor),
-        O::I64AtomicRmwXor { memarg } => (memarg, I64, I64, R::Xor),
-        O::I32AtomicRmw8XorU { memarg } => (memarg, I32, I8, R::Xor),
-        O::I32AtomicRmw16XorU { memarg } => (memarg, I32, I16, R::Xor),
-        O::I64AtomicRmw8XorU { memarg } => (memarg, I64, I8, R::Xor),
-        O::I64AtomicRmw16XorU { memarg } => (memarg, I64, I16, R::Xor),
-        O::I64AtomicRmw32XorU { memarg } => (memarg, I64, I32, R::Xor),
-        O::I32AtomicRmwXchg { memarg } => (memarg, I32, I32, R::Xchg),
-        O::I64AtomicRmwXchg { memarg } => (memarg, I64, I64, R::Xchg),
-        O::I32AtomicRmw8XchgU { memarg } => (memarg, I32, I8, R::Xchg),
-        O::I32AtomicRmw16XchgU { memarg } => (memarg, I32, I16, R::Xchg),
-        O::I64AtomicRmw8XchgU { memarg } => (memarg, I64, I8, R::Xchg),
-        O::I64AtomicRmw16XchgU { memarg } => (memarg, I64, I16, R::Xchg),
-        O::I64AtomicRmw32XchgU { memarg } => (memarg, I64, I32, R::Xchg),
+        O::I32AtomicLoad { memarg } => (memarg, load(I32, I32)),
+        O::I64AtomicLoad { memarg } => (memarg, load(I64, I64)),
+        O::I32AtomicLoad8U { memarg } => (memarg, load(I32, I8)),
+        O::I32AtomicLoad16U { memarg } => (memarg, load(I32, I16)),
+        O::I64AtomicLoad8U { memarg } => (memarg, load(I64, I8)),
+        O::I64AtomicLoad16U { memarg } => (memarg, load(I64, I16)),
+        O::I64AtomicLoad32U { memarg } => (memarg, load(I64, I32)),
+
+        O::I32AtomicStore { memarg } => (memarg, store(I32)),
+        O::I64AtomicStore { memarg } => (memarg, store(I64)),
+        O::I32AtomicStore8 { memarg } | O::I64AtomicStore8 { memarg } => (memarg, store(I8)),
+        O::I32AtomicStore16 { memarg } | O::I64AtomicStore16 { memarg } => (memarg, store(I16)),
+        O::I64AtomicStore32 { memarg } => (memarg, store(I32)),
+
+        O::I32AtomicRmwAdd { memarg } => (memarg, rmw(I32, I32, R::Add)),
+        O::I64AtomicRmwAdd { memarg } => (memarg, rmw(I64, I64, R::Add)),
+        O::I32AtomicRmw8AddU { memarg } => (memarg, rmw(I32, I8, R::Add)),
+        O::I32AtomicRmw16AddU { memarg } => (memarg, rmw(I32, I16, R::Add)),
+        O::I64AtomicRmw8AddU { memarg } => (memarg, rmw(I64, I8, R::Add)),
+        O::I64AtomicRmw16AddU { memarg } => (memarg, rmw(I64, I16, R::Add)),
+        O::I64AtomicRmw32AddU { memarg } => (memarg, rmw(I64, I32, R::Add)),
+        O::I32AtomicRmwSub { memarg } => (memarg, rmw(I32, I32, R::Sub)),
+        O::I64AtomicRmwSub { memarg } => (memarg, rmw(I64, I64, R::Sub)),
+        O::I32AtomicRmw8SubU { memarg } => (memarg, rmw(I32, I8, R::Sub)),
+        O::I32AtomicRmw16SubU { memarg } => (memarg, rmw(I32, I16, R::Sub)),
+        O::I64AtomicRmw8SubU { memarg } => (memarg, rmw(I64, I8, R::Sub)),
+        O::I64AtomicRmw16SubU { memarg } => (memarg, rmw(I64, I16, R::Sub)),
+        O::I64AtomicRmw32SubU { memarg } => (memarg, rmw(I64, I32, R::Sub)),
+        O::I32AtomicRmwAnd { memarg } => (memarg, rmw(I32, I32, R::And)),
+        O::I64AtomicRmwAnd { memarg } => (memarg, rmw(I64, I64, R::And)),
+        O::I32AtomicRmw8AndU { memarg } => (memarg, rmw(I32, I8, R::And)),
+        O::I32AtomicRmw16AndU { memarg } => (memarg, rmw(I32, I16, R::And)),
+        O::I64AtomicRmw8AndU { memarg } => (memarg, rmw(I64, I8, R::And)),
+        O::I64AtomicRmw16AndU { memarg } => (memarg, rmw(I64, I16, R::And)),
+        O::I64AtomicRmw32AndU { memarg } => (memarg, rmw(I64, I32, R::And)),
+        O::I32AtomicRmwOr { memarg } => (memarg, rmw(I32, I32, R::Or)),
+        O::I64AtomicRmwOr { memarg } => (memarg, rmw(I64, I64, R::Or)),
+        O::I32AtomicRmw8OrU { memarg } => (memarg, rmw(I32, I8, R::Or)),
+        O::I32AtomicRmw16OrU { memarg } => (memarg, rmw(I32, I16, R::Or)),
+        O::I64AtomicRmw8OrU { memarg } => (memarg, rmw(I64, I8, R::Or)),
+        O::I64AtomicRmw16OrU { memarg } => (memarg, rmw(I64, I16, R::Or)),
+        O::I64AtomicRmw32OrU { memarg } => (memarg, rmw(I64, I32, R::Or)),
+        O::I32AtomicRmwXor { memarg } => (memarg, rmw(I32, I32, R::Xor)),
+        O::I64AtomicRmwXor { memarg } => (memarg, rmw(I64, I64, R::Xor)),
+        O::I32AtomicRmw8XorU { memarg } => (memarg, rmw(I32, I8, R::Xor)),
+        O::I32AtomicRmw16XorU { memarg } => (memarg, rmw(I32, I16, R::Xor)),
+        O::I64AtomicRmw8XorU { memarg } => (memarg, rmw(I64, I8, R::Xor)),
+        O::I64AtomicRmw16XorU { memarg } => (memarg, rmw(I64, I16, R::Xor)),
+        O::I64AtomicRmw32XorU { memarg } => (memarg, rmw(I64, I32, R::Xor)),
+        O::I32AtomicRmwXchg { memarg } => (memarg, rmw(I32, I32, R::Xchg)),
+        O::I64AtomicRmwXchg { memarg } => (memarg, rmw(I64, I64, R::Xchg)),
+        O::I32AtomicRmw8XchgU { memarg } => (memarg, rmw(I32, I8, R::Xchg)),
+        O::I32AtomicRmw16XchgU { memarg } => (memarg, rmw(I32, I16, R::Xchg)),
+        O::I64AtomicRmw8XchgU { memarg } => (memarg, rmw(I64, I8, R::Xchg)),
+        O::I64AtomicRmw16XchgU { memarg } => (memarg, rmw(I64, I16, R::Xchg)),
+        O::I64AtomicRmw32XchgU { memarg } => (memarg, rmw(I64, I32, R::Xchg)),
+
+        O::I32AtomicRmwCmpxchg { memarg } => (memarg, cmpxchg(I32, I32)),
+        O::I64AtomicRmwCmpxchg { memarg } => (memarg, cmpxchg(I64, I64)),
+        O::I32AtomicRmw8CmpxchgU { memarg } => (memarg, cmpxchg(I32, I8)),
+        O::I32AtomicRmw16CmpxchgU { memarg } => (memarg, cmpxchg(I32, I16)),
+        O::I64AtomicRmw8CmpxchgU { memarg } => (memarg, cmpxchg(I64, I8)),
+        O::I64AtomicRmw16CmpxchgU { memarg } => (memarg, cmpxchg(I64, I16)),
+        O::I64AtomicRmw32CmpxchgU { memarg } => (memarg, cmpxchg(I64, I32)),
+
+        O::MemoryAtomicNotify { memarg } => (memarg, Atomic::Notify),
+        O::MemoryAtomicWait32 { memarg } => (memarg, Atomic::Wait(Builtin::MemoryAtomicWait32)),
+        O::MemoryAtomicWait64 { memarg } => (memarg, Atomic::Wait(Builtin::MemoryAtomicWait64)),
         _ => return None,
     })
 }
 
 impl FuncTranslator<'_, '_> {
+    /// An atomic memory operator (see [`atomic_op`]).
+    pub(super) fn op_atomic(
+        &mut self,
+        memarg: &MemArg,
+        atomic: Atomic,
+    ) -> Result<(), CompileError> {
+        match atomic {
+            Atomic::Load { ty, access } => self.op_atomic_load(memarg, ty, access),
+            Atomic::Store { access } => self.op_atomic_store(memarg, access),
+            Atomic::Rmw { ty, access, op } => self.op_atomic_rmw(memarg, ty, access, op),
+            Atomic::Cmpxchg { ty, access } => self.op_atomic_cmpxchg(memarg, ty, access),
+            Atomic::Notify => self.op_atomic_notify(memarg),
+            Atomic::Wait(b) => self.op_atomic_wait(memarg, b),
+        }
+    }
+
     pub(super) fn op_atomic_fence(&mut self) {
         self.builder.ins().fence();
     }
@@ -151,7 +218,7 @@ impl FuncTranslator<'_, '_> {
 
     /// `t.atomic.load{N}_u`: a sequentially consistent load of `access`
     /// bytes, zero-extended to `ty`.
-    pub(super) fn op_atomic_load(
+    fn op_atomic_load(
         &mut self,
         memarg: &MemArg,
         ty: Type,
@@ -166,11 +233,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// `t.atomic.store{N}`: stores the low `access` bytes of the operand.
-    pub(super) fn op_atomic_store(
-        &mut self,
-        memarg: &MemArg,
-        access: Type,
-    ) -> Result<(), CompileError> {
+    fn op_atomic_store(&mut self, memarg: &MemArg, access: Type) -> Result<(), CompileError> {
         let v = self.pop();
         let addr = self.atomic_addr(memarg, access.bytes())?;
         let v = self.narrow(v, access);
@@ -180,7 +243,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// `t.atomic.rmw{N}.op{_u}`: returns the old value, zero-extended.
-    pub(super) fn op_atomic_rmw(
+    fn op_atomic_rmw(
         &mut self,
         memarg: &MemArg,
         ty: Type,
@@ -199,7 +262,7 @@ impl FuncTranslator<'_, '_> {
 
     /// `t.atomic.rmw{N}.cmpxchg{_u}`: compares with the expected operand
     /// wrapped to `access` bytes, returns the old value zero-extended.
-    pub(super) fn op_atomic_cmpxchg(
+    fn op_atomic_cmpxchg(
         &mut self,
         memarg: &MemArg,
         ty: Type,
@@ -262,18 +325,14 @@ impl FuncTranslator<'_, '_> {
         self.push(v);
     }
 
-    pub(super) fn op_atomic_notify(&mut self, memarg: &MemArg) -> Result<(), CompileError> {
+    fn op_atomic_notify(&mut self, memarg: &MemArg) -> Result<(), CompileError> {
         let count = self.pop();
         let (mem, ea) = self.atomic_effective_addr(memarg)?;
         self.call_atomic_builtin(Builtin::MemoryAtomicNotify, mem, ea, &[count]);
         Ok(())
     }
 
-    pub(super) fn op_atomic_wait(
-        &mut self,
-        memarg: &MemArg,
-        b: Builtin,
-    ) -> Result<(), CompileError> {
+    fn op_atomic_wait(&mut self, memarg: &MemArg, b: Builtin) -> Result<(), CompileError> {
         let timeout = self.pop();
         let expected = self.pop();
         let (mem, ea) = self.atomic_effective_addr(memarg)?;

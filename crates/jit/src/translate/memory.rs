@@ -1,11 +1,12 @@
 //! Linear memory: the address computation and bounds check of every access,
-//! the plain loads and stores, `memory.size` and `memory.grow`.
+//! the plain loads and stores (mapped from their operators by
+//! [`memory_access`]), `memory.size` and `memory.grow`.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
 use weft_decoder::MemoryType;
-use weft_decoder::wasmparser::{MemArg, MemArgTarget};
+use weft_decoder::wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::abi::readonly_flags;
 use super::{FuncTranslator, unsupported};
@@ -24,6 +25,43 @@ pub(super) enum Ext {
     U16,
     S32,
     U32,
+}
+
+/// A plain (non-atomic) memory access.
+#[derive(Clone, Copy)]
+pub(super) enum Access {
+    /// Loads a `ty`, from fewer bytes and extended as `Ext` says.
+    Load(Type, Ext),
+    /// Stores the low `size` bytes of the operand.
+    Store(u32),
+}
+
+/// The plain loads and stores: memarg and access.
+pub(super) fn memory_access(op: &Operator<'_>) -> Option<(MemArg, Access)> {
+    use Access::{Load, Store};
+    use Operator as O;
+    Some(match *op {
+        O::I32Load { memarg } => (memarg, Load(I32, Ext::None)),
+        O::I64Load { memarg } => (memarg, Load(I64, Ext::None)),
+        O::F32Load { memarg } => (memarg, Load(F32, Ext::None)),
+        O::F64Load { memarg } => (memarg, Load(F64, Ext::None)),
+        O::I32Load8S { memarg } => (memarg, Load(I32, Ext::S8)),
+        O::I32Load8U { memarg } => (memarg, Load(I32, Ext::U8)),
+        O::I32Load16S { memarg } => (memarg, Load(I32, Ext::S16)),
+        O::I32Load16U { memarg } => (memarg, Load(I32, Ext::U16)),
+        O::I64Load8S { memarg } => (memarg, Load(I64, Ext::S8)),
+        O::I64Load8U { memarg } => (memarg, Load(I64, Ext::U8)),
+        O::I64Load16S { memarg } => (memarg, Load(I64, Ext::S16)),
+        O::I64Load16U { memarg } => (memarg, Load(I64, Ext::U16)),
+        O::I64Load32S { memarg } => (memarg, Load(I64, Ext::S32)),
+        O::I64Load32U { memarg } => (memarg, Load(I64, Ext::U32)),
+        O::I32Store { memarg } | O::F32Store { memarg } => (memarg, Store(4)),
+        O::I64Store { memarg } | O::F64Store { memarg } => (memarg, Store(8)),
+        O::I32Store8 { memarg } | O::I64Store8 { memarg } => (memarg, Store(1)),
+        O::I32Store16 { memarg } | O::I64Store16 { memarg } => (memarg, Store(2)),
+        O::I64Store32 { memarg } => (memarg, Store(4)),
+        _ => return None,
+    })
 }
 
 impl FuncTranslator<'_, '_> {
@@ -165,12 +203,19 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    pub(super) fn op_load(
+    /// A plain load or store (see [`memory_access`]).
+    pub(super) fn op_memory_access(
         &mut self,
         memarg: &MemArg,
-        ty: Type,
-        ext: Ext,
+        access: Access,
     ) -> Result<(), CompileError> {
+        match access {
+            Access::Load(ty, ext) => self.op_load(memarg, ty, ext),
+            Access::Store(size) => self.op_store(memarg, size),
+        }
+    }
+
+    fn op_load(&mut self, memarg: &MemArg, ty: Type, ext: Ext) -> Result<(), CompileError> {
         let size = match ext {
             Ext::None => ty.bytes(),
             Ext::S8 | Ext::U8 => 1,
@@ -193,7 +238,7 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
-    pub(super) fn op_store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
+    fn op_store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
         let v = self.pop();
         let (addr, off) = self.heap_addr(memarg, size)?;
         let f = self.heap_flags();

@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64, Offset32};
-use cranelift_codegen::ir::types::{F32, F64, I8, I16, I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{
     self, AliasRegion, AliasRegionData, FuncRef, GlobalValueData, InstBuilder, InstructionData,
     MemFlagsData, Opcode, SigRef, SourceLoc, TrapCode, Type, Value, ValueDef,
@@ -60,9 +60,9 @@ mod variables;
 
 use abi::wasmparser_type;
 pub(crate) use abi::{clif_type, first_wasm_param, readonly_flags, wasm_signature};
-use atomics::atomic_rmw_op;
+use atomics::atomic_op;
 use control::{Frame, FrameKind};
-use memory::Ext;
+use memory::memory_access;
 use numeric::numeric_op;
 
 /// Module-wide state shared by the translation of every function.
@@ -348,13 +348,20 @@ impl FuncTranslator<'_, '_> {
 
     // ------------------------------------------------------------ operators
 
-    /// Translates one reachable operator, in the module of its family; the
-    /// numeric operators through their table.
+    /// Translates one reachable operator: the table-driven families first
+    /// (numeric operators, loads and stores, atomic accesses), then the
+    /// rest, each handled in the module of its family.
     fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
         use Operator as O;
         if let Some(numeric) = numeric_op(&op) {
             self.op_numeric(numeric);
             return Ok(());
+        }
+        if let Some((memarg, access)) = memory_access(&op) {
+            return self.op_memory_access(&memarg, access);
+        }
+        if let Some((memarg, atomic)) = atomic_op(&op) {
+            return self.op_atomic(&memarg, atomic);
         }
         match op {
             // ---- control
@@ -398,63 +405,11 @@ impl FuncTranslator<'_, '_> {
             O::GlobalGet { global_index } => self.op_global_get(global_index)?,
             O::GlobalSet { global_index } => self.op_global_set(global_index)?,
 
-            // ---- memory
-            O::I32Load { memarg } => self.op_load(&memarg, I32, Ext::None)?,
-            O::I64Load { memarg } => self.op_load(&memarg, I64, Ext::None)?,
-            O::F32Load { memarg } => self.op_load(&memarg, F32, Ext::None)?,
-            O::F64Load { memarg } => self.op_load(&memarg, F64, Ext::None)?,
-            O::I32Load8S { memarg } => self.op_load(&memarg, I32, Ext::S8)?,
-            O::I32Load8U { memarg } => self.op_load(&memarg, I32, Ext::U8)?,
-            O::I32Load16S { memarg } => self.op_load(&memarg, I32, Ext::S16)?,
-            O::I32Load16U { memarg } => self.op_load(&memarg, I32, Ext::U16)?,
-            O::I64Load8S { memarg } => self.op_load(&memarg, I64, Ext::S8)?,
-            O::I64Load8U { memarg } => self.op_load(&memarg, I64, Ext::U8)?,
-            O::I64Load16S { memarg } => self.op_load(&memarg, I64, Ext::S16)?,
-            O::I64Load16U { memarg } => self.op_load(&memarg, I64, Ext::U16)?,
-            O::I64Load32S { memarg } => self.op_load(&memarg, I64, Ext::S32)?,
-            O::I64Load32U { memarg } => self.op_load(&memarg, I64, Ext::U32)?,
-            O::I32Store { memarg } => self.op_store(&memarg, 4)?,
-            O::I64Store { memarg } => self.op_store(&memarg, 8)?,
-            O::F32Store { memarg } => self.op_store(&memarg, 4)?,
-            O::F64Store { memarg } => self.op_store(&memarg, 8)?,
-            O::I32Store8 { memarg } | O::I64Store8 { memarg } => self.op_store(&memarg, 1)?,
-            O::I32Store16 { memarg } | O::I64Store16 { memarg } => self.op_store(&memarg, 2)?,
-            O::I64Store32 { memarg } => self.op_store(&memarg, 4)?,
+            // ---- memory (loads and stores are in `memory_access`)
             O::MemorySize { mem } => self.op_memory_size(mem),
-            // ---- atomics (threads)
-            O::I32AtomicLoad { memarg } => self.op_atomic_load(&memarg, I32, I32)?,
-            O::I64AtomicLoad { memarg } => self.op_atomic_load(&memarg, I64, I64)?,
-            O::I32AtomicLoad8U { memarg } => self.op_atomic_load(&memarg, I32, I8)?,
-            O::I32AtomicLoad16U { memarg } => self.op_atomic_load(&memarg, I32, I16)?,
-            O::I64AtomicLoad8U { memarg } => self.op_atomic_load(&memarg, I64, I8)?,
-            O::I64AtomicLoad16U { memarg } => self.op_atomic_load(&memarg, I64, I16)?,
-            O::I64AtomicLoad32U { memarg } => self.op_atomic_load(&memarg, I64, I32)?,
-            O::I32AtomicStore { memarg } => self.op_atomic_store(&memarg, I32)?,
-            O::I64AtomicStore { memarg } => self.op_atomic_store(&memarg, I64)?,
-            O::I32AtomicStore8 { memarg } | O::I64AtomicStore8 { memarg } => {
-                self.op_atomic_store(&memarg, I8)?
-            }
-            O::I32AtomicStore16 { memarg } | O::I64AtomicStore16 { memarg } => {
-                self.op_atomic_store(&memarg, I16)?
-            }
-            O::I64AtomicStore32 { memarg } => self.op_atomic_store(&memarg, I32)?,
-            O::I32AtomicRmwCmpxchg { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I32)?,
-            O::I64AtomicRmwCmpxchg { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I64)?,
-            O::I32AtomicRmw8CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I8)?,
-            O::I32AtomicRmw16CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I32, I16)?,
-            O::I64AtomicRmw8CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I8)?,
-            O::I64AtomicRmw16CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I16)?,
-            O::I64AtomicRmw32CmpxchgU { memarg } => self.op_atomic_cmpxchg(&memarg, I64, I32)?,
-            O::MemoryAtomicNotify { memarg } => self.op_atomic_notify(&memarg)?,
-            O::MemoryAtomicWait32 { memarg } => {
-                self.op_atomic_wait(&memarg, Builtin::MemoryAtomicWait32)?
-            }
-            O::MemoryAtomicWait64 { memarg } => {
-                self.op_atomic_wait(&memarg, Builtin::MemoryAtomicWait64)?
-            }
-            O::AtomicFence { .. } => self.op_atomic_fence(),
-
             O::MemoryGrow { mem } => self.op_memory_grow(mem),
+            // ---- atomics (accesses, wait and notify are in `atomic_op`)
+            O::AtomicFence { .. } => self.op_atomic_fence(),
 
             // ---- bulk memory and table operations
             O::MemoryCopy { dst_mem, src_mem } => self.op_memory_copy(dst_mem, src_mem),
@@ -484,10 +439,7 @@ impl FuncTranslator<'_, '_> {
             O::F32Const { value } => self.op_f32const(value.bits()),
             O::F64Const { value } => self.op_f64const(value.bits()),
 
-            other => match atomic_rmw_op(&other) {
-                Some((memarg, ty, access, op)) => self.op_atomic_rmw(&memarg, ty, access, op)?,
-                None => return Err(unsupported(operator_name(&other))),
-            },
+            other => return Err(unsupported(operator_name(&other))),
         }
         Ok(())
     }
