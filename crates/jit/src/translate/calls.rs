@@ -1,0 +1,240 @@
+//! Calls: direct calls to defined functions, calls through a `VMFuncRef`
+//! (imports and `call_indirect`), and calls to the runtime's builtins.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, SigRef, Signature,
+    StackSlotData, StackSlotKind, UserExternalName, Value,
+};
+
+use super::FuncTranslator;
+use super::abi::{clif_type, funcref_field_flags, readonly_flags, wasm_signature};
+use crate::builtins::Builtin;
+use crate::error::CompileError;
+use crate::trap::TrapKind;
+use crate::vmoffsets::VMOffsets;
+
+/// What a call calls.
+#[derive(Clone, Copy)]
+enum Callee {
+    /// A defined function of this module, by defined index: a direct call.
+    Direct(u32),
+    /// Through a `*const VMFuncRef` (imports and `call_indirect`).
+    FuncRef(Value),
+}
+
+impl FuncTranslator<'_, '_> {
+    fn signature_for_type(&mut self, type_index: u32) -> Result<SigRef, CompileError> {
+        if let Some(&s) = self.sigs.get(&type_index) {
+            return Ok(s);
+        }
+        let ty = &self.env.module.types[type_index as usize];
+        let sig = wasm_signature(ty, self.env.call_conv)?;
+        let s = self.builder.import_signature(sig);
+        self.sigs.insert(type_index, s);
+        Ok(s)
+    }
+
+    pub(super) fn op_call(&mut self, func_index: u32) -> Result<(), CompileError> {
+        let module = self.env.module;
+        let type_index = module.functions[func_index as usize];
+        let callee = if module.is_imported_func(func_index) {
+            let ro = readonly_flags();
+            let funcref = self.builder.ins().load(
+                I64,
+                ro,
+                self.vmctx,
+                self.env.offsets.imported_func(func_index) as i32,
+            );
+            Callee::FuncRef(funcref)
+        } else {
+            Callee::Direct(func_index - module.num_imported_funcs)
+        };
+        self.emit_call(type_index, callee)
+    }
+
+    /// `call_indirect (type type_index) table`: checks the index against the
+    /// table's length (`UndefinedElement`), the element for null
+    /// (`IndirectCallToNull`) and the callee's canonical type id against
+    /// ours (`BadSignature`), then calls through the funcref.
+    pub(super) fn op_call_indirect(
+        &mut self,
+        type_index: u32,
+        table: u32,
+    ) -> Result<(), CompileError> {
+        let index = self.pop();
+        let addr = self.table_elem_addr(table, index, TrapKind::UndefinedElement);
+        let f = self.table_elem_flags();
+        let funcref = self.builder.ins().load(I64, f, addr, 0);
+        self.builder
+            .ins()
+            .trapz(funcref, Self::trap_code(TrapKind::IndirectCallToNull));
+        let actual = self.builder.ins().load(
+            I32,
+            funcref_field_flags(),
+            funcref,
+            VMOffsets::FUNC_REF_TYPE_ID as i32,
+        );
+        let expected = self.builder.ins().load(
+            I32,
+            readonly_flags(),
+            self.vmctx,
+            self.env.offsets.type_ids(type_index) as i32,
+        );
+        let mismatch = self.builder.ins().icmp(IntCC::NotEqual, actual, expected);
+        self.builder
+            .ins()
+            .trapnz(mismatch, Self::trap_code(TrapKind::BadSignature));
+        self.emit_call(type_index, Callee::FuncRef(funcref))
+    }
+
+    /// Pops the arguments of a call to a function of type `type_index`,
+    /// calls `callee` and pushes its results.
+    fn emit_call(&mut self, type_index: u32, callee: Callee) -> Result<(), CompileError> {
+        let ty = &self.env.module.types[type_index as usize];
+        let (nparams, results) = (ty.params.len(), ty.results.clone());
+        let sig = self.signature_for_type(type_index)?;
+        let args = self.popn(nparams);
+
+        let ret_slot = (results.len() > 1).then(|| {
+            self.builder.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                results.len() as u32 * VMOffsets::VAL_RAW_SIZE,
+                4,
+            ))
+        });
+        let mut call_args = Vec::with_capacity(args.len() + 3);
+        call_args.push(self.vmctx); // the callee's, replaced below for funcrefs
+        call_args.push(self.vmctx);
+        if let Some(slot) = ret_slot {
+            let addr = self.builder.ins().stack_addr(I64, slot, 0);
+            call_args.push(addr);
+        }
+        call_args.extend_from_slice(&args);
+
+        let inst = match callee {
+            Callee::FuncRef(funcref) => {
+                self.fuel_save();
+                let ro = funcref_field_flags();
+                let code =
+                    self.builder
+                        .ins()
+                        .load(I64, ro, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
+                let callee_vmctx =
+                    self.builder
+                        .ins()
+                        .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
+                call_args[0] = callee_vmctx;
+                self.builder.ins().call_indirect(sig, code, &call_args)
+            }
+            Callee::Direct(defined) => {
+                let fref = match self.direct_funcs.get(&defined) {
+                    Some(&f) => f,
+                    None => {
+                        let name = self
+                            .builder
+                            .func
+                            .declare_imported_user_function(UserExternalName::new(0, defined));
+                        let f = self.builder.import_function(ExtFuncData {
+                            name: ExternalName::User(name),
+                            signature: sig,
+                            colocated: true,
+                            patchable: false,
+                        });
+                        self.direct_funcs.insert(defined, f);
+                        f
+                    }
+                };
+                self.fuel_save();
+                self.builder.ins().call(fref, &call_args)
+            }
+        };
+        self.fuel_reload();
+
+        if let Some(slot) = ret_slot {
+            for (i, &r) in results.iter().enumerate() {
+                let t = clif_type(r)?;
+                let v = self.builder.ins().stack_load(
+                    I64,
+                    t,
+                    slot,
+                    (i as u32 * VMOffsets::VAL_RAW_SIZE) as i32,
+                );
+                self.push(v);
+            }
+        } else {
+            let rs = self.builder.inst_results(inst).to_vec();
+            self.stack.extend(rs);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------- builtins
+
+    /// The address of builtin `b`. Loaded where it is called, never hoisted:
+    /// builtins are called on slow paths (interruption checks) or next to
+    /// work that dwarfs a load, and hoisted pointers would occupy
+    /// callee-saved registers across whole loops.
+    fn builtin(&mut self, b: Builtin) -> Value {
+        let ro = MemFlagsData::trusted().with_readonly();
+        let table =
+            self.builder
+                .ins()
+                .load(I64, ro, self.vmctx, self.env.offsets.builtins() as i32);
+        self.builder
+            .ins()
+            .load(I64, ro, table, b.table_offset() as i32)
+    }
+
+    /// Calls builtin `b` with the caller's vmctx and `args`; returns its
+    /// result, if it has one.
+    pub(super) fn call_builtin(&mut self, b: Builtin, args: &[Value]) -> Option<Value> {
+        let sig = match self.builtin_sigs[b.index() as usize] {
+            Some(s) => s,
+            None => {
+                let (params, ret) = b.signature();
+                let mut sig = Signature::new(self.env.call_conv);
+                sig.params.push(AbiParam::new(I64));
+                sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+                sig.returns.extend(ret.map(AbiParam::new));
+                let s = self.builder.import_signature(sig);
+                self.builtin_sigs[b.index() as usize] = Some(s);
+                s
+            }
+        };
+        let f = self.builtin(b);
+        let mut call_args = Vec::with_capacity(args.len() + 1);
+        call_args.push(self.vmctx);
+        call_args.extend_from_slice(args);
+        self.fuel_save();
+        let call = self.builder.ins().call_indirect(sig, f, &call_args);
+        let result = self.builder.inst_results(call).first().copied();
+        self.fuel_reload();
+        result
+    }
+
+    /// Calls a status-returning builtin and traps with [`TrapKind::Host`]
+    /// if the status is non-zero.
+    pub(super) fn call_builtin_checked(&mut self, b: Builtin, args: &[Value]) {
+        let status = self
+            .call_builtin(b, args)
+            .expect("status-returning builtin");
+        self.builder
+            .ins()
+            .trapnz(status, Self::trap_code(TrapKind::Host));
+    }
+
+    /// Traps with `Host` when a grow builtin returned [`GROW_TRAP`].
+    ///
+    /// [`GROW_TRAP`]: crate::GROW_TRAP
+    pub(super) fn trap_on_grow_trap(&mut self, result: Value) {
+        let trap = self
+            .builder
+            .ins()
+            .icmp_imm_s(IntCC::Equal, result, crate::GROW_TRAP as i64);
+        self.builder
+            .ins()
+            .trapnz(trap, Self::trap_code(TrapKind::Host));
+    }
+}
