@@ -179,6 +179,11 @@ impl MemoryImage {
         None
     }
 
+    /// Whether `self` and `other` are the same image (clones of one).
+    pub fn same(&self, other: &MemoryImage) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Whether memories map this image (copy-on-write, O(1) to apply)
     /// rather than copy it.
     pub fn is_mapped(&self) -> bool {

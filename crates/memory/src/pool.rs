@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{DEFAULT_GUARD_AFTER, DEFAULT_GUARD_BEFORE, MemoryConfig};
 use crate::error::Error;
+use crate::image::MemoryImage;
 use crate::linear::{GrowPolicy, LinearMemory};
 use crate::reservation::Reservation;
 use crate::sys::{Backing, round_up_to_host_page};
@@ -81,8 +82,8 @@ pub(crate) struct PoolInner {
     stride: usize,
     guard_before: usize,
     gap: usize,
-    /// Indices of free slots; LIFO so recently used (warm) slots are reused.
-    free: Mutex<Vec<usize>>,
+    /// Free slots; LIFO so recently used (warm) slots are reused.
+    free: Mutex<Vec<FreeSlot>>,
     quarantined: AtomicUsize,
     keep_resident: usize,
 }
@@ -103,15 +104,35 @@ impl PoolInner {
     }
 
     /// Returns a slot (called from `Reservation::drop`).
-    pub(crate) fn release(&self, slot: usize, reset_ok: bool) {
-        if reset_ok {
-            self.free
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(slot);
-        } else {
-            self.quarantined.fetch_add(1, Ordering::Relaxed);
-        }
+    pub(crate) fn release(&self, slot: FreeSlot) {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slot);
+    }
+
+    /// Withdraws a slot whose reset failed.
+    pub(crate) fn quarantine(&self) {
+        self.quarantined.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the free slot that best fits a memory that will start from
+    /// `image`: one that still has that very image mapped (its contents are
+    /// already the image: nothing to map), else one with no image mapped
+    /// (nothing to unmap), else the most recently freed.
+    fn take(&self, image: Option<&MemoryImage>) -> Option<FreeSlot> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |s: &FreeSlot| match (&s.image, image) {
+            (Some(a), Some(b)) => a.same(b),
+            (None, None) => true,
+            _ => false,
+        };
+        let pos = free
+            .iter()
+            .rposition(same)
+            .or_else(|| free.iter().rposition(|s| s.image.is_none()))
+            .or_else(|| free.len().checked_sub(1))?;
+        Some(free.swap_remove(pos))
     }
 
     pub(crate) fn keep_resident(&self) -> usize {
@@ -121,6 +142,16 @@ impl PoolInner {
     fn free_count(&self) -> usize {
         self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+}
+
+/// A free slot and what its last memory left mapped: `committed` bytes
+/// stay accessible (zeroed) and `image`, if any, stays mapped (reset to the
+/// image), so that a memory of the same image and size reuses them as they
+/// are.
+pub(crate) struct FreeSlot {
+    pub(crate) index: usize,
+    pub(crate) committed: usize,
+    pub(crate) image: Option<MemoryImage>,
 }
 
 /// A pool of pre-reserved memory slots (see the module docs). Cheap to
@@ -198,7 +229,16 @@ impl MemoryPool {
             guard_before,
             gap,
             // Reversed so that slot 0 is handed out first.
-            free: Mutex::new((0..cfg.slots).rev().collect()),
+            free: Mutex::new(
+                (0..cfg.slots)
+                    .rev()
+                    .map(|index| FreeSlot {
+                        index,
+                        committed: 0,
+                        image: None,
+                    })
+                    .collect(),
+            ),
             quarantined: AtomicUsize::new(0),
             keep_resident: cfg.keep_resident_bytes,
         })))
@@ -220,6 +260,21 @@ impl MemoryPool {
     /// limits and limiter are used; its reservation, guard and `may_move`
     /// settings are replaced by the slot's).
     pub fn allocate_with(&self, cfg: &MemoryConfig) -> Result<PooledMemory, Error> {
+        self.allocate_with_image(cfg, None)
+    }
+
+    /// Allocates a memory described by `cfg` whose contents start as
+    /// `image` (see [`LinearMemory::apply_image`]). A released slot keeps
+    /// its last image mapped and its pages accessible, reset to the image
+    /// and zeros, so a slot that comes back to a memory of the same image
+    /// and size needs no system call at all: prefer this over
+    /// `allocate_with` + `apply_image` when memories of one module come and
+    /// go.
+    pub fn allocate_with_image(
+        &self,
+        cfg: &MemoryConfig,
+        image: Option<&MemoryImage>,
+    ) -> Result<PooledMemory, Error> {
         let sizes = cfg.validate()?;
         if sizes.initial_bytes > self.0.slot_bytes {
             return Err(Error::InitialExceedsReservation {
@@ -229,23 +284,34 @@ impl MemoryPool {
         }
         let policy = GrowPolicy::new(cfg, &sizes);
         policy.check_initial(sizes.initial_bytes)?;
-        let slot = self
-            .0
-            .free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .ok_or(Error::PoolExhausted {
-                capacity: self.0.capacity,
-            })?;
+        let slot = self.0.take(image).ok_or(Error::PoolExhausted {
+            capacity: self.0.capacity,
+        })?;
+        let keep_image = match (&slot.image, image) {
+            (Some(a), Some(b)) => a.same(b),
+            _ => false,
+        };
         // From here the lease is owned by `res`: any error below drops it,
         // which resets the slot and returns it.
-        let res = Reservation::new_pooled(Arc::clone(&self.0), slot);
+        let mut res = Reservation::new_pooled(Arc::clone(&self.0), slot);
+        let commit_err = |source| Error::Commit {
+            bytes: sizes.initial_bytes,
+            source,
+        };
+        if !keep_image {
+            // SAFETY: a fresh lease: nothing refers into the slot.
+            unsafe { res.drop_image() }.map_err(commit_err)?;
+        }
+        // SAFETY: as above.
+        unsafe { res.decommit_beyond(sizes.initial_bytes) }.map_err(commit_err)?;
         let mut cfg = cfg.clone();
         cfg.guard_before_bytes = self.0.guard_before;
         cfg.guard_after_bytes = self.0.gap;
         cfg.may_move = false;
-        let mem = LinearMemory::from_reservation(res, &cfg, &sizes, policy, false)?;
+        let mut mem = LinearMemory::from_reservation(res, &cfg, &sizes, policy, false)?;
+        if let Some(image) = image.filter(|_| !keep_image) {
+            mem.apply_image(image)?;
+        }
         Ok(PooledMemory(mem))
     }
 

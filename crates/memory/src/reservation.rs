@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Error;
-use crate::pool::PoolInner;
+use crate::pool::{FreeSlot, PoolInner};
 use crate::sys::{Backing, round_up_to_host_page};
 
 enum Storage {
@@ -36,6 +36,8 @@ pub(crate) struct Reservation {
     /// The range (relative to the base) where a memory image's file is
     /// mapped over the anonymous reservation, if any.
     image: Option<(usize, usize)>,
+    /// The image mapped there, if exactly one is (a pool slot keeps it).
+    image_id: Option<crate::MemoryImage>,
 }
 
 impl Reservation {
@@ -70,22 +72,111 @@ impl Reservation {
             guard_after,
             committed: AtomicUsize::new(0),
             image: None,
+            image_id: None,
         })
     }
 
-    /// Wraps a leased pool slot. The slot's pages must all be inaccessible
-    /// and zero; dropping the reservation resets what was committed and
-    /// returns the slot.
-    pub(crate) fn new_pooled(pool: Arc<PoolInner>, slot: usize) -> Reservation {
-        let (base_offset, reservation, guard_before, guard_after) = pool.slot_layout(slot);
+    /// Wraps a leased pool slot as its last memory left it: `committed`
+    /// bytes accessible and zero except where `image` is mapped (reading
+    /// the image); everything above inaccessible and zero. Dropping the
+    /// reservation resets the contents and returns the slot.
+    pub(crate) fn new_pooled(pool: Arc<PoolInner>, slot: FreeSlot) -> Reservation {
+        let (base_offset, reservation, guard_before, guard_after) = pool.slot_layout(slot.index);
         Reservation {
-            storage: Storage::Pooled { pool, slot },
+            storage: Storage::Pooled {
+                pool,
+                slot: slot.index,
+            },
             base_offset,
             reservation,
             guard_before,
             guard_after,
-            committed: AtomicUsize::new(0),
-            image: None,
+            committed: AtomicUsize::new(slot.committed),
+            image: slot.image.as_ref().map(|i| (i.offset(), i.len())),
+            image_id: slot.image,
+        }
+    }
+
+    /// Removes any mapped image and makes the whole range inaccessible and
+    /// zero again (a pool slot about to hold a memory of another image).
+    ///
+    /// # Safety
+    /// No reference into the range may be live.
+    pub(crate) unsafe fn drop_image(&mut self) -> std::io::Result<()> {
+        if self.image.is_none() {
+            return Ok(());
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.reset_fully() }
+    }
+
+    /// Back to the state of a fresh slot: no image, nothing accessible,
+    /// all zero.
+    ///
+    /// # Safety
+    /// No reference into the range may be live.
+    unsafe fn reset_fully(&mut self) -> std::io::Result<()> {
+        #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+        if let Some((start, len)) = self.image {
+            // SAFETY: inside this reservation; unreferenced (caller).
+            unsafe {
+                self.backing()
+                    .unmap_file(self.base_offset + start, len)?;
+            }
+        }
+        let committed = self.committed();
+        // SAFETY: as above.
+        unsafe { self.backing().reset(self.base_offset, committed, 0)? };
+        self.committed.store(0, Ordering::Relaxed);
+        self.image = None;
+        self.image_id = None;
+        Ok(())
+    }
+
+    /// Makes everything above `len` (rounded up to host pages)
+    /// inaccessible; its contents must already be zero.
+    ///
+    /// # Safety
+    /// No reference into the range may be live.
+    pub(crate) unsafe fn decommit_beyond(&mut self, len: usize) -> std::io::Result<()> {
+        let target = round_up_to_host_page(len).unwrap_or(self.reservation);
+        let committed = self.committed();
+        if committed > target {
+            // SAFETY: inside this reservation; unreferenced (caller).
+            unsafe {
+                self.backing()
+                    .protect_none(self.base_offset + target, committed - target)?;
+            }
+            self.committed.store(target, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// A pool slot's reset for reuse: contents back to zero (and the image
+    /// where one is mapped), protection kept. `Err` if it failed or several
+    /// images were mapped (the caller then resets fully).
+    ///
+    /// # Safety
+    /// No reference into the range may be live.
+    unsafe fn clear_for_reuse(&self, keep: usize) -> std::io::Result<()> {
+        let committed = self.committed();
+        let (img_start, img_end) = match (&self.image, &self.image_id) {
+            (Some((s, l)), Some(_)) => (*s, s + l),
+            (None, _) => (committed, committed),
+            (Some(_), None) => return Err(std::io::Error::other("several images")),
+        };
+        let b = self.backing();
+        // SAFETY (all three): inside this reservation and committed;
+        // unreferenced (caller). Image pages are only dropped (they read
+        // the image again), never zeroed in place.
+        unsafe {
+            b.clear(self.base_offset, img_start, keep)?;
+            b.clear(self.base_offset + img_start, img_end - img_start, 0)?;
+            b.clear(
+                self.base_offset + img_end,
+                committed - img_end,
+                keep.saturating_sub(img_end),
+            )
         }
     }
 
@@ -166,6 +257,12 @@ impl Reservation {
                 ),
                 None => (image.offset(), image.offset() + image.len()),
             };
+            let single = match (&self.image, &self.image_id) {
+                (None, _) => true,
+                (Some(_), Some(id)) => id.same(image),
+                (Some(_), None) => false,
+            };
+            self.image_id = single.then(|| image.clone());
             self.image = Some((start, end - start));
             return Ok(true);
         }
@@ -185,26 +282,22 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Storage::Pooled { pool, slot } = &self.storage {
-            let committed = *self.committed.get_mut();
-            // A mapped image first goes back to anonymous memory: dropping
-            // its pages would otherwise show the image again, not zeros.
-            let unmapped = match self.image {
-                #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
-                // SAFETY: the image range is inside this slot and nothing
-                // refers into it any more (we are being dropped).
-                Some((start, len)) => unsafe {
-                    pool.backing().unmap_file(self.base_offset + start, len)
-                },
-                _ => Ok::<(), std::io::Error>(()),
-            };
+            let (pool, index) = (pool.clone(), *slot);
             // SAFETY: we are being dropped, so the memory that owned us is
-            // gone together with every borrow of its bytes; the slot range
-            // `base_offset .. base_offset + committed` is ours alone.
-            let reset = unsafe {
-                pool.backing()
-                    .reset(self.base_offset, committed, pool.keep_resident())
-            };
-            pool.release(*slot, reset.is_ok() && unmapped.is_ok());
+            // gone together with every borrow of its bytes; the slot is
+            // ours alone.
+            let kept = unsafe { self.clear_for_reuse(pool.keep_resident()) };
+            // Otherwise start over: no image, nothing accessible.
+            // SAFETY: as above.
+            if kept.is_ok() || unsafe { self.reset_fully() }.is_ok() {
+                pool.release(FreeSlot {
+                    index,
+                    committed: self.committed(),
+                    image: self.image_id.take(),
+                });
+            } else {
+                pool.quarantine();
+            }
         }
         // Owned: the Backing's own Drop unmaps everything.
     }

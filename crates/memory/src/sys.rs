@@ -169,6 +169,45 @@ mmap_backing! {
                 .map_err(region_error)
         }
 
+        /// Returns `[start, start + len)` to its initial contents without
+        /// changing its protection: anonymous pages read as zero again (the
+        /// first `keep` bytes' resident pages zeroed in place), pages of a
+        /// private file mapping read the file again.
+        ///
+        /// # Safety
+        /// The range is accessible and no reference into it is live.
+        pub(crate) unsafe fn clear(&self, start: usize, len: usize, keep: usize) -> io::Result<()> {
+            self.debug_check_range(start, len);
+            if len == 0 {
+                return Ok(());
+            }
+            // SAFETY: within the reservation (checked above).
+            let addr = unsafe { self.ptr.as_ptr().add(start) };
+            let keep = keep.min(len) & !(host_page_size() - 1);
+            // SAFETY: accessible and unreferenced (caller).
+            unsafe { zero_resident(addr, keep) };
+            // SAFETY: within the range (keep <= len).
+            zero_pages(unsafe { addr.add(keep) }, len - keep)
+        }
+
+        /// Makes `[start, start + len)` inaccessible (its contents must
+        /// already be zero: see [`clear`](Self::clear)).
+        ///
+        /// # Safety
+        /// No reference into the range may be live.
+        pub(crate) unsafe fn protect_none(&self, start: usize, len: usize) -> io::Result<()> {
+            self.debug_check_range(start, len);
+            if len == 0 {
+                return Ok(());
+            }
+            // SAFETY: within the reservation (checked above).
+            let addr = unsafe { self.ptr.as_ptr().add(start) };
+            // SAFETY: as above; the caller guarantees nothing refers into
+            // the range any more.
+            unsafe { region::protect(addr.cast_const(), len, region::Protection::NONE) }
+                .map_err(region_error)
+        }
+
         #[inline(always)]
         pub(crate) fn check_accessible(&self, _start: usize, _len: usize) {}
 
@@ -410,6 +449,28 @@ heap_backing! {
         ///
         /// No reference into the range may be live, and no other thread may
         /// access it concurrently.
+        /// Zeroes `start..start + len` (the heap has no protection to keep).
+        ///
+        /// # Safety
+        /// No reference into the range may be live, and no other thread may
+        /// access it concurrently.
+        pub(crate) unsafe fn clear(&self, start: usize, len: usize, _keep: usize) -> io::Result<()> {
+            self.debug_check_range(start, len);
+            // SAFETY: in range of our allocation; the caller guarantees no
+            // concurrent access or live reference.
+            unsafe { std::ptr::write_bytes(self.ptr.as_ptr().add(start), 0, len) };
+            Ok(())
+        }
+
+        /// Marks `start..start + len` inaccessible (contents already zero).
+        ///
+        /// # Safety
+        /// As for [`reset`](Self::reset).
+        pub(crate) unsafe fn protect_none(&self, start: usize, len: usize) -> io::Result<()> {
+            // SAFETY: forwarded; zeroing zeros again is harmless.
+            unsafe { self.reset(start, len, 0) }
+        }
+
         pub(crate) unsafe fn reset(&self, start: usize, len: usize, _keep: usize) -> io::Result<()> {
             self.debug_check_range(start, len);
             // SAFETY: in range of our allocation; the caller guarantees no

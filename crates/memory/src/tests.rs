@@ -628,14 +628,22 @@ fn guard_pages_and_uncommitted_pages_fault() {
     mem.grow(1).unwrap();
     assert!(!faults(base.wrapping_add(PAGE)), "grown page is accessible");
     assert!(faults(base.wrapping_add(4 * PAGE)), "guard after");
-    // pool slot: reset pages are inaccessible again
+    // pool slot: a released slot keeps its pages (zeroed) for the next
+    // memory, which sees only its own size: the rest faults again.
     let pool = MemoryPool::new(&PoolConfig::new(1, 2 * PAGE).with_guards(PAGE, PAGE)).unwrap();
-    let m = pool.allocate(2, None).unwrap();
+    let mut m = pool.allocate(2, None).unwrap();
     let pbase = m.base_ptr();
     assert!(!faults(pbase.wrapping_add(PAGE)));
+    m.write(PAGE as u64, &[7]).unwrap();
     drop(m);
-    assert!(faults(pbase), "released slot is protected again");
+    let m = pool.allocate(1, None).unwrap();
+    assert_eq!(m.base_ptr(), pbase);
+    assert!(!faults(pbase));
+    assert!(faults(pbase.wrapping_add(PAGE)), "beyond the new size");
     assert!(faults(pbase.wrapping_sub(1)));
+    drop(m);
+    let m = pool.allocate(2, None).unwrap();
+    assert_eq!(m.data()[PAGE], 0, "regrown page reads zero");
 }
 
 #[test]
@@ -816,4 +824,50 @@ fn keep_resident_slots_come_back_zeroed_and_resident() {
         v[..kept].iter().all(|r| r & 1 == 1),
         "kept pages were dropped"
     );
+}
+
+/// A slot that comes back to a memory of the same image is reused as it
+/// is: the image's pages read the image again, everything else zero,
+/// whatever the last memory wrote or how far it grew; another image or none
+/// replaces it completely.
+#[test]
+fn pool_slots_keep_their_image_and_reset_to_it() {
+    let mut bytes = vec![0x11u8; 80_000];
+    bytes[0] = 0xEE;
+    let img = MemoryImage::new([(PAGE, &bytes[..])]).unwrap().unwrap();
+    let img2 = MemoryImage::new([(0, &[0x22u8; 70_000][..])]).unwrap().unwrap();
+    let pool = MemoryPool::new(&PoolConfig::new(1, 8 * PAGE).with_guards(PAGE, PAGE)).unwrap();
+    let cfg = MemoryConfig::new(3).with_maximum(Some(8));
+    let expect = |m: &PooledMemory, img: Option<(&MemoryImage, usize, &[u8])>| {
+        let mut want = vec![0u8; m.byte_len()];
+        if let Some((_, at, b)) = img {
+            want[at..at + b.len()].copy_from_slice(b);
+        }
+        assert!(m.data() == &want[..], "contents differ from a fresh memory");
+    };
+    let base;
+    {
+        let mut m = pool.allocate_with_image(&cfg, Some(&img)).unwrap();
+        base = m.base_ptr();
+        expect(&m, Some((&img, PAGE, &bytes)));
+        m.write(PAGE as u64, &[1, 2, 3]).unwrap();
+        m.write(10, &[4]).unwrap();
+        m.grow(2).unwrap();
+        m.write(4 * PAGE as u64, &[5]).unwrap();
+    }
+    for _ in 0..2 {
+        let mut m = pool.allocate_with_image(&cfg, Some(&img)).unwrap();
+        assert_eq!((m.base_ptr(), m.byte_len()), (base, 3 * PAGE));
+        expect(&m, Some((&img, PAGE, &bytes)));
+        m.write(PAGE as u64 + 5, &[9]).unwrap();
+        #[cfg(target_os = "linux")]
+        assert!(faults(base.wrapping_add(3 * PAGE)), "grown pages decommitted");
+    }
+    let m = pool.allocate_with_image(&cfg, Some(&img2)).unwrap();
+    expect(&m, Some((&img2, 0, &[0x22u8; 70_000])));
+    drop(m);
+    let m = pool.allocate_with(&cfg).unwrap();
+    expect(&m, None);
+    drop(m);
+    assert_eq!((pool.free_slots(), pool.quarantined()), (1, 0));
 }

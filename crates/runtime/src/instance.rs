@@ -357,8 +357,18 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     }
 
     // Defined memories, tables and globals, in order.
-    for ty in &m.memories[m.num_imported_memories as usize..] {
-        let data = MemoryData::for_instance(&opaque.engine, ty)?;
+    // Images may be laid down as memories are created (a pooled slot may
+    // already hold the image) unless an element segment could expose a
+    // memory of a failed instantiation: only through an imported table.
+    let early_images = module
+        .inner
+        .images()
+        .filter(|_| m.num_imported_tables == 0);
+    let mut image_applied = Vec::new();
+    for (d, ty) in m.memories[m.num_imported_memories as usize..].iter().enumerate() {
+        let image = early_images.and_then(|i| i[d].as_ref());
+        let (data, applied) = MemoryData::for_instance(&opaque.engine, ty, image)?;
+        image_applied.push(applied);
         opaque.memories.push(data);
         memories.push(opaque.memories.len() - 1);
     }
@@ -454,7 +464,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         // all down at once.
         let imported = m.num_imported_memories as usize;
         for (d, image) in images.iter().enumerate() {
-            if let Some(image) = image {
+            if let Some(image) = image.as_ref().filter(|_| !image_applied[d]) {
                 let mem_index = opaque.instances[index].memories[imported + d];
                 opaque.memories[mem_index].apply_image(image)?;
             }

@@ -12,8 +12,13 @@ pub(crate) struct MemoryData(weft_memory::Memory);
 
 impl MemoryData {
     /// A memory defined by an instance: from the engine's pool, if it
-    /// pools (shared memories are never pooled).
-    pub(crate) fn for_instance(engine: &Engine, ty: &WasmMemoryType) -> Result<MemoryData> {
+    /// pools (shared memories are never pooled). A pooled memory starts as
+    /// `image` (the `bool` says so); others start zeroed.
+    pub(crate) fn for_instance(
+        engine: &Engine,
+        ty: &WasmMemoryType,
+        image: Option<&weft_memory::MemoryImage>,
+    ) -> Result<(MemoryData, bool)> {
         match &engine.inner.pool {
             Some(pool) if !ty.shared && !ty.memory64 => {
                 let limit = engine
@@ -31,11 +36,11 @@ impl MemoryData {
                             desired <= limit
                         },
                     ));
-                let data = MemoryData(pool.memory(&cfg)?);
+                let data = MemoryData(pool.memory(&cfg, image)?);
                 data.check_engine(engine)?;
-                Ok(data)
+                Ok((data, image.is_some()))
             }
-            _ => Self::new(engine, ty),
+            _ => Ok((Self::new(engine, ty)?, false)),
         }
     }
 

@@ -292,9 +292,14 @@ impl Pool {
         Ok((slot, elements))
     }
 
-    /// Takes a memory slot.
-    pub(crate) fn memory(&self, cfg: &weft_memory::MemoryConfig) -> Result<weft_memory::Memory> {
-        match self.memories.allocate_with(cfg) {
+    /// Takes a memory slot, starting as `image` (a slot that last held a
+    /// memory of that image is preferred: it needs no system call).
+    pub(crate) fn memory(
+        &self,
+        cfg: &weft_memory::MemoryConfig,
+        image: Option<&weft_memory::MemoryImage>,
+    ) -> Result<weft_memory::Memory> {
+        match self.memories.allocate_with_image(cfg, image) {
             Ok(m) => Ok(weft_memory::Memory::Pooled(m)),
             Err(weft_memory::Error::PoolExhausted { capacity }) => Err(Error::Resource(format!(
                 "pooling allocator: all {capacity} memory slots are in use (`total_memories`)"
