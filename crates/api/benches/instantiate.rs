@@ -42,10 +42,11 @@ fn module_c() -> Vec<u8> {
 }
 
 /// One row of the report: a way to get a ready instance of module `m`,
-/// timed over `n` iterations (nanoseconds per iteration).
+/// timed over `n` iterations: nanoseconds per iteration for the whole
+/// cycle, and for the instantiation (or `get`) alone.
 struct Case {
     name: String,
-    run: Box<dyn Fn(usize, u32) -> f64>,
+    run: Box<dyn Fn(usize, u32) -> (f64, f64)>,
 }
 
 fn pres(config: &Config) -> (Engine, Vec<InstancePre<()>>) {
@@ -72,14 +73,18 @@ fn instantiate_case(name: &str, config: &Config) -> Case {
     Case {
         name: name.to_string(),
         run: Box::new(move |m, n| {
+            let mut alone = 0u128;
             let t = Instant::now();
             for _ in 0..n {
                 let mut store = Store::new(&engine, ());
+                let i = Instant::now();
                 let inst = pres[m].instantiate(&mut store).unwrap();
+                alone += i.elapsed().as_nanos();
                 let run = inst.get_typed_func::<(), i32>(&mut store, "run").unwrap();
                 std::hint::black_box(run.call(&mut store, ()).unwrap());
             }
-            t.elapsed().as_nanos() as f64 / f64::from(n)
+            let n = f64::from(n);
+            (t.elapsed().as_nanos() as f64 / n, alone as f64 / n)
         }),
     }
 }
@@ -96,14 +101,18 @@ fn pool_case(name: &str, config: &Config, policy: ReturnPolicy) -> Case {
     Case {
         name: name.to_string(),
         run: Box::new(move |m, n| {
+            let mut alone = 0u128;
             let t = Instant::now();
             for _ in 0..n {
+                let i = Instant::now();
                 let mut g = pools[m].get().unwrap();
+                alone += i.elapsed().as_nanos();
                 let (store, inst) = g.parts();
                 let run = inst.get_typed_func::<(), i32>(&mut *store, "run").unwrap();
                 std::hint::black_box(run.call(&mut *store, ()).unwrap());
             }
-            t.elapsed().as_nanos() as f64 / f64::from(n)
+            let n = f64::from(n);
+            (t.elapsed().as_nanos() as f64 / n, alone as f64 / n)
         }),
     }
 }
@@ -160,41 +169,58 @@ fn main() {
             ReturnPolicy::KeepState,
         ),
     ];
-    let mut samples = vec![vec![vec![]; MODULES.len()]; cases.len()];
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .unwrap_or_default();
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .filter(|c| c.name.contains(&only))
+        .collect();
+    let mut cycle = vec![vec![vec![]; MODULES.len()]; cases.len()];
+    let mut alone = cycle.clone();
     for _ in 0..rounds {
         for (m, _) in MODULES.iter().enumerate() {
-            for (c, per_case) in cases.iter().zip(samples.iter_mut()) {
-                per_case[m].push((c.run)(m, n));
+            for (ci, c) in cases.iter().enumerate() {
+                let (whole, part) = (c.run)(m, n);
+                cycle[ci][m].push(whole);
+                alone[ci][m].push(part);
             }
         }
     }
-    println!(
-        "ready instance + first call (+ drop/return), median of {rounds} interleaved rounds of {n} (µs)"
-    );
-    print!("| configuration |");
-    for (name, _) in MODULES {
-        print!(" {name} |");
-    }
-    println!();
-    println!("|---|{}", "---|".repeat(MODULES.len()));
     let med = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let medians: Vec<Vec<f64>> = samples
-        .iter_mut()
-        .map(|per| per.iter_mut().map(med).collect())
-        .collect();
-    for (ci, c) in cases.iter().enumerate() {
-        print!("| {} |", c.name);
-        for (m, v) in medians[ci].iter().enumerate() {
-            if ci == 0 {
-                print!(" {:.2} |", v / 1000.0);
-            } else {
-                print!(" {:.2} ({:.2}×) |", v / 1000.0, v / medians[0][m]);
-            }
+    for (title, samples) in [
+        ("ready instance + first call + drop/return", &mut cycle),
+        ("instantiate (or InstancePool::get) alone", &mut alone),
+    ] {
+        println!("\n{title}: median of {rounds} interleaved rounds of {n} (µs)");
+        print!("| configuration |");
+        for (name, _) in MODULES {
+            print!(" {name} |");
         }
         println!();
+        println!("|---|{}", "---|".repeat(MODULES.len()));
+        let medians: Vec<Vec<f64>> = samples
+            .iter_mut()
+            .map(|per| per.iter_mut().map(med).collect())
+            .collect();
+        for (ci, c) in cases.iter().enumerate() {
+            print!("| {} |", c.name);
+            for (m, v) in medians[ci].iter().enumerate() {
+                if ci == 0 {
+                    print!(" {:.2} |", v / 1000.0);
+                } else {
+                    print!(" {:.2} ({:.2}×) |", v / 1000.0, v / medians[0][m]);
+                }
+            }
+            println!();
+        }
+    }
+    if !only.is_empty() {
+        return;
     }
     let per_thread = if quick { 2_000 } else { 50_000 };
     let mut one = Vec::new();

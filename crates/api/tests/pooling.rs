@@ -415,23 +415,30 @@ fn instance_pool_resets_or_keeps_state_and_never_hands_out_a_failed_instance() {
     let g = pool.get().unwrap();
     let err = pool.get().unwrap_err();
     assert!(err.to_string().contains("exhausted"), "{err}");
+    drop(g);
+    drop(pool);
     // A get that waits receives the instance another thread returns.
-    let p2 = pool.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(5));
+    let mut cfg = InstancePoolConfig::default();
+    cfg.max_size(1).get_timeout(Duration::from_secs(20));
+    let pool = InstancePool::new(counter_pre(&engine), cfg, || ());
+    let g = pool.get().unwrap();
+    let waited = std::thread::scope(|s| {
+        let getter = s.spawn(|| {
+            let t = std::time::Instant::now();
+            let g = pool.get();
+            (g.is_ok(), t.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(30));
         drop(g);
+        getter.join().unwrap()
     });
-    let mut cfg_wait = pool.get();
-    for _ in 0..100 {
-        if cfg_wait.is_ok() {
-            break;
-        }
-        cfg_wait = p2.get();
-    }
-    assert!(cfg_wait.is_ok());
-    t.join().unwrap();
+    assert!(waited.0, "the waiting get failed");
+    assert!(
+        waited.1 >= Duration::from_millis(25),
+        "did not wait: {:?}",
+        waited.1
+    );
     // A panic while an instance is out discards it.
-    drop(cfg_wait);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _g = pool.get().unwrap();
         panic!("request handler failed");

@@ -50,15 +50,13 @@ struct ImageInner {
     /// One past the last byte any segment wrote: a memory must be at least
     /// this long to take the image.
     data_end: usize,
-    source: Source,
-}
-
-enum Source {
     /// A sealed memfd of `len` bytes, mapped private by memories.
     #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
-    File(std::os::fd::OwnedFd),
-    /// The image's bytes, copied by memories.
-    Bytes(Box<[u8]>),
+    file: Option<std::os::fd::OwnedFd>,
+    /// The image's bytes, for memories that copy: kept when there is no
+    /// file, and for small images (which a fresh memory copies faster than
+    /// it maps; a reused pool slot maps them once and keeps them).
+    bytes: Option<Box<[u8]>>,
 }
 
 impl fmt::Debug for MemoryImage {
@@ -95,37 +93,39 @@ impl MemoryImage {
         let offset = start & !(host_page_size() - 1);
         let end = round_up_to_host_page(data_end).ok_or_else(too_big)?;
         let len = end - offset;
-        // Mapping costs more than copying a few pages (measured with
-        // `cargo bench -p weft --bench instantiate`: a 100-byte segment
-        // took 23 µs mapped vs 20 µs copied per instantiation), so small
-        // images are copied.
-        let mapped = if len >= MIN_MAPPED_IMAGE_BYTES {
-            Self::file(len, offset, &segments)
-        } else {
-            None
-        };
-        let source = match mapped {
-            Some(s) => s,
-            None => {
-                let mut bytes = vec![0u8; len].into_boxed_slice();
-                for &(off, b) in &segments {
-                    bytes[off - offset..off - offset + b.len()].copy_from_slice(b);
-                }
-                Source::Bytes(bytes)
+        #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+        let file = Self::file(len, offset, &segments);
+        #[cfg(not(all(target_os = "linux", not(any(all(test, loom), miri)))))]
+        let file: Option<()> = None;
+        // Mapping costs a fresh memory more than copying a few pages
+        // (measured with `cargo bench -p weft --bench instantiate`: a
+        // 100-byte segment took 23 µs mapped vs 20 µs copied per
+        // instantiation), so small images keep their bytes too.
+        let bytes = (file.is_none() || len < MIN_MAPPED_IMAGE_BYTES).then(|| {
+            let mut bytes = vec![0u8; len].into_boxed_slice();
+            for &(off, b) in &segments {
+                bytes[off - offset..off - offset + b.len()].copy_from_slice(b);
             }
-        };
+            bytes
+        });
         Ok(Some(MemoryImage(Arc::new(ImageInner {
             offset,
             len,
             data_end,
-            source,
+            #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+            file,
+            bytes,
         }))))
     }
 
     /// A sealed memfd holding the image, or `None` if the system cannot
     /// make one (the caller then keeps the bytes).
     #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
-    fn file(len: usize, offset: usize, segments: &[(usize, &[u8])]) -> Option<Source> {
+    fn file(
+        len: usize,
+        offset: usize,
+        segments: &[(usize, &[u8])],
+    ) -> Option<std::os::fd::OwnedFd> {
         use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
         // SAFETY: memfd_create takes a NUL-terminated name and flags; the
         // returned descriptor (if any) is owned by the `OwnedFd` below.
@@ -171,12 +171,7 @@ impl MemoryImage {
                 return None;
             }
         }
-        Some(Source::File(fd))
-    }
-
-    #[cfg(not(all(target_os = "linux", not(any(all(test, loom), miri)))))]
-    fn file(_len: usize, _offset: usize, _segments: &[(usize, &[u8])]) -> Option<Source> {
-        None
+        Some(fd)
     }
 
     /// Whether `self` and `other` are the same image (clones of one).
@@ -184,10 +179,19 @@ impl MemoryImage {
         Arc::ptr_eq(&self.0, &other.0)
     }
 
-    /// Whether memories map this image (copy-on-write, O(1) to apply)
-    /// rather than copy it.
+    /// Whether a fresh memory maps this image (copy-on-write, O(1) to
+    /// apply) rather than copying it. (Pool slots map any image that has a
+    /// file, small ones included, and keep it mapped for reuse.)
     pub fn is_mapped(&self) -> bool {
-        !matches!(self.0.source, Source::Bytes(_))
+        self.fd_present() && self.0.bytes.is_none()
+    }
+
+    /// Whether the image has a file that memories can map.
+    pub(crate) fn fd_present(&self) -> bool {
+        #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+        return self.0.file.is_some();
+        #[cfg(not(all(target_os = "linux", not(any(all(test, loom), miri)))))]
+        false
     }
 
     /// The byte offset in the memory where the image starts (host-page
@@ -216,18 +220,11 @@ impl MemoryImage {
     #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
     pub(crate) fn fd(&self) -> Option<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
-        match &self.0.source {
-            Source::File(fd) => Some(fd.as_raw_fd()),
-            Source::Bytes(_) => None,
-        }
+        self.0.file.as_ref().map(|fd| fd.as_raw_fd())
     }
 
     /// The bytes, if the image is copied rather than mapped.
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
-        match &self.0.source {
-            Source::Bytes(b) => Some(b),
-            #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
-            Source::File(_) => None,
-        }
+        self.0.bytes.as_deref()
     }
 }

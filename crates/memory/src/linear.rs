@@ -279,6 +279,17 @@ impl LinearMemory {
     /// untouched. Fails, changing nothing, if the memory is smaller than
     /// [`MemoryImage::min_memory_bytes`](crate::MemoryImage::min_memory_bytes).
     pub fn apply_image(&mut self, image: &crate::MemoryImage) -> Result<(), Error> {
+        self.apply_image_with(image, false)
+    }
+
+    /// [`apply_image`](Self::apply_image), mapping the image whenever it
+    /// has a file if `prefer_map` (a pool slot keeps the mapping for the
+    /// next memory of the same image), else copying small images.
+    pub(crate) fn apply_image_with(
+        &mut self,
+        image: &crate::MemoryImage,
+        prefer_map: bool,
+    ) -> Result<(), Error> {
         let memory_bytes = self.byte_len();
         if image.min_memory_bytes() > memory_bytes
             || image.offset() + image.len() > self.res.committed()
@@ -288,19 +299,21 @@ impl LinearMemory {
                 memory_bytes,
             });
         }
-        // SAFETY: `&mut self`: no slice of this memory is alive; the range
-        // is committed (checked above).
-        if unsafe { self.res.map_image(image) }.map_err(Error::MapImage)? {
-            return Ok(());
+        let copy = image.bytes().filter(|_| !prefer_map || !image.fd_present());
+        if copy.is_none() {
+            // SAFETY: `&mut self`: no slice of this memory is alive; the
+            // range is committed (checked above).
+            if unsafe { self.res.map_image(image) }.map_err(Error::MapImage)? {
+                return Ok(());
+            }
         }
-        // A file image is only made where every memory can map it.
-        let Some(bytes) = image.bytes() else {
+        let Some(bytes) = copy.or(image.bytes()) else {
             return Err(Error::MapImage(std::io::Error::other(
                 "this memory cannot map a file image",
             )));
         };
-        let end = (image.offset() + bytes.len()).min(memory_bytes);
         let offset = image.offset();
+        let end = (offset + bytes.len()).min(memory_bytes);
         self.data_mut()[offset..end].copy_from_slice(&bytes[..end - offset]);
         Ok(())
     }

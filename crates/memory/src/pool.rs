@@ -12,9 +12,16 @@
 //! Slot accounting: a slot is either on the free list, leased to exactly one
 //! live [`PooledMemory`], or quarantined (its reset failed, so it is never
 //! handed out again). `free + in_use + quarantined == capacity` always holds.
-//! Dropping a `PooledMemory` zeroes and re-protects the pages it committed
-//! (`madvise(MADV_DONTNEED)` + `mprotect(PROT_NONE)`) and puts the slot
-//! back on the free list; slots are never lost.
+//! Dropping a `PooledMemory` resets the contents of the pages it committed
+//! in place (`madvise(MADV_DONTNEED)`: anonymous pages read zero again, a
+//! mapped [`MemoryImage`]'s pages read the image again; resident pages
+//! within `keep_resident_bytes` zeroed by hand) and puts the slot back on
+//! the free list with its committed size and image, which the next memory
+//! reuses as they are when they fit it (an image of the same module, a
+//! smaller size is made inaccessible beyond its end, another image is
+//! unmapped first). Slots are never lost. Pages of a free slot may stay
+//! accessible: no memory can reach them (every slot's guard lies between
+//! it and the next).
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -310,7 +317,7 @@ impl MemoryPool {
         cfg.may_move = false;
         let mut mem = LinearMemory::from_reservation(res, &cfg, &sizes, policy, false)?;
         if let Some(image) = image.filter(|_| !keep_image) {
-            mem.apply_image(image)?;
+            mem.apply_image_with(image, true)?;
         }
         Ok(PooledMemory(mem))
     }

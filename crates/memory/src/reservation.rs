@@ -120,8 +120,7 @@ impl Reservation {
         if let Some((start, len)) = self.image {
             // SAFETY: inside this reservation; unreferenced (caller).
             unsafe {
-                self.backing()
-                    .unmap_file(self.base_offset + start, len)?;
+                self.backing().unmap_file(self.base_offset + start, len)?;
             }
         }
         let committed = self.committed();
@@ -166,7 +165,14 @@ impl Reservation {
             (Some(_), None) => return Err(std::io::Error::other("several images")),
         };
         let b = self.backing();
-        // SAFETY (all three): inside this reservation and committed;
+        if keep == 0 {
+            // One call drops every page: anonymous ones read zero again,
+            // the image's read the image again.
+            // SAFETY: inside this reservation and committed; unreferenced
+            // (caller).
+            return unsafe { b.clear(self.base_offset, committed, 0) };
+        }
+        // SAFETY: (all three calls) inside this reservation and committed;
         // unreferenced (caller). Image pages are only dropped (they read
         // the image again), never zeroed in place.
         unsafe {

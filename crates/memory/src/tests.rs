@@ -835,7 +835,9 @@ fn pool_slots_keep_their_image_and_reset_to_it() {
     let mut bytes = vec![0x11u8; 80_000];
     bytes[0] = 0xEE;
     let img = MemoryImage::new([(PAGE, &bytes[..])]).unwrap().unwrap();
-    let img2 = MemoryImage::new([(0, &[0x22u8; 70_000][..])]).unwrap().unwrap();
+    let img2 = MemoryImage::new([(0, &[0x22u8; 70_000][..])])
+        .unwrap()
+        .unwrap();
     let pool = MemoryPool::new(&PoolConfig::new(1, 8 * PAGE).with_guards(PAGE, PAGE)).unwrap();
     let cfg = MemoryConfig::new(3).with_maximum(Some(8));
     let expect = |m: &PooledMemory, img: Option<(&MemoryImage, usize, &[u8])>| {
@@ -861,7 +863,10 @@ fn pool_slots_keep_their_image_and_reset_to_it() {
         expect(&m, Some((&img, PAGE, &bytes)));
         m.write(PAGE as u64 + 5, &[9]).unwrap();
         #[cfg(target_os = "linux")]
-        assert!(faults(base.wrapping_add(3 * PAGE)), "grown pages decommitted");
+        assert!(
+            faults(base.wrapping_add(3 * PAGE)),
+            "grown pages decommitted"
+        );
     }
     let m = pool.allocate_with_image(&cfg, Some(&img2)).unwrap();
     expect(&m, Some((&img2, 0, &[0x22u8; 70_000])));

@@ -360,12 +360,12 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     // Images may be laid down as memories are created (a pooled slot may
     // already hold the image) unless an element segment could expose a
     // memory of a failed instantiation: only through an imported table.
-    let early_images = module
-        .inner
-        .images()
-        .filter(|_| m.num_imported_tables == 0);
+    let early_images = module.inner.images().filter(|_| m.num_imported_tables == 0);
     let mut image_applied = Vec::new();
-    for (d, ty) in m.memories[m.num_imported_memories as usize..].iter().enumerate() {
+    for (d, ty) in m.memories[m.num_imported_memories as usize..]
+        .iter()
+        .enumerate()
+    {
         let image = early_images.and_then(|i| i[d].as_ref());
         let (data, applied) = MemoryData::for_instance(&opaque.engine, ty, image)?;
         image_applied.push(applied);
