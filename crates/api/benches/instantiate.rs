@@ -110,6 +110,9 @@ fn pool_case(name: &str, config: &Config, policy: ReturnPolicy) -> Case {
                 let (store, inst) = g.parts();
                 let run = inst.get_typed_func::<(), i32>(&mut *store, "run").unwrap();
                 std::hint::black_box(run.call(&mut *store, ()).unwrap());
+                let r = Instant::now();
+                drop(g);
+                alone += r.elapsed().as_nanos();
             }
             let n = f64::from(n);
             (t.elapsed().as_nanos() as f64 / n, alone as f64 / n)
@@ -194,7 +197,7 @@ fn main() {
     };
     for (title, samples) in [
         ("ready instance + first call + drop/return", &mut cycle),
-        ("instantiate (or InstancePool::get) alone", &mut alone),
+        ("instantiate alone (InstancePool: get + return, without the call)", &mut alone),
     ] {
         println!("\n{title}: median of {rounds} interleaved rounds of {n} (µs)");
         print!("| configuration |");
