@@ -197,7 +197,10 @@ fn main() {
     };
     for (title, samples) in [
         ("ready instance + first call + drop/return", &mut cycle),
-        ("instantiate alone (InstancePool: get + return, without the call)", &mut alone),
+        (
+            "instantiate alone (InstancePool: get + return, without the call)",
+            &mut alone,
+        ),
     ] {
         println!("\n{title}: median of {rounds} interleaved rounds of {n} (µs)");
         print!("| configuration |");

@@ -162,6 +162,19 @@ fn epoch_slow_path(opaque: &mut StoreOpaque) -> Result<u32, Failure> {
             Ok(0)
         }
         Ok(UpdateDeadline::Interrupt) => Err(TrapKind::Interrupt.into()),
+        Ok(UpdateDeadline::Yield(delta)) => {
+            crate::fiber::yield_now().map_err(pending_error)?;
+            // SAFETY: the fiber is running again; nothing else borrowed the
+            // store while it was suspended (the future holds it).
+            let opaque = unsafe { &mut *opaque_ptr };
+            if opaque.vmstore.is_interrupted() {
+                return Err(TrapKind::Interrupt.into());
+            }
+            let d = opaque.engine.current_epoch().saturating_add(delta.max(1));
+            opaque.epoch_deadline = d;
+            opaque.vmstore.epoch_deadline.store(d, Ordering::SeqCst);
+            Ok(0)
+        }
         Err(e) => Err(pending_error(e)),
     }
 }

@@ -32,6 +32,8 @@ pub struct Config {
     pub(crate) max_memory_size: Option<usize>,
     pub(crate) memory_init_cow: bool,
     pub(crate) allocation: crate::pooling::InstanceAllocationStrategy,
+    pub(crate) async_support: bool,
+    pub(crate) async_stack_size: usize,
 }
 
 /// Without real guard pages (weft-memory's heap backing, under loom or
@@ -62,6 +64,8 @@ impl Default for Config {
             max_memory_size: None,
             memory_init_cow: true,
             allocation: crate::pooling::InstanceAllocationStrategy::OnDemand,
+            async_support: false,
+            async_stack_size: 2 << 20,
         }
     }
 }
@@ -141,6 +145,24 @@ impl Config {
     /// ```
     pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
         self.memory_init_cow = enable;
+        self
+    }
+
+    /// Enables async calls (`call_async`, `new_async`, `instantiate_async`)
+    /// and async host functions (`Linker::func_wrap_async`): wasm then runs
+    /// on a separate stack (a fiber) that suspends while a host future is
+    /// pending. Off by default. Synchronous calls keep working; an async
+    /// host function called from one fails (traps) with an error.
+    pub fn async_support(&mut self, enable: bool) -> &mut Self {
+        self.async_support = enable;
+        self
+    }
+
+    /// Bytes of each async call's stack (default 2 MiB). It holds the wasm
+    /// stack (`max_wasm_stack`) and the host code wasm calls, so it must be
+    /// larger than `max_wasm_stack` plus 64 KiB (checked by `Engine::new`).
+    pub fn async_stack_size(&mut self, bytes: usize) -> &mut Self {
+        self.async_stack_size = bytes;
         self
     }
 
@@ -293,6 +315,14 @@ impl Engine {
     /// configuration is inconsistent.
     pub fn new(config: &Config) -> Result<Engine> {
         crate::traphandlers::init();
+        if config.async_support
+            && config.async_stack_size < config.max_wasm_stack.saturating_add(64 << 10)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "async_stack_size ({}) must exceed max_wasm_stack ({}) by at least 64 KiB",
+                config.async_stack_size, config.max_wasm_stack
+            )));
+        }
         let compiler = Compiler::new(config.tunables.clone()).map_err(Error::from_compile)?;
         let pool = match &config.allocation {
             crate::pooling::InstanceAllocationStrategy::OnDemand => None,

@@ -271,6 +271,58 @@ impl Func {
         Ok((*cx.0.opaque.funcs[self.index].ty).clone())
     }
 
+    /// Calls the function asynchronously (needs
+    /// [`Config::async_support`](crate::Config::async_support)): wasm runs
+    /// on a fiber that suspends while an async host function's future is
+    /// pending (or at an async epoch yield), and the returned future
+    /// completes with the call. Dropping the future mid-call cancels the
+    /// call: the store stays usable.
+    ///
+    /// ```
+    /// # tokio_test_block_on(async {
+    /// use weft_runtime::{Config, Engine, Instance, Module, Store, Val};
+    /// let mut config = Config::new();
+    /// config.async_support(true);
+    /// let engine = Engine::new(&config)?;
+    /// let module = Module::new(&engine, r#"(module (func (export "double") (param i32) (result i32)
+    ///     (i32.mul (local.get 0) (i32.const 2))))"#)?;
+    /// let mut store = Store::new(&engine, ());
+    /// let instance = Instance::new_async(&mut store, &module, &[]).await?;
+    /// let double = instance.get_func(&mut store, "double").unwrap();
+    /// let mut out = [Val::I32(0)];
+    /// double.call_async(&mut store, &[Val::I32(21)], &mut out).await?;
+    /// assert_eq!(out[0].i32(), Some(42));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// # }).unwrap();
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As for [`Func::call`]; also if async support is off.
+    pub async fn call_async<T: Send + 'static>(
+        &self,
+        store: &mut crate::Store<T>,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let func = *self;
+        let inner: *mut StoreInner<T> = store.inner_mut();
+        // SAFETY: the fiber future borrows the store for as long as it runs
+        // the closure, which is the only user of `inner` meanwhile.
+        let opaque = unsafe { &mut (*inner).opaque };
+        let inner_addr = inner as usize;
+        crate::fiber::FiberFuture::new(opaque, move || {
+            // SAFETY: see above; the store outlives the future.
+            let inner = unsafe { &mut *(inner_addr as *mut StoreInner<T>) };
+            func.call(StoreContextMut(inner), params, results)
+        })?
+        .await
+    }
+
     /// Calls the function with dynamically typed arguments.
     ///
     /// # Errors
@@ -522,6 +574,28 @@ impl<P, R> Clone for TypedFunc<P, R> {
 impl<P, R> Copy for TypedFunc<P, R> {}
 
 impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
+    /// Calls the function asynchronously; see [`Func::call_async`].
+    ///
+    /// # Errors
+    /// As for [`TypedFunc::call`]; also if async support is off.
+    pub async fn call_async<T: Send + 'static>(
+        &self,
+        store: &mut crate::Store<T>,
+        params: P,
+    ) -> Result<R> {
+        let func = *self;
+        let inner: *mut StoreInner<T> = store.inner_mut();
+        // SAFETY: as in `Func::call_async`.
+        let opaque = unsafe { &mut (*inner).opaque };
+        let inner_addr = inner as usize;
+        crate::fiber::FiberFuture::new(opaque, move || {
+            // SAFETY: as in `Func::call_async`.
+            let inner = unsafe { &mut *(inner_addr as *mut StoreInner<T>) };
+            func.call(StoreContextMut(inner), params)
+        })?
+        .await
+    }
+
     /// Calls the function.
     pub fn call<T: 'static>(&self, mut store: impl AsContextMut<Data = T>, params: P) -> Result<R> {
         let cx = store.as_context_mut();

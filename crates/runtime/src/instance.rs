@@ -179,6 +179,30 @@ impl Instance {
         Ok(instance)
     }
 
+    /// [`Instance::new`] on a fiber, for stores of engines with
+    /// [`Config::async_support`](crate::Config::async_support): a start
+    /// function may call async host functions.
+    ///
+    /// # Errors
+    /// As for [`Instance::new`]; also if async support is off.
+    pub async fn new_async<T: Send + 'static>(
+        store: &mut crate::Store<T>,
+        module: &Module,
+        imports: &[Extern],
+    ) -> Result<Instance> {
+        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
+        // SAFETY: as in `Func::call_async`: the fiber future borrows the
+        // store while its closure, the only user, runs.
+        let opaque = unsafe { &mut (*inner).opaque };
+        let inner_addr = inner as usize;
+        crate::fiber::FiberFuture::new(opaque, move || {
+            // SAFETY: as above.
+            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
+            Instance::new(crate::store::StoreContextMut(inner), module, imports)
+        })?
+        .await
+    }
+
     /// The module this instance was created from.
     pub fn module(&self, mut store: impl AsContextMut) -> Result<Module> {
         let cx = store.as_context_mut();

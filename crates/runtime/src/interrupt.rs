@@ -337,6 +337,11 @@ pub enum UpdateDeadline {
     Continue(u64),
     /// Stop: the call traps with "interrupt".
     Interrupt,
+    /// Yield to the async executor (the call's future returns `Pending`
+    /// once and asks to be polled again), then keep running with the
+    /// deadline this many ticks from then. Only inside async calls; a
+    /// synchronous call traps with an error instead.
+    Yield(u64),
 }
 
 /// The engine's wall-clock deadline ticker: one thread, started lazily.

@@ -17,6 +17,7 @@ mod builtins;
 mod dwarf;
 mod engine;
 mod error;
+mod fiber;
 mod func;
 mod global;
 mod instance;

@@ -42,6 +42,32 @@ impl<T: 'static> InstancePre<T> {
     /// import whose limits or type do not match (`incompatible import
     /// type`); a trap while initialising.
     pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
+        self.instantiate_in(&mut store)
+    }
+
+    /// [`instantiate`](Self::instantiate) on a fiber (needs
+    /// [`Config::async_support`](crate::Config::async_support)).
+    ///
+    /// # Errors
+    /// As for [`instantiate`](Self::instantiate); also if async support is
+    /// off.
+    pub async fn instantiate_async(&self, store: &mut crate::Store<T>) -> Result<Instance>
+    where
+        T: Send,
+    {
+        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
+        // SAFETY: as in `Func::call_async`.
+        let opaque = unsafe { &mut (*inner).opaque };
+        let inner_addr = inner as usize;
+        crate::fiber::FiberFuture::new(opaque, move || {
+            // SAFETY: as above.
+            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
+            self.instantiate(crate::store::StoreContextMut(inner))
+        })?
+        .await
+    }
+
+    fn instantiate_in(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
         let mut imports = Vec::with_capacity(self.items.len());
         for item in self.items.iter() {
             imports.push(resolve(&mut store, item)?);
@@ -181,6 +207,64 @@ impl<T: 'static> Linker<T> {
         self.insert(module, name, Item::HostFunc(ty, raw))
     }
 
+    /// Defines `module::name` as an async host function: the closure
+    /// returns a future, which wasm awaits (its fiber suspends while the
+    /// future is pending, so the executor runs other tasks). Callable only
+    /// from async calls ([`Func::call_async`] and friends); from a
+    /// synchronous call it traps with an error. If the call is cancelled
+    /// (its future dropped) while this future is pending, this future is
+    /// dropped and the call ends.
+    ///
+    /// ```
+    /// use weft_runtime::{Caller, Config, Engine, Linker, Module, Store};
+    /// let mut config = Config::new();
+    /// config.async_support(true);
+    /// let engine = Engine::new(&config)?;
+    /// let mut linker = Linker::<u32>::new();
+    /// linker.func_wrap_async("host", "fetch", |caller: Caller<'_, u32>, key: i32| {
+    ///     let base = *caller.data();
+    ///     Box::new(async move { Ok(key + base as i32) })
+    /// })?;
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the name is already defined and shadowing is not allowed.
+    pub fn func_wrap_async<P, R, F>(&mut self, module: &str, name: &str, f: F) -> Result<&mut Self>
+    where
+        P: crate::values::WasmList,
+        R: crate::values::WasmList,
+        F: for<'c> Fn(
+                Caller<'c, T>,
+                P,
+            ) -> Box<dyn std::future::Future<Output = Result<R>> + Send + 'c>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let ty = FuncType::new(P::types(), R::types());
+        let raw = move |store: &mut crate::store::StoreInner<T>,
+                        instance: Option<usize>,
+                        slots: &mut [u128]|
+              -> Result<()> {
+            let params = P::load(slots, &store.opaque);
+            let store_ptr: *mut crate::store::StoreInner<T> = store;
+            let fut = f(
+                Caller {
+                    store: &mut *store,
+                    instance,
+                },
+                params,
+            );
+            let r = crate::fiber::block_on(Box::into_pin(fut).as_mut())??;
+            // SAFETY: the future (and its borrow of the store) is gone.
+            let store = unsafe { &mut *store_ptr };
+            r.store(slots, &mut store.opaque);
+            Ok(())
+        };
+        self.insert(module, name, Item::HostFunc(ty, Arc::new(raw)))
+    }
+
     /// Defines `module::name` as a closure with a dynamic signature.
     ///
     /// # Errors
@@ -288,6 +372,32 @@ impl<T: 'static> Linker<T> {
             module: module.clone(),
             items: Arc::new(items),
         })
+    }
+
+    /// [`instantiate`](Self::instantiate) on a fiber (needs
+    /// [`Config::async_support`](crate::Config::async_support)).
+    ///
+    /// # Errors
+    /// As for [`instantiate`](Self::instantiate); also if async support is
+    /// off.
+    pub async fn instantiate_async(
+        &self,
+        store: &mut crate::Store<T>,
+        module: &Module,
+    ) -> Result<Instance>
+    where
+        T: Send,
+    {
+        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
+        // SAFETY: as in `Func::call_async`.
+        let opaque = unsafe { &mut (*inner).opaque };
+        let inner_addr = inner as usize;
+        crate::fiber::FiberFuture::new(opaque, move || {
+            // SAFETY: as above.
+            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
+            self.instantiate(crate::store::StoreContextMut(inner), module)
+        })?
+        .await
     }
 
     /// Instantiates `module`, resolving each import by name.

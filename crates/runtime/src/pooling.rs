@@ -59,6 +59,7 @@ pub struct PoolingAllocationConfig {
     pub(crate) max_memory_size: usize,
     pub(crate) max_core_instance_size: usize,
     pub(crate) keep_resident_bytes: usize,
+    pub(crate) total_stacks: usize,
 }
 
 impl Default for PoolingAllocationConfig {
@@ -73,6 +74,7 @@ impl Default for PoolingAllocationConfig {
             max_memory_size: 1 << 32,
             max_core_instance_size: 1 << 20,
             keep_resident_bytes: 0,
+            total_stacks: 1000,
         }
     }
 }
@@ -127,6 +129,12 @@ impl PoolingAllocationConfig {
         max_core_instance_size: usize
     );
     setter!(
+        /// Async call stacks (fibers) alive at once (default 1000); each is
+        /// `Config::async_stack_size` bytes plus a guard page, made on first
+        /// use and then reused.
+        total_stacks: usize
+    );
+    setter!(
         /// Bytes at the start of each memory slot whose touched pages stay
         /// resident (zeroed in place) when the slot is released, so the next
         /// instance does not fault them in again (default 0: every touched
@@ -147,6 +155,8 @@ pub struct PoolingStats {
     pub tables_in_use: usize,
     /// Memory slots withdrawn because resetting them failed (expected 0).
     pub memories_quarantined: usize,
+    /// Async call stacks in use (cached by a store or running a call).
+    pub stacks_in_use: usize,
 }
 
 pub(crate) struct Pool {
@@ -154,6 +164,9 @@ pub(crate) struct Pool {
     pub(crate) memories: weft_memory::MemoryPool,
     instances: AtomicUsize,
     tables: AtomicUsize,
+    stacks: AtomicUsize,
+    /// Released fiber stacks, kept for reuse.
+    free_stacks: Mutex<Vec<corosensei::stack::DefaultStack>>,
     /// Element buffers of released tables, kept for reuse.
     free_elements: Mutex<Vec<Vec<usize>>>,
 }
@@ -182,6 +195,8 @@ impl Pool {
             memories,
             instances: AtomicUsize::new(0),
             tables: AtomicUsize::new(0),
+            stacks: AtomicUsize::new(0),
+            free_stacks: Mutex::new(Vec::new()),
             free_elements: Mutex::new(Vec::new()),
         }))
     }
@@ -192,6 +207,7 @@ impl Pool {
             memories_in_use: self.memories.in_use(),
             tables_in_use: self.tables.load(Ordering::SeqCst),
             memories_quarantined: self.memories.quarantined(),
+            stacks_in_use: self.stacks.load(Ordering::SeqCst),
         }
     }
 
@@ -290,6 +306,32 @@ impl Pool {
         }
         elements.resize(len, init);
         Ok((slot, elements))
+    }
+
+    /// Takes a fiber stack of `size` bytes (a released one if any).
+    pub(crate) fn take_stack(&self, size: usize) -> Result<corosensei::stack::DefaultStack> {
+        Self::take(&self.stacks, self.cfg.total_stacks, "stack", "total_stacks")?;
+        let reused = self
+            .free_stacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        match reused {
+            Some(s) => Ok(s),
+            None => corosensei::stack::DefaultStack::new(size).map_err(|e| {
+                self.stacks.fetch_sub(1, Ordering::SeqCst);
+                Error::Resource(format!("cannot allocate a {size}-byte fiber stack: {e}"))
+            }),
+        }
+    }
+
+    /// Gives a fiber stack back.
+    pub(crate) fn return_stack(&self, stack: corosensei::stack::DefaultStack) {
+        self.free_stacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stack);
+        self.stacks.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Takes a memory slot, starting as `image` (a slot that last held a

@@ -35,6 +35,38 @@ thread_local! {
     static LOW: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The per-thread stack state, saved and replaced when a fiber (an async
+/// call's stack) is resumed on a thread and swapped back when it suspends:
+/// while a fiber runs, the "thread" whose stack this module describes is the
+/// fiber.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StackState {
+    depth: usize,
+    limit: usize,
+    low: usize,
+}
+
+impl StackState {
+    /// The state of a fresh stack whose lowest usable address is `low`.
+    pub(crate) fn for_stack(low: usize) -> StackState {
+        StackState {
+            depth: 0,
+            limit: 0,
+            low: low.max(2),
+        }
+    }
+
+    /// Installs `self` as this thread's state and returns the one it
+    /// replaces.
+    pub(crate) fn swap_in(self) -> StackState {
+        StackState {
+            depth: DEPTH.with(|c| c.replace(self.depth)),
+            limit: LIMIT.with(|c| c.replace(self.limit)),
+            low: LOW.with(|c| c.replace(self.low)),
+        }
+    }
+}
+
 /// An active wasm entry on this thread; leaving it (drop) ends it.
 pub(crate) struct Activation(());
 

@@ -87,6 +87,9 @@ pub struct StoreOpaque {
     /// Depth of wasm activations of this store on the stack.
     /// Calls into wasm that ended in an error (trap, host error or
     /// panic), counted so an `InstancePool` can tell a store that failed.
+    /// The stack of async calls, kept between calls (given back to the
+    /// pool, or freed, when the store goes).
+    pub(crate) fiber_stack: Option<Box<crate::fiber::FiberStack>>,
     pub(crate) failed_calls: u64,
     pub(crate) depth: u32,
     /// The store's root pointer (see `Store::root`), for the raw pointers
@@ -146,6 +149,7 @@ impl<T> Store<T> {
                 pending: None,
                 depth: 0,
                 failed_calls: 0,
+                fiber_stack: None,
                 self_ptr: std::ptr::null_mut(),
             },
             data,
@@ -195,6 +199,18 @@ impl<T> Store<T> {
         let o = &mut self.inner_mut().opaque;
         let deadline = o.engine.current_epoch().saturating_add(ticks);
         o.set_vm_deadline(deadline);
+    }
+
+    /// When the epoch deadline is reached, yield to the async executor and
+    /// then continue with the deadline `delta` ticks later: cooperative
+    /// time-slicing of async calls (a synchronous call reaching the
+    /// deadline traps with an error). Interrupt handles and wall-clock
+    /// deadlines still stop the call.
+    pub fn epoch_deadline_async_yield_and_update(&mut self, delta: u64)
+    where
+        T: 'static,
+    {
+        self.epoch_deadline_callback(move |_| Ok(UpdateDeadline::Yield(delta)));
     }
 
     /// When the epoch deadline is reached, trap with "interrupt" (the default).
@@ -275,8 +291,10 @@ impl<T> Store<T> {
     }
 
     /// Interrupts calls that are still running at `at` (they trap with
-    /// "interrupt"), and clears any pending interrupt. One ticker thread per
-    /// engine fires all wall-clock deadlines; it starts on first use.
+    /// "interrupt"), and clears any pending interrupt. An epoch deadline
+    /// (`set_epoch_deadline`) stays as it was: the two are independent. One
+    /// ticker thread per engine fires all wall-clock deadlines; it starts on
+    /// first use.
     ///
     /// # Errors
     /// Fails unless the engine compiles interruption checks
@@ -285,7 +303,8 @@ impl<T> Store<T> {
     pub fn set_deadline(&mut self, at: Instant) -> Result<()> {
         let o = &mut self.inner_mut().opaque;
         o.check_interruptible()?;
-        o.set_vm_deadline(u64::MAX);
+        let epoch_deadline = o.epoch_deadline;
+        o.set_vm_deadline(epoch_deadline);
         o.engine.inner.ticker.schedule(&o.vmstore, at);
         Ok(())
     }

@@ -75,6 +75,20 @@ thread_local! {
     static CURRENT: Cell<*mut CallState> = const { Cell::new(ptr::null_mut()) };
 }
 
+/// Replaces this thread's current call state (the innermost `call_wasm`'s
+/// trap slot) and returns the previous one: a fiber's when it is resumed on
+/// a thread, the thread's own when the fiber suspends.
+pub(crate) fn swap_call_state(state: usize) -> usize {
+    CURRENT.with(|c| c.replace(state as *mut CallState)) as usize
+}
+
+/// Makes sure the current thread has an alternate signal stack (a fiber may
+/// resume on a thread that never ran wasm before).
+pub(crate) fn prepare_thread() {
+    init();
+    ensure_alt_stack();
+}
+
 /// The signature of compiled `array_call` entries.
 pub type ArrayCall = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize);
 
