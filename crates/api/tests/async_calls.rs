@@ -412,3 +412,77 @@ fn epoch_yields_interleave_two_endless_calls_on_one_thread() {
     stop.store(true, Ordering::Relaxed);
     ticker.join().unwrap();
 }
+
+/// Fuel slices: exactness is kept (the same fuel is enough, one unit less
+/// is not, whatever the slice), and an async call yields once per slice.
+#[test]
+fn fuel_yield_intervals_keep_fuel_exact_and_yield_per_slice() {
+    let mut c = Config::new();
+    c.async_support(true).consume_fuel(true);
+    let engine = Engine::new(&c).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "count") (param i32) (result i32) (local i32)
+             (block $d (loop $l
+               (br_if $d (i32.eqz (local.get 0)))
+               (local.set 1 (i32.add (local.get 1) (i32.const 3)))
+               (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+               (br $l)))
+             (local.get 1)))"#,
+    )
+    .unwrap();
+    let run =
+        |fuel: u64, interval: Option<u64>, asynchronous: bool| -> (Result<i32, Error>, u64, u32) {
+            let mut s = Store::new(&engine, ());
+            s.fuel_async_yield_interval(interval).unwrap();
+            s.set_fuel(fuel).unwrap();
+            let i = weft::Instance::new(&mut s, &module, &[]).unwrap();
+            let f = i.get_typed_func::<i32, i32>(&mut s, "count").unwrap();
+            let mut pendings = 0;
+            let r = if asynchronous {
+                let mut fut = Box::pin(f.call_async(&mut s, 1000));
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                loop {
+                    match fut.as_mut().poll(&mut cx) {
+                        Poll::Ready(r) => break r,
+                        Poll::Pending => pendings += 1,
+                    }
+                }
+            } else {
+                f.call(&mut s, 1000)
+            };
+            (r, s.get_fuel().unwrap(), pendings)
+        };
+    // The exact fuel the call needs, found without slices.
+    let mut lo = 0u64;
+    let mut hi = 1 << 20;
+    while lo + 1 < hi {
+        let mid = (lo + hi) / 2;
+        if run(mid, None, false).0.is_ok() {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let need = hi;
+    for interval in [1, 7, 100, need - 1, need, need + 1] {
+        for asynchronous in [false, true] {
+            let (r, left, _) = run(need, Some(interval), asynchronous);
+            assert_eq!(r.unwrap(), 3000, "interval {interval}");
+            assert_eq!(left, 0);
+            let (r, _, _) = run(need - 1, Some(interval), asynchronous);
+            assert!(
+                matches!(r, Err(Error::Trap(ref t)) if t.kind() == TrapKind::OutOfFuel),
+                "interval {interval}: {r:?}"
+            );
+            let (r, left, _) = run(need + 10, Some(interval), asynchronous);
+            assert_eq!((r.unwrap(), left), (3000, 10));
+        }
+    }
+    let (_, _, pendings) = run(need, Some(100), true);
+    assert!(
+        pendings >= (need / 100 - 2) as u32 && pendings <= (need / 100 + 1) as u32,
+        "{pendings} yields for {need} fuel in slices of 100"
+    );
+    assert_eq!(run(need, Some(100), false).2, 0);
+}

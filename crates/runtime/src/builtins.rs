@@ -181,7 +181,40 @@ fn epoch_slow_path(opaque: &mut StoreOpaque) -> Result<u32, Failure> {
 
 unsafe extern "C" fn out_of_fuel(vmctx: *mut u8) -> u32 {
     // SAFETY: called by compiled code with its own vmctx.
-    unsafe { with_context(vmctx, 1, |_, _| Err(TrapKind::OutOfFuel.into())) }
+    unsafe { with_context(vmctx, 1, |opaque, _| refuel(opaque)) }
+}
+
+/// The fuel slice is used up (compiled code wrote its count to the store
+/// before calling): refill it from the reserve, yielding first inside an
+/// async call with a yield interval, or trap if the reserve cannot cover
+/// what was spent.
+fn refuel(opaque: &mut StoreOpaque) -> Result<u32, Failure> {
+    let consumed = opaque.vmstore.fuel_consumed.load(Ordering::SeqCst);
+    let overdraft = consumed.max(0) as u64;
+    // At a loop header `consumed == 0` means nothing is left for the next
+    // iteration: at least one unit must come from the reserve.
+    let need = overdraft.max(1);
+    if opaque.fuel_reserve < need {
+        return Err(TrapKind::OutOfFuel.into());
+    }
+    let slice = opaque.fuel_yield_interval.unwrap_or(u64::MAX);
+    let refill = opaque.fuel_reserve.min(slice.max(need));
+    opaque.fuel_reserve -= refill;
+    opaque
+        .vmstore
+        .fuel_consumed
+        .store(consumed - refill as i64, Ordering::SeqCst);
+    if opaque.fuel_yield_interval.is_some() && crate::fiber::on_fiber() {
+        let opaque_ptr = opaque.self_ptr;
+        crate::fiber::yield_now().map_err(pending_error)?;
+        // SAFETY: the fiber runs again; the store was held by its future
+        // meanwhile, so nothing else touched it.
+        let opaque = unsafe { &mut *opaque_ptr };
+        if opaque.vmstore.is_interrupted() {
+            return Err(TrapKind::Interrupt.into());
+        }
+    }
+    Ok(0)
 }
 
 /// The wait/notify builtins: a trap is reported as `u64::MAX`.

@@ -251,9 +251,7 @@ impl<R: Send> Future for FiberFuture<'_, R> {
                 "an async call's future was polled after it completed".into(),
             )));
         }
-        this.state
-            .cx
-            .set(std::ptr::from_mut(cx).cast());
+        this.state.cx.set(std::ptr::from_mut(cx).cast());
         let r = this.resume(Resume::Go);
         this.state.cx.set(std::ptr::null_mut());
         match r {
@@ -276,9 +274,7 @@ impl<R> Drop for FiberFuture<'_, R> {
             // Cancelled while suspended: every suspension point gives up on
             // `Cancel`, so the fiber runs to its end (see the module docs).
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            self.state
-                .cx
-                .set(std::ptr::from_mut(&mut cx).cast());
+            self.state.cx.set(std::ptr::from_mut(&mut cx).cast());
             let mut rounds = 0u32;
             while self.fiber.as_ref().is_some_and(|f| !f.done()) {
                 drop(self.resume(Resume::Cancel));
@@ -326,6 +322,11 @@ pub(crate) fn block_on<F: Future + ?Sized>(mut fut: Pin<&mut F>) -> Result<F::Ou
             Resume::Cancel => return Err(cancelled()),
         }
     }
+}
+
+/// Whether this code runs on an async call's fiber.
+pub(crate) fn on_fiber() -> bool {
+    !CURRENT_FIBER.with(|c| c.get()).is_null()
 }
 
 /// Suspends the fiber once (cooperative time-slicing), asking the executor

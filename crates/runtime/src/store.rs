@@ -90,6 +90,11 @@ pub struct StoreOpaque {
     /// The stack of async calls, kept between calls (given back to the
     /// pool, or freed, when the store goes).
     pub(crate) fiber_stack: Option<Box<crate::fiber::FiberStack>>,
+    /// Fuel set aside beyond the slice compiled code sees (see
+    /// `Store::fuel_async_yield_interval`).
+    pub(crate) fuel_reserve: u64,
+    /// The fuel slice: async calls yield each time one is used up.
+    pub(crate) fuel_yield_interval: Option<u64>,
     pub(crate) failed_calls: u64,
     pub(crate) depth: u32,
     /// The store's root pointer (see `Store::root`), for the raw pointers
@@ -149,6 +154,8 @@ impl<T> Store<T> {
                 pending: None,
                 depth: 0,
                 failed_calls: 0,
+                fuel_reserve: 0,
+                fuel_yield_interval: None,
                 fiber_stack: None,
                 self_ptr: std::ptr::null_mut(),
             },
@@ -344,14 +351,35 @@ impl<T> Store<T> {
     /// # Errors
     /// Fails unless the engine was configured with `Config::consume_fuel`.
     pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
-        self.inner_mut().opaque.check_fuel()?;
-        let f = i64::try_from(fuel).unwrap_or(i64::MAX);
-        self.inner_mut()
-            .opaque
-            .vmstore
+        let o = &mut self.inner_mut().opaque;
+        o.check_fuel()?;
+        let fuel = fuel.min(i64::MAX as u64);
+        let slice = o.fuel_yield_interval.map_or(fuel, |i| i.min(fuel));
+        o.fuel_reserve = fuel - slice;
+        o.vmstore
             .fuel_consumed
-            .store(-f, Ordering::SeqCst);
+            .store(-(slice as i64), Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Makes async calls yield to the executor each time they have used
+    /// `interval` units of fuel (`None`: never, the default): cooperative
+    /// time-slicing by work done rather than by time. The store's fuel
+    /// ([`set_fuel`](Self::set_fuel)) still bounds the total; synchronous
+    /// calls are unaffected. Re-splits the fuel left.
+    ///
+    /// # Errors
+    /// Fails unless the engine consumes fuel, or if `interval` is 0.
+    pub fn fuel_async_yield_interval(&mut self, interval: Option<u64>) -> Result<()> {
+        self.inner().opaque.check_fuel()?;
+        if interval == Some(0) {
+            return Err(Error::InvalidArgument(
+                "the fuel yield interval must be at least 1".into(),
+            ));
+        }
+        let left = self.get_fuel()?;
+        self.inner_mut().opaque.fuel_yield_interval = interval;
+        self.set_fuel(left)
     }
 
     /// The fuel left.
@@ -366,7 +394,8 @@ impl<T> Store<T> {
             .vmstore
             .fuel_consumed
             .load(Ordering::SeqCst);
-        Ok(if c < 0 { c.unsigned_abs() } else { 0 })
+        let active = if c < 0 { c.unsigned_abs() } else { 0 };
+        Ok(active.saturating_add(self.inner().opaque.fuel_reserve))
     }
 
     /// Consumes the store and returns the embedder's data; everything else

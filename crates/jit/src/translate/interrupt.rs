@@ -75,7 +75,7 @@ impl FuncTranslator<'_, '_> {
                 .builder
                 .ins()
                 .icmp_imm_s(IntCC::SignedGreaterThan, v, 0);
-            self.cold_builtin_call(over, Builtin::OutOfFuel);
+            self.cold_fuel_call(over);
         }
     }
 
@@ -131,7 +131,7 @@ impl FuncTranslator<'_, '_> {
                 .builder
                 .ins()
                 .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, v, 0);
-            self.cold_builtin_call(out, Builtin::OutOfFuel);
+            self.cold_fuel_call(out);
         }
         if let (Some(epoch_ptr), Some(store_ctx)) = (self.epoch_ptr, self.store_ctx) {
             // Plain loads, re-done at every check: the slow path's call
@@ -155,6 +155,36 @@ impl FuncTranslator<'_, '_> {
 
     /// If `cond`, calls status-returning builtin `b` (with no arguments
     /// beyond the vmctx) in a cold block, trapping on a non-zero status.
+    /// The cold `OutOfFuel` call: the fuel variable is written to the store
+    /// before it and read back after it, so the runtime may refill the fuel
+    /// (from a reserve, possibly after yielding to an async executor) and
+    /// let the code go on.
+    fn cold_fuel_call(&mut self, cond: Value) {
+        let (Some(var), Some(store_ctx)) = (self.fuel, self.store_ctx) else {
+            return self.cold_builtin_call(cond, Builtin::OutOfFuel);
+        };
+        let slow = self.builder.create_block();
+        let cont = self.builder.create_block();
+        self.builder.set_cold_block(slow);
+        self.builder.ins().brif(cond, slow, &[], cont, &[]);
+        self.builder.seal_block(slow);
+        self.builder.switch_to_block(slow);
+        let f = self.store_ctx_flags();
+        let v = self.builder.use_var(var);
+        self.builder
+            .ins()
+            .store(f, v, store_ctx, VMOffsets::STORE_CTX_FUEL_CONSUMED as i32);
+        self.call_builtin_checked(Builtin::OutOfFuel, &[]);
+        let v =
+            self.builder
+                .ins()
+                .load(I64, f, store_ctx, VMOffsets::STORE_CTX_FUEL_CONSUMED as i32);
+        self.builder.def_var(var, v);
+        self.builder.ins().jump(cont, &[]);
+        self.builder.seal_block(cont);
+        self.builder.switch_to_block(cont);
+    }
+
     fn cold_builtin_call(&mut self, cond: Value, b: Builtin) {
         let slow = self.builder.create_block();
         let cont = self.builder.create_block();
