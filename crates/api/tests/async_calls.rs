@@ -486,3 +486,149 @@ fn fuel_yield_intervals_keep_fuel_exact_and_yield_per_slice() {
     );
     assert_eq!(run(need, Some(100), false).2, 0);
 }
+
+mod accounting {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        NewStore(usize),
+        CallOk(usize),
+        CallTrap(usize),
+        HostPanic(usize),
+        DropMidCall(usize),
+        Interrupt(usize),
+        DropStore(usize),
+        IntoData(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let s = 0..3usize;
+        prop_oneof![
+            s.clone().prop_map(Op::NewStore),
+            s.clone().prop_map(Op::CallOk),
+            s.clone().prop_map(Op::CallTrap),
+            s.clone().prop_map(Op::HostPanic),
+            s.clone().prop_map(Op::DropMidCall),
+            s.clone().prop_map(Op::Interrupt),
+            s.clone().prop_map(Op::DropStore),
+            s.prop_map(Op::IntoData),
+        ]
+    }
+
+    const MODULE: &str = r#"(module
+      (import "h" "wait" (func $wait (param i32) (result i32)))
+      (memory 1)
+      (func (export "ok") (result i32) (call $wait (i32.const 2)))
+      (func (export "panic") (result i32) (call $wait (i32.const -1)))
+      (func (export "trap") (drop (call $wait (i32.const 1))) unreachable)
+      (func (export "spin") (loop $l (br $l))))"#;
+
+    struct Live {
+        store: Store<()>,
+        inst: weft::Instance,
+        /// Whether the store holds a fiber stack (after its first async
+        /// call that got one).
+        has_stack: bool,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Every fiber stack comes back, whatever ends a call or a store:
+        /// after each step the pool's counters equal what the live stores
+        /// hold, and at the end everything is free.
+        #[test]
+        fn every_stack_comes_back(ops in proptest::collection::vec(op(), 1..30)) {
+            let engine = pooling_async_engine(2);
+            let module = Module::new(&engine, MODULE).unwrap();
+            let mut linker = Linker::<()>::new();
+            linker.func_wrap_async("h", "wait", |_: Caller<'_, ()>, n: i32| {
+                Box::new(async move {
+                    if n < 0 {
+                        PendingFor { n: 1, v: Some(()) }.await;
+                        panic!("host future panicked");
+                    }
+                    Ok(PendingFor { n: n as u32, v: Some(n) }.await)
+                })
+            }).unwrap();
+            let mut stores: Vec<Option<Live>> = (0..3).map(|_| None).collect();
+            for op in ops {
+                match op {
+                    Op::NewStore(i) => {
+                        let mut store = Store::new(&engine, ());
+                        store.set_timeout(Duration::from_secs(60)).unwrap();
+                        match block_on(linker.instantiate_async(&mut store, &module)) {
+                            Ok(inst) => stores[i] = Some(Live { store, inst, has_stack: true }),
+                            Err(e) => prop_assert!(e.to_string().contains("total_"), "{}", e),
+                        }
+                    }
+                    Op::CallOk(i) | Op::CallTrap(i) | Op::HostPanic(i) | Op::DropMidCall(i) | Op::Interrupt(i) => {
+                        let Some(live) = stores[i].as_mut() else { continue };
+                        let name = match op {
+                            Op::CallOk(_) | Op::DropMidCall(_) => "ok",
+                            Op::CallTrap(_) => "trap",
+                            Op::HostPanic(_) => "panic",
+                            _ => "spin",
+                        };
+                        let f = live.inst.get_typed_func::<(), i32>(&mut live.store, name);
+                        let r = match (op, f) {
+                            (Op::Interrupt(_), _) => {
+                                let spin = live.inst.get_typed_func::<(), ()>(&mut live.store, "spin").unwrap();
+                                live.store.interrupt_handle().interrupt();
+                                let r = block_on(spin.call_async(&mut live.store, ())).map(|()| 0);
+                                live.store.set_timeout(Duration::from_secs(60)).unwrap();
+                                r
+                            }
+                            (Op::DropMidCall(_), Ok(f)) => {
+                                let mut fut = Box::pin(f.call_async(&mut live.store, ()));
+                                let mut cx = Context::from_waker(std::task::Waker::noop());
+                                let _ = fut.as_mut().poll(&mut cx);
+                                continue_after_drop(fut)
+                            }
+                            (Op::HostPanic(_), Ok(f)) => {
+                                let store = &mut live.store;
+                                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    block_on(f.call_async(store, ()))
+                                }));
+                                prop_assert!(r.is_err(), "the host panic did not reach the caller");
+                                Ok(0)
+                            }
+                            (_, Ok(f)) => block_on(f.call_async(&mut live.store, ())),
+                            (_, Err(e)) => Err(e),
+                        };
+                        match r {
+                            Ok(_) => {}
+                            Err(e) if e.to_string().contains("total_stacks") => {
+                                prop_assert!(!live.has_stack);
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    Op::DropStore(i) => stores[i] = None,
+                    Op::IntoData(i) => {
+                        if let Some(live) = stores[i].take() {
+                            live.store.into_data();
+                        }
+                    }
+                }
+                let stats = engine.pooling_stats().unwrap();
+                let live: Vec<&Live> = stores.iter().flatten().collect();
+                let stacks = live.iter().filter(|l| l.has_stack).count();
+                prop_assert_eq!(
+                    (stats.stacks_in_use, stats.instances_in_use, stats.memories_in_use),
+                    (stacks, live.len(), live.len())
+                );
+            }
+            drop(stores);
+            let stats = engine.pooling_stats().unwrap();
+            prop_assert_eq!((stats.stacks_in_use, stats.instances_in_use, stats.memories_in_use), (0, 0, 0));
+        }
+    }
+
+    fn continue_after_drop<F>(fut: Pin<Box<F>>) -> Result<i32, Error> {
+        drop(fut);
+        Ok(0)
+    }
+}

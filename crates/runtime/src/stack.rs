@@ -73,6 +73,11 @@ pub(crate) struct Activation(());
 impl Activation {
     /// Enters wasm on this thread and returns the stack limit compiled code
     /// must use. `sp` is (an address near) the current stack pointer.
+    ///
+    /// Never inlined (nor is the drop): an async call's fiber may suspend
+    /// between the two and resume on another thread, and inlined
+    /// thread-local accesses could reuse the first thread's address.
+    #[inline(never)]
     pub(crate) fn enter(sp: usize, max_wasm_stack: usize) -> (Activation, usize) {
         let depth = DEPTH.with(Cell::get);
         let limit = if depth == 0 {
@@ -88,6 +93,7 @@ impl Activation {
 }
 
 impl Drop for Activation {
+    #[inline(never)]
     fn drop(&mut self) {
         DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }

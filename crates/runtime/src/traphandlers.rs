@@ -75,6 +75,18 @@ thread_local! {
     static CURRENT: Cell<*mut CallState> = const { Cell::new(ptr::null_mut()) };
 }
 
+/// Sets this thread's current call state, returning the previous one.
+///
+/// Never inlined, like every thread-local access made on both sides of a
+/// call into wasm: an async call's fiber may suspend inside that call and
+/// resume on another thread, and an inlined access could reuse the first
+/// thread's thread-local address computed before the call (the compiler
+/// assumes a function runs on one thread).
+#[inline(never)]
+fn replace_current(state: *mut CallState) -> *mut CallState {
+    CURRENT.with(|c| c.replace(state))
+}
+
 /// Replaces this thread's current call state (the innermost `call_wasm`'s
 /// trap slot) and returns the previous one: a fiber's when it is resumed on
 /// a thread, the thread's own when the fiber suspends.
@@ -113,11 +125,11 @@ pub unsafe fn call_wasm(
         jmp_buf: ptr::null_mut(),
         trap: None,
     };
-    let prev = CURRENT.with(|c| c.replace(&mut state));
+    let prev = replace_current(&mut state);
     // SAFETY: the caller guarantees `f`, `vmctx` and `values`; the jump slot
     // points into `state`, which lives until after the call returns.
     let ok = unsafe { weft_call_wasm(&mut state.jmp_buf, f, vmctx, caller_vmctx, values, len) };
-    CURRENT.with(|c| c.set(prev));
+    replace_current(prev);
     if ok != 0 {
         Ok(())
     } else {
