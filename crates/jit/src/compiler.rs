@@ -171,31 +171,24 @@ impl Compiler {
     }
 
     /// Compiles every defined function of `module`, and an `array_call`
-    /// trampoline for each, into one code region.
+    /// trampoline for each, into one code region, on this thread.
     pub fn compile(&self, module: &Module) -> Result<CompiledModule, CompileError> {
+        self.compile_with_threads(module, 1)
+    }
+
+    /// [`compile`](Self::compile) with functions compiled on up to
+    /// `threads` threads (this one included). The result is the same
+    /// whatever the number of threads: every function is compiled on its
+    /// own and the code is laid out in function order; if several fail, the
+    /// error of the first in that order is returned.
+    pub fn compile_with_threads(
+        &self,
+        module: &Module,
+        threads: usize,
+    ) -> Result<CompiledModule, CompileError> {
         let offsets = VMOffsets::new(module);
         let num_defined = module.bodies.len();
-        let mut funcs = Vec::with_capacity(2 * num_defined);
-        let mut ctx = Context::new();
-        let mut fctx = FunctionBuilderContext::new();
-        let env = crate::translate::ModuleEnv::new(self, module, &offsets);
-        for (i, body) in module.bodies.iter().enumerate() {
-            let func_index = module.num_imported_funcs + i as u32;
-            ctx.clear();
-            env.translate_function(func_index, body, &mut ctx.func, &mut fctx)?;
-            funcs.push(self.finish(&mut ctx, i as u32, format!("wasm function {func_index}"))?);
-        }
-        for i in 0..num_defined {
-            let func_index = module.num_imported_funcs + i as u32;
-            ctx.clear();
-            let ty = module.func_type(func_index);
-            crate::trampolines::array_trampoline(self, ty, i as u32, &mut ctx.func, &mut fctx)?;
-            funcs.push(self.finish(
-                &mut ctx,
-                (num_defined + i) as u32,
-                format!("array trampoline of function {func_index}"),
-            )?);
-        }
+        let funcs = self.compile_funcs(module, &offsets, threads)?;
         let code = CodeMemory::link(&self.isa, funcs)?;
         let mut func_ranges: Vec<(usize, usize, u32)> = (0..num_defined)
             .map(|i| {
@@ -210,6 +203,125 @@ impl Compiler {
             num_defined: num_defined as u32,
             func_ranges,
         })
+    }
+
+    /// Every function and trampoline of `module`, compiled (not yet placed
+    /// in memory), in function order.
+    fn compile_funcs(
+        &self,
+        module: &Module,
+        offsets: &VMOffsets,
+        threads: usize,
+    ) -> Result<Vec<CompiledFunc>, CompileError> {
+        let num_defined = module.bodies.len();
+        let env = crate::translate::ModuleEnv::new(self, module, offsets);
+        // Job `j < n` is function `j`, job `n + i` its array trampoline.
+        let jobs = 2 * num_defined;
+        let compile_job = |ctx: &mut Context,
+                           fctx: &mut FunctionBuilderContext,
+                           job: usize|
+         -> Result<CompiledFunc, CompileError> {
+            ctx.clear();
+            if job < num_defined {
+                let func_index = module.num_imported_funcs + job as u32;
+                env.translate_function(func_index, &module.bodies[job], &mut ctx.func, fctx)?;
+                self.finish(ctx, job as u32, format!("wasm function {func_index}"))
+            } else {
+                let i = job - num_defined;
+                let func_index = module.num_imported_funcs + i as u32;
+                let ty = module.func_type(func_index);
+                crate::trampolines::array_trampoline(self, ty, i as u32, &mut ctx.func, fctx)?;
+                self.finish(
+                    ctx,
+                    job as u32,
+                    format!("array trampoline of function {func_index}"),
+                )
+            }
+        };
+        // Small modules are not worth a thread.
+        let threads = if jobs < 32 { 1 } else { threads.clamp(1, jobs) };
+        let mut results: Vec<Option<Result<CompiledFunc, CompileError>>> =
+            (0..jobs).map(|_| None).collect();
+        if threads == 1 {
+            let mut ctx = Context::new();
+            let mut fctx = FunctionBuilderContext::new();
+            for (job, slot) in results.iter_mut().enumerate() {
+                let r = compile_job(&mut ctx, &mut fctx, job);
+                let failed = r.is_err();
+                *slot = Some(r);
+                if failed {
+                    break;
+                }
+            }
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let failed = std::sync::atomic::AtomicBool::new(false);
+            let worker = || {
+                let mut ctx = Context::new();
+                let mut fctx = FunctionBuilderContext::new();
+                let mut done = Vec::new();
+                loop {
+                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let job = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if job >= jobs {
+                        break;
+                    }
+                    let r = compile_job(&mut ctx, &mut fctx, job);
+                    if r.is_err() {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    done.push((job, r));
+                }
+                done
+            };
+            let per_worker: Vec<Vec<(usize, Result<CompiledFunc, CompileError>)>> =
+                std::thread::scope(|s| {
+                    let helpers: Vec<_> = (1..threads)
+                        .map(|_| {
+                            std::thread::Builder::new()
+                                .name("weft-compile".into())
+                                // Cranelift's passes recurse; give helpers
+                                // what the main thread usually has.
+                                .stack_size(8 << 20)
+                                .spawn_scoped(s, worker)
+                        })
+                        .collect();
+                    let mut all = vec![worker()];
+                    // A helper that could not be spawned did nothing: the
+                    // others took its jobs (the counter is shared).
+                    for h in helpers.into_iter().flatten() {
+                        all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                    }
+                    all
+                });
+            for (job, r) in per_worker.into_iter().flatten() {
+                results[job] = Some(r);
+            }
+            // A helper that could not be spawned leaves nothing undone
+            // unless every worker stopped early on an error; finish any gap
+            // here so the outcome never depends on scheduling.
+            let mut ctx = Context::new();
+            let mut fctx = FunctionBuilderContext::new();
+            for job in 0..jobs {
+                if results[..job].iter().any(|r| matches!(r, Some(Err(_)))) {
+                    break;
+                }
+                if results[job].is_none() {
+                    results[job] = Some(compile_job(&mut ctx, &mut fctx, job));
+                }
+            }
+        }
+        let mut funcs = Vec::with_capacity(jobs);
+        for r in results {
+            match r {
+                Some(Ok(f)) => funcs.push(f),
+                Some(Err(e)) => return Err(e),
+                None => unreachable!("every job before the first error is done"),
+            }
+        }
+        Ok(funcs)
     }
 
     /// Compiles the host trampoline for functions of type `ty`: a
@@ -378,6 +490,75 @@ impl CompiledTrampoline {
 
 #[cfg(test)]
 mod tests {
+    /// Compiling on several threads gives exactly the functions compiling
+    /// on one does (bytes, relocations, trap sites, source locations, in
+    /// the same order), and the same first error.
+    #[test]
+    fn parallel_compilation_is_deterministic() {
+        let mut wat = String::from("(module (memory 1) (table 4 funcref)");
+        for i in 0..300 {
+            wat.push_str(&format!(
+                "(func (param i32) (result i32) (local i32)
+                   (loop $l (local.set 1 (i32.add (local.get 1) (i32.load (local.get 0))))
+                     (br_if $l (i32.lt_u (local.get 1) (i32.const {i}))))
+                   (call_indirect (param i32) (result i32) (local.get 1) (i32.const {})))",
+                i % 4
+            ));
+        }
+        wat.push(')');
+        let bytes = wat::parse_str(&wat).unwrap();
+        let module = weft_decoder::Module::decode(&bytes).unwrap();
+        let compiler = super::Compiler::new(super::Tunables::default()).unwrap();
+        let offsets = super::VMOffsets::new(&module);
+        let fingerprint = |threads| {
+            compiler
+                .compile_funcs(&module, &offsets, threads)
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    let relocs: Vec<String> = f
+                        .relocs
+                        .iter()
+                        .map(|r| format!("{} {:?} {:?} {}", r.offset, r.kind, r.name, r.addend))
+                        .collect();
+                    format!(
+                        "{} {:?} {} {:?} {:?} {:?}",
+                        f.name, f.bytes, f.align, f.traps, f.srclocs, relocs
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let one = fingerprint(1);
+        assert_eq!(one.len(), 600);
+        for threads in [2, 3, 8] {
+            assert!(one == fingerprint(threads), "{threads} threads differ");
+        }
+        // Two functions weft cannot compile yet: the first one is reported.
+        let mut wat = String::from("(module");
+        for i in 0..300 {
+            if i == 40 {
+                wat.push_str("(func (drop (i8x16.splat (i32.const 1))))");
+            } else if i == 250 {
+                wat.push_str("(func (drop (i16x8.splat (i32.const 1))))");
+            } else {
+                wat.push_str("(func (result i32) (i32.const 1))");
+            }
+        }
+        wat.push(')');
+        let bytes = wat::parse_str(&wat).unwrap();
+        let module = weft_decoder::Module::decode(&bytes).unwrap();
+        let offsets = super::VMOffsets::new(&module);
+        let first = |threads| match compiler.compile_funcs(&module, &offsets, threads) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("compiled"),
+        };
+        let serial = first(1);
+        assert!(serial.contains("I8x16Splat"), "{serial}");
+        for threads in [2, 8] {
+            assert_eq!(first(threads), serial);
+        }
+    }
+
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}

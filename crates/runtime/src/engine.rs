@@ -34,6 +34,7 @@ pub struct Config {
     pub(crate) allocation: crate::pooling::InstanceAllocationStrategy,
     pub(crate) async_support: bool,
     pub(crate) async_stack_size: usize,
+    pub(crate) parallel_compilation: bool,
 }
 
 /// Without real guard pages (weft-memory's heap backing, under loom or
@@ -66,6 +67,7 @@ impl Default for Config {
             allocation: crate::pooling::InstanceAllocationStrategy::OnDemand,
             async_support: false,
             async_stack_size: 2 << 20,
+            parallel_compilation: true,
         }
     }
 }
@@ -145,6 +147,14 @@ impl Config {
     /// ```
     pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
         self.memory_init_cow = enable;
+        self
+    }
+
+    /// Whether `Module::new` compiles a module's functions on every core
+    /// (on by default; modules with few functions use one thread anyway).
+    /// The generated code is the same either way.
+    pub fn parallel_compilation(&mut self, enable: bool) -> &mut Self {
+        self.parallel_compilation = enable;
         self
     }
 

@@ -225,11 +225,16 @@ impl Module {
                 .map_err(Error::from_decode)?,
         );
         let started = std::time::Instant::now();
+        let threads = if engine.inner.config.parallel_compilation {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        };
         let compiled = Arc::new(
             engine
                 .inner
                 .compiler
-                .compile(&decoded)
+                .compile_with_threads(&decoded, threads)
                 .map_err(Error::from_compile)?,
         );
         tracing::debug!(

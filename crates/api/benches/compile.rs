@@ -1,0 +1,75 @@
+//! Parallel compilation: `cargo bench -p weft --bench compile`.
+//!
+//! A generated module of 4 000 mid-sized functions (0.4 MB of wasm) is
+//! compiled with `Config::parallel_compilation` off and on, interleaved
+//! over rounds; the report gives the medians, the speed-up on this
+//! machine's cores and the process's peak resident memory.
+
+use std::time::Instant;
+
+use weft::{Config, Engine, Module};
+
+fn module(functions: usize) -> Vec<u8> {
+    let mut wat = String::from("(module (memory 1)\n");
+    for i in 0..functions {
+        wat.push_str(&format!(
+            "(func (export \"f{i}\") (param i32 i32) (result i32) (local i32)
+               (local.set 2 (i32.const {i}))
+               (block $d (loop $l
+                 (br_if $d (i32.ge_u (local.get 2) (local.get 1)))
+                 (local.set 0 (i32.add (local.get 0) (i32.mul (local.get 2) (i32.const 3))))
+                 (i32.store (i32.and (local.get 2) (i32.const 1020)) (local.get 0))
+                 (local.set 0 (i32.xor (local.get 0) (i32.load offset=4 (i32.and (local.get 0) (i32.const 1020)))))
+                 (if (i32.gt_s (local.get 0) (i32.const 1000)) (then (local.set 0 (i32.shr_u (local.get 0) (i32.const 1)))))
+                 (local.set 2 (i32.add (local.get 2) (i32.const 1)))
+                 (br $l)))
+               (local.get 0))\n"
+        ));
+    }
+    wat.push(')');
+    wat::parse_str(&wat).unwrap()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (rounds, functions) = if quick { (1, 400) } else { (5, 4000) };
+    let bytes = module(functions);
+    let engines: Vec<Engine> = [false, true]
+        .into_iter()
+        .map(|parallel| {
+            let mut c = Config::new();
+            c.parallel_compilation(parallel);
+            Engine::new(&c).unwrap()
+        })
+        .collect();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (engine, out) in engines.iter().zip(times.iter_mut()) {
+            let t = Instant::now();
+            std::hint::black_box(Module::new(engine, &bytes).unwrap());
+            out.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let serial = median(times[0].clone());
+    let parallel = median(times[1].clone());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "compile {functions} functions ({:.1} MB of wasm), median of {rounds} interleaved rounds: \
+         one thread {serial:.0} ms, {cores} threads {parallel:.0} ms ({:.2}x speed-up)",
+        bytes.len() as f64 / 1e6,
+        serial / parallel
+    );
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
+    {
+        println!(
+            "peak resident memory of this process: {}",
+            line.trim_start_matches("VmHWM:").trim()
+        );
+    }
+}
