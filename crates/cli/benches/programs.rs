@@ -82,7 +82,7 @@ fn main() {
             let (d, o) = time(&mut Command::new(&nat));
             tn.push(d);
             outputs.0 = o;
-            let (d, o) = time(Command::new(&weft).arg("run").arg(&wasm));
+            let (d, o) = time(Command::new(&weft).args(["run", "--no-cache"]).arg(&wasm));
             tw.push(d);
             outputs.1 = o;
         }

@@ -61,8 +61,16 @@ pub struct RunArgs {
     /// (for modules that import from it). Repeatable.
     #[arg(long, value_name = "NAME=FILE")]
     pub preload: Vec<String>,
-    /// The module: binary (.wasm) or text (.wat). Every word after it is
-    /// the program's.
+    /// Compile afresh: neither read nor fill the compiled-module cache
+    /// ($XDG_CACHE_HOME/weft, else ~/.cache/weft).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Allow FILE to be precompiled code (.cwasm, from `weft compile`).
+    /// Its machine code runs as it is: only use files you compiled.
+    #[arg(long)]
+    pub allow_precompiled: bool,
+    /// The module: binary (.wasm), text (.wat), or precompiled (.cwasm,
+    /// with --allow-precompiled). Every word after it is the program's.
     pub file: PathBuf,
 }
 
@@ -82,7 +90,7 @@ const VALUE_OPTIONS: &[&str] = &[
 ];
 
 /// Subcommands (anything else in first position is a FILE to run).
-const SUBCOMMANDS: &[&str] = &["run", "validate", "wast", "help"];
+const SUBCOMMANDS: &[&str] = &["run", "compile", "validate", "wast", "help"];
 
 /// Splits the command line into what clap parses and the program's own
 /// arguments (the words after FILE of `weft run`).

@@ -83,6 +83,25 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Compile a module ahead of time to precompiled code (.cwasm) that
+    /// `weft run --allow-precompiled` loads without compiling.
+    ///
+    /// The code is bound to this weft version, this CPU's features and the
+    /// engine settings `weft run` uses without --fuel (fuel metering changes
+    /// the code); other combinations are refused when loading.
+    ///
+    /// Examples:
+    ///   weft compile prog.wasm              (writes prog.cwasm)
+    ///   weft compile prog.wasm -o /tmp/p.cwasm
+    ///   weft run --allow-precompiled prog.cwasm
+    #[command(verbatim_doc_comment)]
+    Compile {
+        /// The module: binary (.wasm) or text (.wat).
+        file: PathBuf,
+        /// Where to write the code (default: FILE with extension .cwasm).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Run a spec-style script (.wast): modules, registrations, invocations
     /// and assertions, printing what failed and a pass/fail count.
     ///
@@ -96,6 +115,19 @@ enum Command {
         /// The script.
         file: PathBuf,
     },
+}
+
+/// `weft compile`: FILE to precompiled code.
+fn compile(file: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let out = output.unwrap_or_else(|| file.with_extension("cwasm"));
+    if out == file {
+        anyhow::bail!("the output would overwrite {}", file.display());
+    }
+    let engine = weft::Engine::new(&weft::Config::new())?;
+    let module = weft::Module::from_file(&engine, file)?;
+    let bytes = module.serialize()?;
+    std::fs::write(&out, bytes).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    Ok(())
 }
 
 /// The exit status after a trap (distinct from 1, used for other errors).
@@ -139,5 +171,12 @@ fn main() -> ExitCode {
             }
         },
         Command::Wast { file } => wast::main(&file),
+        Command::Compile { file, output } => match compile(&file, output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprint_all(&format!("error: {}\n", format!("{e:#}").replace('\n', " ")));
+                ExitCode::FAILURE
+            }
+        },
     }
 }

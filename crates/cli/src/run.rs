@@ -224,6 +224,29 @@ fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// FILE as a module: compiled (or found in the cache), or, with
+/// `allow_precompiled`, loaded from `weft compile`'s output.
+pub(crate) fn load_module(engine: &Engine, file: &Path, allow_precompiled: bool) -> Result<Module> {
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    if !Module::is_precompiled(&head[..n]) {
+        return Ok(Module::from_file(engine, file)?);
+    }
+    if !allow_precompiled {
+        bail!(
+            "{} is precompiled code (from `weft compile`); pass --allow-precompiled to run it \
+             (its machine code runs as it is: only run files you compiled yourself)",
+            file.display()
+        );
+    }
+    // SAFETY: the user asserted with --allow-precompiled that the file is
+    // weft's own output; it is still refused if made for another weft
+    // version, engine configuration or CPU.
+    Ok(unsafe { Module::deserialize_file(engine, file) }?)
+}
+
 fn run(args: &RunArgs, prog: &[OsString], watch: &crate::sigint::Watch) -> Result<Outcome> {
     let s = settings(args)?;
     let mut config = Config::new();
@@ -239,8 +262,11 @@ fn run(args: &RunArgs, prog: &[OsString], watch: &crate::sigint::Watch) -> Resul
     if let Some(t) = s.simd {
         config.wasm_simd(t);
     }
+    if !args.no_cache {
+        config.cache_dir(Config::default_cache_dir());
+    }
     let engine = Engine::new(&config)?;
-    let module = Module::from_file(&engine, &args.file)?;
+    let module = load_module(&engine, &args.file, args.allow_precompiled)?;
     let ctx = wasi_context(&args.file, args, prog, &s)?;
     let mut store = Store::new(&engine, ctx);
     if let Some(fuel) = s.fuel {

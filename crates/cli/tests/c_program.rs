@@ -42,7 +42,7 @@ fn weft_run_a_compiled_c_program_with_a_preopened_dir() {
     };
     let text = "weft runs real programs\n";
     std::fs::write(data.join("in.txt"), text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let out = weft_cmd()
         .arg("run")
         .arg(format!("--dir={}::data", data.display()))
         .arg(&wasm)
@@ -63,7 +63,7 @@ fn weft_run_a_compiled_c_program_with_a_preopened_dir() {
         text.to_uppercase()
     );
     // Outside the pre-opened directory nothing is reachable.
-    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+    let out = weft_cmd()
         .arg("run")
         .arg(format!("--dir={}::data", data.display()))
         .arg(&wasm)
@@ -118,7 +118,7 @@ fn backtraces_name_source_lines_from_dwarf() {
         }
     }
     let run = |details: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weft"));
+        let mut cmd = weft_cmd();
         cmd.arg(&wasm);
         if details {
             cmd.env("WEFT_BACKTRACE_DETAILS", "1");
@@ -139,4 +139,15 @@ fn backtraces_name_source_lines_from_dwarf() {
     let main = detailed.find("divide.c:7").expect(&detailed);
     assert!(divide < main, "innermost first: {detailed}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `weft`, with its compiled-module cache in a directory of this test run
+/// (never the user's own cache).
+fn weft_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+    c.env(
+        "XDG_CACHE_HOME",
+        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
+    );
+    c
 }

@@ -9,7 +9,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn weft() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
+    weft_cmd()
+}
+
+/// `weft`, with its compiled-module cache in a directory of this test run
+/// (never the user's own cache).
+fn weft_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+    c.env(
+        "XDG_CACHE_HOME",
+        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
+    );
+    c
 }
 
 /// A temporary directory removed on drop.
@@ -555,4 +566,83 @@ fn ctrl_c(child: &mut std::process::Child) -> (std::process::ExitStatus, String)
         .read_to_string(&mut err)
         .unwrap();
     (status, err)
+}
+
+/// `weft compile` writes precompiled code that `weft run` loads only with
+/// `--allow-precompiled`, and only for the settings it was made for; and a
+/// second `weft run` of a module loads it from the cache instead of
+/// compiling (what the runtime logs under WEFT_LOG says which happened).
+#[test]
+fn precompiled_code_and_the_compiled_module_cache() {
+    let dir = Dir::new("precompiled");
+    let wat = dir.file("args.wat", ARGS.as_bytes());
+    let cwasm = dir.0.join("args.cwasm");
+    let out = weft().args(["compile"]).arg(&wat).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cwasm.exists());
+    let out = weft().arg("run").arg(&cwasm).arg("x").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("--allow-precompiled"), "{err}");
+    let out = weft()
+        .args(["run", "--allow-precompiled"])
+        .arg(&cwasm)
+        .args(["x", "--y"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&out.stdout), ["args.cwasm", "x", "--y"]);
+    // Fuel metering changes the code: refused, saying why.
+    let out = weft()
+        .args(["run", "--fuel", "1000000", "--allow-precompiled"])
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("consume_fuel") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // The cache, in a directory of its own.
+    let cache = dir.0.join("cache");
+    let run = |extra: &[&str]| {
+        let out = weft()
+            .env("XDG_CACHE_HOME", &cache)
+            .env("WEFT_LOG", "weft_runtime=debug")
+            .arg("run")
+            .args(extra)
+            .arg(&wat)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let first = run(&[]);
+    // The compile event carries the compile time (`elapsed_us`).
+    assert!(
+        first.contains("elapsed_us") && !first.contains("from the cache"),
+        "{first}"
+    );
+    let second = run(&[]);
+    assert!(
+        second.contains("from the cache") && !second.contains("elapsed_us"),
+        "{second}"
+    );
+    let skipped = run(&["--no-cache"]);
+    assert!(
+        skipped.contains("elapsed_us") && !skipped.contains("from the cache"),
+        "{skipped}"
+    );
+    assert_eq!(std::fs::read_dir(cache.join("weft")).unwrap().count(), 1);
 }

@@ -3,7 +3,18 @@
 use std::process::Command;
 
 fn weft() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_weft"))
+    weft_cmd()
+}
+
+/// `weft`, with its compiled-module cache in a directory of this test run
+/// (never the user's own cache).
+fn weft_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+    c.env(
+        "XDG_CACHE_HOME",
+        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
+    );
+    c
 }
 
 fn example(name: &str) -> std::path::PathBuf {

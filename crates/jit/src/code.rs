@@ -28,11 +28,22 @@ pub(crate) struct CompiledFunc {
     pub srclocs: Vec<(u32, u32)>,
 }
 
+/// A linked function's layout facts, kept for serialization.
+pub(crate) struct FuncMeta {
+    pub align: u64,
+    pub relocs: Vec<ModuleReloc>,
+    pub traps: Vec<(u32, TrapKind)>,
+    pub srclocs: Vec<(u32, u32)>,
+}
+
 /// Owns a region of executable code built from several functions.
 ///
 /// The functions are laid out contiguously in one reservation (an arena), so
 /// `[start, end)` covers exactly this code.
 pub(crate) struct CodeMemory {
+    /// What serializing needs of each function (its code is read back from
+    /// memory, relocation sites cleared).
+    pub(crate) meta: Vec<FuncMeta>,
     /// The JIT module owning the memory. Never used after linking except to
     /// free the memory on drop; the mutex only makes the type `Sync`.
     module: Mutex<Option<JITModule>>,
@@ -130,7 +141,17 @@ impl CodeMemory {
         }
         traps.finish();
         srclocs.sort_unstable();
+        let meta = funcs
+            .into_iter()
+            .map(|f| FuncMeta {
+                align: f.align,
+                relocs: f.relocs,
+                traps: f.traps,
+                srclocs: f.srclocs,
+            })
+            .collect();
         Ok(CodeMemory {
+            meta,
             module: Mutex::new(Some(module)),
             funcs: addrs,
             start,

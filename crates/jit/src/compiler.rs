@@ -155,6 +155,22 @@ impl Compiler {
         Ok(Compiler { isa, tunables })
     }
 
+    /// Everything that decides what code this compiler generates: weft-jit's
+    /// version, the target, every ISA and shared Cranelift setting (CPU
+    /// features included) and the tunables. Code may be reused only by a
+    /// compiler with the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let isa_flags: Vec<String> = self.isa.isa_flags().iter().map(|v| v.to_string()).collect();
+        format!(
+            "weft-jit {}; {}; {}; {}; {:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.isa.triple(),
+            isa_flags.join(","),
+            self.isa.flags().to_string().replace('\n', ","),
+            self.tunables
+        )
+    }
+
     /// The tunables this compiler generates code for.
     pub fn tunables(&self) -> &Tunables {
         &self.tunables
@@ -187,8 +203,19 @@ impl Compiler {
         threads: usize,
     ) -> Result<CompiledModule, CompileError> {
         let offsets = VMOffsets::new(module);
-        let num_defined = module.bodies.len();
         let funcs = self.compile_funcs(module, &offsets, threads)?;
+        self.link_module(module, offsets, funcs)
+    }
+
+    /// Places a module's compiled functions (code, then trampolines) in
+    /// executable memory.
+    pub(crate) fn link_module(
+        &self,
+        module: &Module,
+        offsets: VMOffsets,
+        funcs: Vec<CompiledFunc>,
+    ) -> Result<CompiledModule, CompileError> {
+        let num_defined = module.bodies.len();
         let code = CodeMemory::link(&self.isa, funcs)?;
         let mut func_ranges: Vec<(usize, usize, u32)> = (0..num_defined)
             .map(|i| {
@@ -394,7 +421,7 @@ impl Compiler {
 /// the code is freed when this is dropped, so keep it alive (e.g. in an
 /// `Arc`) while any instance of it may run.
 pub struct CompiledModule {
-    code: CodeMemory,
+    pub(crate) code: CodeMemory,
     offsets: VMOffsets,
     num_defined: u32,
     /// `[start, end)` and function index of each defined function, sorted.

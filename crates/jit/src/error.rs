@@ -28,6 +28,10 @@ pub enum CompileError {
     /// Executable memory could not be allocated or linked.
     #[error("code memory: {0}")]
     CodeMemory(String),
+    /// Precompiled code could not be written or read (malformed, or made
+    /// for something else).
+    #[error("precompiled code: {0}")]
+    Serialized(String),
 }
 
 impl From<weft_decoder::wasmparser::BinaryReaderError> for CompileError {

@@ -20,6 +20,7 @@ mod code;
 mod compiler;
 mod error;
 mod fuel;
+mod serialize;
 mod trampolines;
 mod translate;
 mod trap;

@@ -17,7 +17,7 @@ use crate::vmoffsets::VMOffsets;
 /// `extern "C" fn(callee_vmctx, caller_vmctx, values: *mut ValRaw, len: usize)`,
 /// the signature of `array_call` trampolines and of host callbacks (which
 /// also return a `u32` status).
-fn array_signature(compiler: &Compiler, with_status: bool) -> Signature {
+pub(crate) fn array_signature(compiler: &Compiler, with_status: bool) -> Signature {
     let mut sig = Signature::new(compiler.call_conv());
     for _ in 0..4 {
         sig.params.push(AbiParam::new(I64));

@@ -35,6 +35,8 @@ pub struct Config {
     pub(crate) async_support: bool,
     pub(crate) async_stack_size: usize,
     pub(crate) parallel_compilation: bool,
+    pub(crate) cache_dir: Option<std::path::PathBuf>,
+    pub(crate) cache_max_bytes: u64,
 }
 
 /// Without real guard pages (weft-memory's heap backing, under loom or
@@ -68,6 +70,8 @@ impl Default for Config {
             async_support: false,
             async_stack_size: 2 << 20,
             parallel_compilation: true,
+            cache_dir: None,
+            cache_max_bytes: 512 << 20,
         }
     }
 }
@@ -148,6 +152,32 @@ impl Config {
     pub fn memory_init_cow(&mut self, enable: bool) -> &mut Self {
         self.memory_init_cow = enable;
         self
+    }
+
+    /// Caches compiled modules in `dir` (`None`, the default: no cache):
+    /// `Module::new` of a module compiled before by an engine with the same
+    /// settings loads its code instead of compiling. Entries are bound to
+    /// weft's version and every code-generation setting, written atomically
+    /// (safe when several processes fill the cache at once), and the least
+    /// recently used are deleted beyond [`cache_max_bytes`](Self::cache_max_bytes).
+    /// The directory is trusted: its code runs as it is, so it must be
+    /// writable only by the user (weft creates it with mode 0700).
+    /// [`Config::default_cache_dir`] is where `weft run` caches.
+    pub fn cache_dir(&mut self, dir: Option<std::path::PathBuf>) -> &mut Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// The size bound of the compiled-module cache (default 512 MiB).
+    pub fn cache_max_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.cache_max_bytes = bytes;
+        self
+    }
+
+    /// `$XDG_CACHE_HOME/weft`, else `$HOME/.cache/weft` (`None` if neither
+    /// is set).
+    pub fn default_cache_dir() -> Option<std::path::PathBuf> {
+        crate::cache::default_dir()
     }
 
     /// Whether `Module::new` compiles a module's functions on every core

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod builtins;
+mod cache;
 mod dwarf;
 mod engine;
 mod error;

@@ -224,6 +224,11 @@ impl Module {
             weft_decoder::Module::decode_with(bytes, Features(engine.inner.config.features))
                 .map_err(Error::from_decode)?,
         );
+        if let Some(dir) = &engine.inner.config.cache_dir
+            && let Some(m) = crate::cache::lookup(engine, dir, &decoded)
+        {
+            return Ok(m);
+        }
         let started = std::time::Instant::now();
         let threads = if engine.inner.config.parallel_compilation {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -243,6 +248,19 @@ impl Module {
             elapsed_us = started.elapsed().as_micros() as u64,
             "compiled module"
         );
+        let module = Self::assemble(engine, decoded, compiled)?;
+        if let Some(dir) = &engine.inner.config.cache_dir {
+            crate::cache::store(dir, &module);
+        }
+        Ok(module)
+    }
+
+    /// A module from its decoded form and its code.
+    pub(crate) fn assemble(
+        engine: &Engine,
+        decoded: Arc<weft_decoder::Module>,
+        compiled: Arc<CompiledModule>,
+    ) -> Result<Module> {
         if let Some(pool) = &engine.inner.pool {
             pool.check_module(&decoded, compiled.offsets().vmctx_size() as usize)?;
         }
@@ -275,6 +293,83 @@ impl Module {
             }
         });
         Ok(Module { inner })
+    }
+
+    /// The module compiled to bytes that [`Module::deserialize`] loads
+    /// without compiling: a header binding weft's version, the engine's
+    /// code-generation settings (target, CPU features, tunables, wasm
+    /// features), the module's own bytes, and its machine code.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Module};
+    /// let engine = Engine::default();
+    /// let module = Module::new(&engine, "(module (func (export \"f\") (result i32) i32.const 7))")?;
+    /// let bytes = module.serialize()?;
+    /// // SAFETY: bytes this process just produced with this engine.
+    /// let again = unsafe { Module::deserialize(&engine, &bytes)? };
+    /// assert_eq!(again.exports().len(), 1);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the code cannot be written (an internal limitation).
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let code = self
+            .inner
+            .compiled
+            .serialize()
+            .map_err(Error::from_compile)?;
+        Ok(crate::cache::encode(
+            &self.inner.engine,
+            &self.inner.decoded.bytes,
+            &code,
+        ))
+    }
+
+    /// Loads a module written by [`Module::serialize`] (a `.cwasm` file)
+    /// without compiling it.
+    ///
+    /// # Safety
+    /// The machine code in `bytes` is run as it is: load only bytes that
+    /// weft produced (`serialize`, `weft compile`) and that nobody could
+    /// have changed since. Bytes for another weft version or engine
+    /// configuration, and malformed bytes, are refused with an error; a
+    /// well-formed file from an untrusted source is not detected.
+    ///
+    /// # Errors
+    /// Not precompiled weft code, made by another weft version or for
+    /// another engine configuration (the message says which), or malformed.
+    pub unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        let (wasm, code) = crate::cache::decode(engine, bytes)?;
+        let decoded = Arc::new(
+            weft_decoder::Module::decode_with(wasm, Features(engine.inner.config.features))
+                .map_err(Error::from_decode)?,
+        );
+        // SAFETY: forwarded from the caller; `decode` checked that the code
+        // was made for this module (its bytes are in the file) by a
+        // compiler with this engine's fingerprint.
+        let compiled = unsafe { engine.inner.compiler.deserialize(&decoded, code) }
+            .map_err(Error::from_compile)?;
+        Self::assemble(engine, decoded, Arc::new(compiled))
+    }
+
+    /// [`Module::deserialize`] of a file's contents.
+    ///
+    /// # Safety
+    /// As for [`Module::deserialize`].
+    ///
+    /// # Errors
+    /// As for [`Module::deserialize`], and if the file cannot be read.
+    pub unsafe fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
+        let bytes = std::fs::read(path)?;
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::deserialize(engine, &bytes) }
+    }
+
+    /// Whether `bytes` look like a precompiled module (`.cwasm`) rather than
+    /// WebAssembly.
+    pub fn is_precompiled(bytes: &[u8]) -> bool {
+        bytes.starts_with(crate::cache::MAGIC)
     }
 
     /// Reads and compiles a `.wasm` or `.wat` file.
