@@ -38,8 +38,8 @@ const TASKS: &[(&str, &str)] = &[
         "the loom models of weft-memory and the runtime's interrupt state (release, target/loom)",
     ),
     (
-        "bench [NAME] [-- ARGS]",
-        "cargo bench for the workspace, or one package or bench target",
+        "bench [NAME | --compare] [-- ARGS]",
+        "cargo bench for the workspace, or one package or bench target; --compare: weft vs Wasmtime side by side (compare/)",
     ),
 ];
 
@@ -418,6 +418,16 @@ fn bench(root: &Path, rest: &[String]) -> Result<()> {
     };
     let mut args: Vec<String> = vec!["bench".into()];
     match ours {
+        [flag] if flag == "--compare" => {
+            // Side by side with Wasmtime: its own crate, outside the
+            // workspace, so the default build never compiles Wasmtime.
+            args = vec![
+                "run".into(),
+                "--release".into(),
+                "--manifest-path".into(),
+                root.join("compare/Cargo.toml").display().to_string(),
+            ];
+        }
         [] => args.push("--workspace".into()),
         [name] => {
             if workspace_packages(root)?.iter().any(|p| p == name) {

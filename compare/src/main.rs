@@ -1,0 +1,242 @@
+//! weft and Wasmtime side by side on the same inputs, interleaved: each
+//! round runs every measurement for both runtimes one after the other, so
+//! machine noise hits both alike; the report gives medians and weft's time
+//! as a ratio of Wasmtime's (below 1: weft is faster).
+//!
+//! `cargo xtask bench --compare` (or `cargo run --release --manifest-path
+//! compare/Cargo.toml [-- --quick]`).
+
+use std::time::Instant;
+
+const ADD: &str = r#"(module
+  (import "host" "nop" (func $nop (param i32) (result i32)))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func (export "host_loop") (param i32) (result i32) (local i32)
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get 0)))
+      (local.set 1 (call $nop (local.get 1)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1)))"#;
+
+/// Instantiation workload (b) of issue #12: one page and a small data
+/// segment, read by the first call.
+const SMALL: &str = r#"(module (memory 1) (data (i32.const 1024) "0123456789abcdef")
+  (func (export "run") (result i32) (i32.load8_u (i32.const 1024))))"#;
+
+/// A module of `n` mid-sized functions.
+fn many_functions(n: usize) -> Vec<u8> {
+    let mut wat = String::from("(module (memory 1)\n");
+    for i in 0..n {
+        wat.push_str(&format!(
+            "(func (export \"f{i}\") (param i32 i32) (result i32) (local i32)
+               (local.set 2 (i32.const {i}))
+               (block $d (loop $l
+                 (br_if $d (i32.ge_u (local.get 2) (local.get 1)))
+                 (local.set 0 (i32.add (local.get 0) (i32.mul (local.get 2) (i32.const 3))))
+                 (i32.store (i32.and (local.get 2) (i32.const 1020)) (local.get 0))
+                 (local.set 0 (i32.xor (local.get 0) (i32.load offset=4 (i32.and (local.get 0) (i32.const 1020)))))
+                 (if (i32.gt_s (local.get 0) (i32.const 1000)) (then (local.set 0 (i32.shr_u (local.get 0) (i32.const 1)))))
+                 (local.set 2 (i32.add (local.get 2) (i32.const 1)))
+                 (br $l)))
+               (local.get 0))\n"
+        ));
+    }
+    wat.push(')');
+    wat::parse_str(&wat).unwrap()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One line of the report: weft's and Wasmtime's samples.
+struct Row {
+    what: String,
+    unit: &'static str,
+    weft: Vec<f64>,
+    wasmtime: Vec<f64>,
+}
+
+impl Row {
+    fn new(what: &str, unit: &'static str) -> Row {
+        Row {
+            what: what.into(),
+            unit,
+            weft: Vec::new(),
+            wasmtime: Vec::new(),
+        }
+    }
+}
+
+/// Time per iteration of `f` over `n` iterations, in nanoseconds.
+fn per_iter(n: u32, mut f: impl FnMut(u32)) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    t.elapsed().as_nanos() as f64 / f64::from(n)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = if quick { 3 } else { 15 };
+    let calls: u32 = if quick { 100_000 } else { 2_000_000 };
+    let add_bytes = wat::parse_str(ADD).unwrap();
+    let small_bytes = wat::parse_str(SMALL).unwrap();
+    let medium = many_functions(if quick { 100 } else { 1_000 });
+    let large = many_functions(if quick { 1_000 } else { 100_000 });
+
+    // --- weft ---
+    let w_engine = weft::Engine::default();
+    let w_module = weft::Module::new(&w_engine, &add_bytes).unwrap();
+    let mut w_linker = weft::Linker::<()>::new();
+    w_linker.func_wrap("host", "nop", |x: i32| x + 1).unwrap();
+    let mut w_store = weft::Store::new(&w_engine, ());
+    let w_inst = w_linker.instantiate(&mut w_store, &w_module).unwrap();
+    let w_add = w_inst
+        .get_typed_func::<(i32, i32), i32>(&mut w_store, "add")
+        .unwrap();
+    let w_loop = w_inst
+        .get_typed_func::<i32, i32>(&mut w_store, "host_loop")
+        .unwrap();
+    let mut w_pool_cfg = weft::Config::new();
+    w_pool_cfg.allocation_strategy(weft::InstanceAllocationStrategy::Pooling(
+        weft::PoolingAllocationConfig::default(),
+    ));
+    let w_pool_engine = weft::Engine::new(&w_pool_cfg).unwrap();
+    let w_small = weft::Module::new(&w_pool_engine, &small_bytes).unwrap();
+    let w_small_pre = weft::Linker::<()>::new().instantiate_pre(&w_small).unwrap();
+    let w_small_od = weft::Module::new(&w_engine, &small_bytes).unwrap();
+    let w_small_od_pre = weft::Linker::<()>::new()
+        .instantiate_pre(&w_small_od)
+        .unwrap();
+
+    // --- Wasmtime ---
+    let t_engine = wasmtime::Engine::default();
+    let t_module = wasmtime::Module::new(&t_engine, &add_bytes).unwrap();
+    let mut t_linker = wasmtime::Linker::<()>::new(&t_engine);
+    t_linker.func_wrap("host", "nop", |x: i32| x + 1).unwrap();
+    let mut t_store = wasmtime::Store::new(&t_engine, ());
+    let t_inst = t_linker.instantiate(&mut t_store, &t_module).unwrap();
+    let t_add = t_inst
+        .get_typed_func::<(i32, i32), i32>(&mut t_store, "add")
+        .unwrap();
+    let t_loop = t_inst
+        .get_typed_func::<i32, i32>(&mut t_store, "host_loop")
+        .unwrap();
+    let mut t_pool_cfg = wasmtime::Config::new();
+    t_pool_cfg.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    let t_pool_engine = wasmtime::Engine::new(&t_pool_cfg).unwrap();
+    let t_small = wasmtime::Module::new(&t_pool_engine, &small_bytes).unwrap();
+    let t_small_pre = wasmtime::Linker::<()>::new(&t_pool_engine)
+        .instantiate_pre(&t_small)
+        .unwrap();
+    let t_small_od = wasmtime::Module::new(&t_engine, &small_bytes).unwrap();
+    let t_small_od_pre = wasmtime::Linker::<()>::new(&t_engine)
+        .instantiate_pre(&t_small_od)
+        .unwrap();
+
+    let mut rows = vec![
+        Row::new("host→wasm call, TypedFunc i32 add", "ns"),
+        Row::new("wasm→host call, typed no-op import in a loop", "ns"),
+        Row::new("instantiate (b) + first call + drop, on demand", "µs"),
+        Row::new(
+            "instantiate (b) + first call + drop, pooling + InstancePre",
+            "µs",
+        ),
+        Row::new(
+            &format!("compile {:.0} KB, all cores", medium.len() as f64 / 1e3),
+            "ms",
+        ),
+    ];
+    let inst_n = calls / 200;
+    for _ in 0..rounds {
+        rows[0].weft.push(per_iter(calls, |i| {
+            std::hint::black_box(w_add.call(&mut w_store, (i as i32, 1)).unwrap());
+        }));
+        rows[0].wasmtime.push(per_iter(calls, |i| {
+            std::hint::black_box(t_add.call(&mut t_store, (i as i32, 1)).unwrap());
+        }));
+        let n = calls / 1000;
+        rows[1].weft.push(
+            per_iter(n, |_| {
+                std::hint::black_box(w_loop.call(&mut w_store, 1000).unwrap());
+            }) / 1000.0,
+        );
+        rows[1].wasmtime.push(
+            per_iter(n, |_| {
+                std::hint::black_box(t_loop.call(&mut t_store, 1000).unwrap());
+            }) / 1000.0,
+        );
+        for (row, w_pre, w_eng, t_pre, t_eng) in [
+            (2, &w_small_od_pre, &w_engine, &t_small_od_pre, &t_engine),
+            (
+                3,
+                &w_small_pre,
+                &w_pool_engine,
+                &t_small_pre,
+                &t_pool_engine,
+            ),
+        ] {
+            rows[row].weft.push(
+                per_iter(inst_n, |_| {
+                    let mut s = weft::Store::new(w_eng, ());
+                    let i = w_pre.instantiate(&mut s).unwrap();
+                    let f = i.get_typed_func::<(), i32>(&mut s, "run").unwrap();
+                    std::hint::black_box(f.call(&mut s, ()).unwrap());
+                }) / 1000.0,
+            );
+            rows[row].wasmtime.push(
+                per_iter(inst_n, |_| {
+                    let mut s = wasmtime::Store::new(t_eng, ());
+                    let i = t_pre.instantiate(&mut s).unwrap();
+                    let f = i.get_typed_func::<(), i32>(&mut s, "run").unwrap();
+                    std::hint::black_box(f.call(&mut s, ()).unwrap());
+                }) / 1000.0,
+            );
+        }
+        let t = Instant::now();
+        std::hint::black_box(weft::Module::new(&w_engine, &medium).unwrap());
+        rows[4].weft.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        std::hint::black_box(wasmtime::Module::new(&t_engine, &medium).unwrap());
+        rows[4].wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    // The large module once per runtime (seconds each).
+    let mut big = Row::new(
+        &format!(
+            "compile {:.1} MB, all cores (one run)",
+            large.len() as f64 / 1e6
+        ),
+        "ms",
+    );
+    let t = Instant::now();
+    drop(weft::Module::new(&w_engine, &large).unwrap());
+    big.weft.push(t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    drop(wasmtime::Module::new(&t_engine, &large).unwrap());
+    big.wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
+    rows.push(big);
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "weft vs Wasmtime 48.0.8 (same Cranelift 0.135.8), {cores} cores, median of {rounds} interleaved rounds"
+    );
+    println!("| measurement | weft | Wasmtime | weft / Wasmtime |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        let (w, t) = (median(r.weft), median(r.wasmtime));
+        let fmt = |v: f64| {
+            if v < 10.0 {
+                format!("{v:.2} {}", r.unit)
+            } else {
+                format!("{v:.0} {}", r.unit)
+            }
+        };
+        println!("| {} | {} | {} | {:.2}× |", r.what, fmt(w), fmt(t), w / t);
+    }
+}
