@@ -39,7 +39,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, functions) = if quick { (1, 400) } else { (5, 4000) };
+    let (rounds, mut functions) = if quick { (1, 400) } else { (5, 4000) };
+    if let Some(n) = std::env::var("WEFT_COMPILE_FUNCTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        functions = n;
+    }
     let bytes = module(functions);
     let engines: Vec<Engine> = [false, true]
         .into_iter()

@@ -331,12 +331,12 @@ impl Compiler {
             // here so the outcome never depends on scheduling.
             let mut ctx = Context::new();
             let mut fctx = FunctionBuilderContext::new();
-            for job in 0..jobs {
-                if results[..job].iter().any(|r| matches!(r, Some(Err(_)))) {
-                    break;
+            for (job, slot) in results.iter_mut().enumerate() {
+                if slot.is_none() {
+                    *slot = Some(compile_job(&mut ctx, &mut fctx, job));
                 }
-                if results[job].is_none() {
-                    results[job] = Some(compile_job(&mut ctx, &mut fctx, job));
+                if matches!(slot, Some(Err(_))) {
+                    break;
                 }
             }
         }
