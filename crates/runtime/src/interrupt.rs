@@ -249,11 +249,11 @@ impl VMStoreContext {
         self.replace_limit_unless_interrupted(limit);
     }
 
-    /// The outermost call's exit: the limit back to "no call", unless an
-    /// interrupt has raised it meanwhile.
-    pub(crate) fn exit(&self) {
-        self.replace_limit_unless_interrupted(0);
-    }
+    /// The outermost call's exit. Nothing to do: the limit only matters
+    /// while wasm runs, every outermost entry sets it anew, and leaving it
+    /// alone keeps an interrupt that arrived meanwhile (no locked
+    /// instruction on the way out of every call).
+    pub(crate) fn exit(&self) {}
 
     fn replace_limit_unless_interrupted(&self, limit: usize) {
         let mut cur = self.stack_limit.load(Ordering::SeqCst);
