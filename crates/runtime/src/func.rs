@@ -28,9 +28,23 @@ pub(crate) struct VMFuncRef {
 pub(crate) type HostCallback = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) -> u32;
 
 /// A host function as the store keeps it: works on raw value slots, with
-/// the store and the calling instance (if called from wasm).
+/// the store and the caller's vmctx (null if not called from wasm; see
+/// [`caller_instance`], needed only by host functions that take a
+/// [`Caller`], so the others never look it up).
 pub(crate) type RawHostFn<T> =
-    dyn Fn(&mut StoreInner<T>, Option<usize>, &mut [u128]) -> Result<()> + Send + Sync + 'static;
+    dyn Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static;
+
+/// The store index of the instance a caller vmctx belongs to.
+#[inline]
+pub(crate) fn caller_instance(caller_vmctx: *mut u8) -> Option<usize> {
+    if caller_vmctx.is_null() {
+        None
+    } else {
+        // SAFETY: a non-null caller vmctx given to a host function is a
+        // live wasm instance's (the trampolines pass their caller's).
+        unsafe { InstanceData::from_vmctx(caller_vmctx).map(|i| i.index) }
+    }
+}
 
 /// Wraps a closure with a dynamic signature as a raw host function.
 pub(crate) fn dynamic_host_fn<T: 'static>(
@@ -38,7 +52,8 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
     f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
 ) -> Arc<RawHostFn<T>> {
     Arc::new(
-        move |store: &mut StoreInner<T>, instance, slots: &mut [u128]| -> Result<()> {
+        move |store: &mut StoreInner<T>, caller: *mut u8, slots: &mut [u128]| -> Result<()> {
+            let instance = caller_instance(caller);
             let params: Vec<Val> = ty
                 .params()
                 .iter()
@@ -84,6 +99,10 @@ pub struct HostFuncParts<T: 'static> {
 pub(crate) struct HostCtx {
     callback: HostCallback,
     store: *mut StoreOpaque,
+    /// The `HostFn<T>` inside `func`, for `host_callback::<T>` (the same
+    /// `T`: both are chosen together in `Func::new_raw`), so a call needs
+    /// no downcast.
+    raw: *const (),
     func: Arc<dyn Any + Send + Sync>,
     ty: Arc<FuncType>,
     funcref: VMFuncRef,
@@ -235,10 +254,13 @@ impl Func {
         let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
+        let func: Arc<HostFn<T>> = Arc::new(HostFn::<T>(raw));
+        let raw_ptr = Arc::as_ptr(&func) as *const ();
         let mut ctx = Box::new(HostCtx {
             callback: host_callback::<T>,
             store: opaque.self_ptr,
-            func: Arc::new(HostFn::<T>(raw)),
+            raw: raw_ptr,
+            func,
             ty: ty.clone(),
             funcref: VMFuncRef {
                 wasm_call: trampoline.code.wasm_call(),
@@ -425,7 +447,7 @@ pub(crate) fn call_raw<T: 'static>(
             .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?
             .0
             .clone();
-        return func(inner, None, slots);
+        return func(inner, std::ptr::null_mut(), slots);
     }
     let funcref = data.funcref;
     // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
@@ -523,19 +545,13 @@ unsafe extern "C" fn host_callback<T: 'static>(
     // taking the store mutably.
     let (store, func) = unsafe {
         let ctx = &*(host_vmctx as *const HostCtx);
-        let Some(f) = ctx.func.downcast_ref::<HostFn<T>>() else {
-            return 1;
-        };
-        // A raw pointer, not a clone: the context (and the closure it
-        // holds) lives as long as the store, and stores never remove
-        // functions, so it outlives this call.
+        // `raw` points at the `HostFn<T>` in `ctx.func` (see `new_raw`,
+        // which pairs it with this very instantiation of the callback). A
+        // raw pointer, not a clone: the context (and the closure it holds)
+        // lives as long as the store, and stores never remove functions,
+        // so it outlives this call.
+        let f = &*(ctx.raw as *const HostFn<T>);
         (ctx.store, &*f.0 as *const RawHostFn<T>)
-    };
-    let instance = if caller_vmctx.is_null() {
-        None
-    } else {
-        // SAFETY: a wasm caller's vmctx holds the runtime's instance pointer.
-        unsafe { InstanceData::from_vmctx(caller_vmctx).map(|i| i.index) }
     };
     // SAFETY: the store outlives every call into it and the outer Rust frame
     // holding `&mut Store` is suspended in `invoke` while wasm runs.
@@ -545,7 +561,7 @@ unsafe extern "C" fn host_callback<T: 'static>(
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
     // SAFETY: see above; the closure is `Sync` and only read.
     let f = unsafe { &*func };
-    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, instance, slots)));
+    let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, caller_vmctx, slots)));
     match r {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -659,7 +675,7 @@ macro_rules! into_func {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
             fn into_parts(self) -> HostFuncParts<T> {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
-                let raw = move |store: &mut StoreInner<T>, _instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
+                let raw = move |store: &mut StoreInner<T>, _caller: *mut u8, slots: &mut [u128]| -> Result<()> {
                     let r = self($($a::from_raw(slots[$i], &store.opaque)),*).into_results()?;
                     r.store(slots, &mut store.opaque);
                     Ok(())
@@ -676,7 +692,8 @@ macro_rules! into_func {
             #[allow(non_snake_case, unused_variables, reason = "macro-generated")]
             fn into_parts(self) -> HostFuncParts<T> {
                 let ty = FuncType::new(vec![$($a::TY),*], R::List::types());
-                let raw = move |store: &mut StoreInner<T>, instance: Option<usize>, slots: &mut [u128]| -> Result<()> {
+                let raw = move |store: &mut StoreInner<T>, caller: *mut u8, slots: &mut [u128]| -> Result<()> {
+                    let instance = caller_instance(caller);
                     $(let $a = $a::from_raw(slots[$i], &store.opaque);)*
                     let r = self(Caller { store: &mut *store, instance }, $($a),*).into_results()?;
                     r.store(slots, &mut store.opaque);

@@ -244,10 +244,11 @@ impl<T: 'static> Linker<T> {
     {
         let ty = FuncType::new(P::types(), R::types());
         let raw = move |store: &mut crate::store::StoreInner<T>,
-                        instance: Option<usize>,
+                        caller: *mut u8,
                         slots: &mut [u128]|
               -> Result<()> {
             let params = P::load(slots, &store.opaque);
+            let instance = crate::func::caller_instance(caller);
             let store_ptr: *mut crate::store::StoreInner<T> = store;
             let fut = f(
                 Caller {
