@@ -46,6 +46,51 @@ fn many_functions(n: usize) -> Vec<u8> {
     wat::parse_str(&wat).unwrap()
 }
 
+/// The serving workload of issue #21: 1 MiB of memory with a 64 KiB data
+/// segment; a request writes 1 KiB of input at 512 KiB and calls `handle`,
+/// which hashes the input against the data.
+fn serving_module() -> Vec<u8> {
+    let mut data = String::new();
+    for i in 0..65536u32 {
+        data.push_str(&format!(
+            "\\{:02x}",
+            (i.wrapping_mul(2_654_435_761) >> 24) as u8
+        ));
+    }
+    wat::parse_str(format!(
+        r#"(module (memory (export "mem") 16 16) (data (i32.const 0) "{data}")
+          (func (export "handle") (param $len i32) (result i32) (local $h i32) (local $i i32)
+            (local.set $h (i32.const 0x811c9dc5))
+            (block $d (loop $l
+              (br_if $d (i32.ge_u (local.get $i) (local.get $len)))
+              (local.set $h (i32.mul
+                (i32.xor (local.get $h)
+                  (i32.xor (i32.load8_u offset=524288 (local.get $i))
+                           (i32.load8_u (i32.and (i32.mul (local.get $i) (i32.const 64)) (i32.const 65535)))))
+                (i32.const 0x01000193)))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $l)))
+            (local.get $h)))"#
+    ))
+    .unwrap()
+}
+
+/// Requests per second over `threads` threads doing `per_thread` requests
+/// each; `request(i)` serves one request and returns its answer.
+fn serve(threads: usize, per_thread: u32, request: impl Fn(u32) -> i32 + Sync) -> f64 {
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for i in 0..per_thread {
+                    std::hint::black_box(request(i));
+                }
+            });
+        }
+    });
+    f64::from(per_thread) * threads as f64 / t.elapsed().as_secs_f64()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -223,6 +268,7 @@ fn main() {
     rows.push(big);
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let serving = serving_section(rounds.min(7), if quick { 2_000 } else { 20_000 }, cores);
     println!(
         "weft vs Wasmtime 48.0.8 (same Cranelift 0.135.8), {cores} cores, median of {rounds} interleaved rounds"
     );
@@ -239,4 +285,117 @@ fn main() {
         };
         println!("| {} | {} | {} | {:.2}× |", r.what, fmt(w), fmt(t), w / t);
     }
+    println!();
+    println!(
+        "serving (issue #21): a fresh instance per request, 1 KiB written, handler called, {cores} threads; requests/s, median of rounds"
+    );
+    println!("| configuration | requests/s | vs Wasmtime pooling + InstancePre |");
+    println!("|---|---|---|");
+    let reference = serving
+        .iter()
+        .find(|(n, _)| n.starts_with("Wasmtime, pooling"))
+        .map(|r| r.1)
+        .unwrap_or(1.0);
+    for (name, rps) in serving {
+        println!("| {name} | {rps:.0} | {:.2}× |", rps / reference);
+    }
+}
+
+fn serving_section(rounds: usize, per_thread: u32, threads: usize) -> Vec<(String, f64)> {
+    let bytes = serving_module();
+    let input: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 3) as u8).collect();
+    let input = &input;
+    // weft
+    let w_od = weft::Engine::default();
+    let w_od_pre = weft::Linker::<()>::new()
+        .instantiate_pre(&weft::Module::new(&w_od, &bytes).unwrap())
+        .unwrap();
+    let mut pc = weft::Config::new();
+    pc.allocation_strategy(weft::InstanceAllocationStrategy::Pooling(
+        weft::PoolingAllocationConfig::default(),
+    ));
+    let w_pool = weft::Engine::new(&pc).unwrap();
+    let w_pool_pre = weft::Linker::<()>::new()
+        .instantiate_pre(&weft::Module::new(&w_pool, &bytes).unwrap())
+        .unwrap();
+    let make_pool = |policy| {
+        let mut c = weft::InstancePoolConfig::default();
+        c.max_size(threads).policy(policy);
+        weft::InstancePool::new(w_pool_pre.clone(), c, || ())
+    };
+    let w_reset = make_pool(weft::ReturnPolicy::Reset);
+    let w_keep = make_pool(weft::ReturnPolicy::KeepState);
+    let weft_request = |store: &mut weft::Store<()>, inst: weft::Instance| {
+        let mem = inst.get_memory(&mut *store, "mem").unwrap();
+        mem.data_mut(&mut *store)[524_288..524_288 + 1024].copy_from_slice(input);
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut *store, "handle")
+            .unwrap();
+        f.call(&mut *store, 1024).unwrap()
+    };
+    // Wasmtime
+    let t_od = wasmtime::Engine::default();
+    let t_od_pre = wasmtime::Linker::<()>::new(&t_od)
+        .instantiate_pre(&wasmtime::Module::new(&t_od, &bytes).unwrap())
+        .unwrap();
+    let mut tc = wasmtime::Config::new();
+    tc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    let t_pool = wasmtime::Engine::new(&tc).unwrap();
+    let t_pool_pre = wasmtime::Linker::<()>::new(&t_pool)
+        .instantiate_pre(&wasmtime::Module::new(&t_pool, &bytes).unwrap())
+        .unwrap();
+    let wasmtime_request = |store: &mut wasmtime::Store<()>, inst: wasmtime::Instance| {
+        let mem = inst.get_memory(&mut *store, "mem").unwrap();
+        mem.data_mut(&mut *store)[524_288..524_288 + 1024].copy_from_slice(input);
+        let f = inst
+            .get_typed_func::<i32, i32>(&mut *store, "handle")
+            .unwrap();
+        f.call(&mut *store, 1024).unwrap()
+    };
+    let mut results: Vec<(String, Vec<f64>)> = [
+        "weft, on demand + InstancePre",
+        "weft, pooling + InstancePre",
+        "weft, InstancePool (reset on return)",
+        "weft, InstancePool (keep state: not a fresh instance)",
+        "Wasmtime, on demand + InstancePre",
+        "Wasmtime, pooling + InstancePre",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), Vec::new()))
+    .collect();
+    for _ in 0..rounds {
+        results[0].1.push(serve(threads, per_thread, |_| {
+            let mut s = weft::Store::new(&w_od, ());
+            let i = w_od_pre.instantiate(&mut s).unwrap();
+            weft_request(&mut s, i)
+        }));
+        results[1].1.push(serve(threads, per_thread, |_| {
+            let mut s = weft::Store::new(&w_pool, ());
+            let i = w_pool_pre.instantiate(&mut s).unwrap();
+            weft_request(&mut s, i)
+        }));
+        results[2].1.push(serve(threads, per_thread, |_| {
+            let mut g = w_reset.get().unwrap();
+            let (s, i) = g.parts();
+            weft_request(s, i)
+        }));
+        results[3].1.push(serve(threads, per_thread, |_| {
+            let mut g = w_keep.get().unwrap();
+            let (s, i) = g.parts();
+            weft_request(s, i)
+        }));
+        results[4].1.push(serve(threads, per_thread, |_| {
+            let mut s = wasmtime::Store::new(&t_od, ());
+            let i = t_od_pre.instantiate(&mut s).unwrap();
+            wasmtime_request(&mut s, i)
+        }));
+        results[5].1.push(serve(threads, per_thread, |_| {
+            let mut s = wasmtime::Store::new(&t_pool, ());
+            let i = t_pool_pre.instantiate(&mut s).unwrap();
+            wasmtime_request(&mut s, i)
+        }));
+    }
+    results.into_iter().map(|(n, v)| (n, median(v))).collect()
 }
