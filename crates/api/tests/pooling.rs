@@ -449,3 +449,68 @@ fn instance_pool_resets_or_keeps_state_and_never_hands_out_a_failed_instance() {
     drop(pool);
     assert_eq!(stats(&engine), (0, 0, 0));
 }
+
+/// A reset instance is indistinguishable from a fresh one: memory contents
+/// and size (after the last user grew it), globals, table size and
+/// contents. (Issue #21 item 2, for `ReturnPolicy::Reset`.)
+#[test]
+fn a_reset_instance_is_indistinguishable_from_a_fresh_one() {
+    const STATEFUL: &str = r#"(module
+      (memory (export "mem") 1 10)
+      (data (i32.const 100) "initial contents")
+      (global (export "g") (mut i32) (i32.const 5))
+      (table (export "t") 4 10 funcref)
+      (elem (i32.const 1) $f)
+      (func $f (result i32) (i32.const 9))
+      (func (export "dirty")
+        (global.set 0 (i32.const 77))
+        (i32.store (i32.const 100) (i32.const -1))
+        (i32.store (i32.const 60000) (i32.const 1234))
+        (drop (memory.grow (i32.const 2)))
+        (i32.store (i32.const 70000) (i32.const 99))
+        (table.set (i32.const 1) (ref.null func))
+        (drop (table.grow (ref.func $f) (i32.const 3)))))"#;
+    type Snapshot = (Vec<u8>, i32, Vec<bool>);
+    fn snapshot(store: &mut Store<()>, inst: Instance) -> Snapshot {
+        let mem = inst.get_memory(&mut *store, "mem").unwrap();
+        let bytes = mem.data(&*store).to_vec();
+        let g = inst.get_global(&mut *store, "g").unwrap();
+        let g = g.get(&*store).unwrap().i32().unwrap();
+        let t = inst.get_table(&mut *store, "t").unwrap();
+        let n = t.size(&*store).unwrap();
+        let slots = (0..n)
+            .map(|i| match t.get(&*store, i) {
+                Some(weft::Val::FuncRef(f)) => f.is_some(),
+                other => panic!("table slot {i}: {other:?}"),
+            })
+            .collect();
+        (bytes, g, slots)
+    }
+    for engine in [Engine::default(), pooling(|_| {})] {
+        let module = Module::new(&engine, STATEFUL).unwrap();
+        let pre = Linker::<()>::new().instantiate_pre(&module).unwrap();
+        let fresh = {
+            let mut s = Store::new(&engine, ());
+            let i = pre.instantiate(&mut s).unwrap();
+            snapshot(&mut s, i)
+        };
+        assert_eq!(fresh.0.len(), 65536);
+        assert_eq!(fresh.2, [false, true, false, false]);
+        let mut cfg = InstancePoolConfig::default();
+        cfg.max_size(1);
+        let pool = InstancePool::new(pre, cfg, || ());
+        for _ in 0..3 {
+            let mut g = pool.get().unwrap();
+            let (store, inst) = g.parts();
+            assert!(
+                snapshot(store, inst) == fresh,
+                "a reused instance differs from a fresh one"
+            );
+            let dirty = inst.get_typed_func::<(), ()>(&mut *store, "dirty").unwrap();
+            dirty.call(&mut *store, ()).unwrap();
+            let after = snapshot(store, inst);
+            assert_eq!((after.0.len(), after.1, after.2.len()), (3 * 65536, 77, 7));
+        }
+        assert_eq!(pool.stats().reset, 3);
+    }
+}
