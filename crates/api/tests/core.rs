@@ -418,3 +418,45 @@ fn backtrace_frames_carry_indices_offsets_and_count_what_is_cut() {
     assert!(trap.more_frames() > 0);
     assert!(format!("{trap:#}").contains(&format!("... {} more frames", trap.more_frames())));
 }
+
+/// Multi-memory is on by default, can be turned off (modules using it are
+/// then invalid), and does not change the code of single-memory modules:
+/// memory 0's fast path is the same instructions.
+#[test]
+fn multi_memory_is_on_by_default_and_leaves_single_memory_code_alone() {
+    let two = r#"(module (memory 1) (memory $b 1)
+        (func (export "f") (result i32)
+          (i32.store $b (i32.const 8) (i32.const 42))
+          (i32.add (i32.load (i32.const 8)) (i32.load $b (i32.const 8)))))"#;
+    let engine = weft::Engine::default();
+    let m = weft::Module::new(&engine, two).unwrap();
+    let mut store = weft::Store::new(&engine, ());
+    let i = weft::Instance::new(&mut store, &m, &[]).unwrap();
+    let f = i.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), 42);
+    let mut off = weft::Config::new();
+    off.wasm_multi_memory(false);
+    let off = weft::Engine::new(&off).unwrap();
+    assert!(matches!(
+        weft::Module::new(&off, two),
+        Err(weft::Error::Invalid { .. })
+    ));
+    // The code part of a serialized module (after the header, which names
+    // the features) is the same with the feature on and off.
+    let one = r#"(module (memory 1) (func (export "sum") (param i32) (result i32) (local i32)
+        (block $d (loop $l (br_if $d (i32.eqz (local.get 0)))
+          (local.set 1 (i32.add (local.get 1) (i32.load (local.get 0))))
+          (local.set 0 (i32.sub (local.get 0) (i32.const 4))) (br $l)))
+        (local.get 1)))"#;
+    let code = |e: &weft::Engine| {
+        let bytes = weft::Module::new(e, one).unwrap().serialize().unwrap();
+        // magic, version, then three length-prefixed parts: header, wasm, code
+        let mut rest = &bytes[b"\0weft-cwasm\n".len() + 4..];
+        for _ in 0..2 {
+            let n = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+            rest = &rest[8 + n..];
+        }
+        rest.to_vec()
+    };
+    assert!(code(&engine) == code(&off));
+}

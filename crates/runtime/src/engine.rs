@@ -57,7 +57,7 @@ fn guarded_or_checked(t: Tunables) -> Tunables {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            features: WasmFeatures::WASM2 | WasmFeatures::THREADS,
+            features: WasmFeatures::WASM2 | WasmFeatures::THREADS | WasmFeatures::MULTI_MEMORY,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -77,7 +77,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default configuration: WebAssembly 2.0 plus threads, 4 GiB
+    /// The default configuration: WebAssembly 2.0 plus threads and
+    /// multi-memory, 4 GiB
     /// reservations with 2 GiB guards (no explicit bounds checks for 32-bit
     /// memories on 64-bit hosts), a 512 KiB wasm stack.
     pub fn new() -> Self {
@@ -96,6 +97,14 @@ impl Config {
     /// ([`Error::Unsupported`](crate::Error::Unsupported)).
     pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::SIMD, enable);
+        self
+    }
+
+    /// Enables or disables multi-memory (WebAssembly 3.0: any number of
+    /// memories per module, a memory index on every memory instruction). On
+    /// by default. Single-memory modules compile to the same code either way.
+    pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::MULTI_MEMORY, enable);
         self
     }
 

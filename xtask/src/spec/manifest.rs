@@ -102,11 +102,23 @@ impl Manifest {
 /// The features a file's modules are validated with (POST2 modules aside).
 pub fn base_features(set: &str) -> WasmFeatures {
     if set == THREADS_SET {
-        WasmFeatures::WASM2 | WasmFeatures::THREADS
-    } else {
-        WasmFeatures::WASM2
+        return WasmFeatures::WASM2 | WasmFeatures::THREADS;
     }
+    // A set made only of post-2.0 features weft supports runs with them on;
+    // any other set's post-2.0 modules are skipped ("needs ...").
+    let mut flags = WasmFeatures::WASM2;
+    for f in split_features(set) {
+        match feature_flags(&f) {
+            Some(x) if SUPPORTED_POST2.contains(x) => flags |= x,
+            Some(x) if WasmFeatures::WASM2.contains(x) => {}
+            _ => return WasmFeatures::WASM2,
+        }
+    }
+    flags
 }
+
+/// Post-2.0 features weft implements (the engine's defaults).
+const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY;
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =
