@@ -460,3 +460,56 @@ fn multi_memory_is_on_by_default_and_leaves_single_memory_code_alone() {
     };
     assert!(code(&engine) == code(&off));
 }
+
+/// memory64: 64-bit addresses, growth past 4 GiB, bounds checks on 64-bit
+/// indices, 64-bit tables; off with `Config::wasm_memory64(false)`.
+#[test]
+fn memory64_grows_past_four_gib_and_checks_64_bit_addresses() {
+    let wat = r#"(module
+        (memory (export "mem") i64 1)
+        (table i64 2 funcref)
+        (func (export "grow") (param i64) (result i64) (memory.grow (local.get 0)))
+        (func (export "size") (result i64) (memory.size))
+        (func (export "store") (param i64 i32) (i32.store (local.get 0) (local.get 1)))
+        (func (export "load") (param i64) (result i32) (i32.load (local.get 0)))
+        (func (export "tsize") (result i64) (table.size)))"#;
+    let engine = weft::Engine::default();
+    let m = weft::Module::new(&engine, wat).unwrap();
+    let mut store = weft::Store::new(&engine, ());
+    let i = weft::Instance::new(&mut store, &m, &[]).unwrap();
+    let grow = i.get_typed_func::<i64, i64>(&mut store, "grow").unwrap();
+    let size = i.get_typed_func::<(), i64>(&mut store, "size").unwrap();
+    let st = i
+        .get_typed_func::<(i64, i32), ()>(&mut store, "store")
+        .unwrap();
+    let ld = i.get_typed_func::<i64, i32>(&mut store, "load").unwrap();
+    let tsize = i.get_typed_func::<(), i64>(&mut store, "tsize").unwrap();
+    assert_eq!(tsize.call(&mut store, ()).unwrap(), 2);
+    assert_eq!(grow.call(&mut store, 65536).unwrap(), 1);
+    assert_eq!(size.call(&mut store, ()).unwrap(), 65537);
+    let past_4g = (1i64 << 32) + 8;
+    st.call(&mut store, (past_4g, 77)).unwrap();
+    assert_eq!(ld.call(&mut store, past_4g).unwrap(), 77);
+    assert_eq!(
+        ld.call(&mut store, 8).unwrap(),
+        0,
+        "no aliasing modulo 2^32"
+    );
+    let mem = i.get_memory(&mut store, "mem").unwrap();
+    assert_eq!(mem.size(&store).unwrap(), 65537);
+    let end = 65537i64 * 65536;
+    for addr in [end - 3, end, i64::MAX, -1] {
+        let err = ld.call(&mut store, addr).unwrap_err();
+        assert!(
+            matches!(err, weft::Error::Trap(ref t) if t.kind() == weft::TrapKind::MemoryOutOfBounds),
+            "{addr:#x}: {err}"
+        );
+    }
+    let mut off = weft::Config::new();
+    off.wasm_memory64(false);
+    let off = weft::Engine::new(&off).unwrap();
+    assert!(matches!(
+        weft::Module::new(&off, wat),
+        Err(weft::Error::Invalid { .. })
+    ));
+}

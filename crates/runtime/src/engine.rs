@@ -57,7 +57,10 @@ fn guarded_or_checked(t: Tunables) -> Tunables {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            features: WasmFeatures::WASM2 | WasmFeatures::THREADS | WasmFeatures::MULTI_MEMORY,
+            features: WasmFeatures::WASM2
+                | WasmFeatures::THREADS
+                | WasmFeatures::MULTI_MEMORY
+                | WasmFeatures::MEMORY64,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -77,8 +80,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default configuration: WebAssembly 2.0 plus threads and
-    /// multi-memory, 4 GiB
+    /// The default configuration: WebAssembly 2.0 plus threads,
+    /// multi-memory and memory64, 4 GiB
     /// reservations with 2 GiB guards (no explicit bounds checks for 32-bit
     /// memories on 64-bit hosts), a 512 KiB wasm stack.
     pub fn new() -> Self {
@@ -105,6 +108,15 @@ impl Config {
     /// by default. Single-memory modules compile to the same code either way.
     pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::MULTI_MEMORY, enable);
+        self
+    }
+
+    /// Enables or disables memory64 (WebAssembly 3.0: memories and tables
+    /// indexed with `i64`). On by default. 64-bit memories are bounds-checked
+    /// explicitly and reserve up to 64 GiB of address space (not memory), so
+    /// they can grow past 4 GiB.
+    pub fn wasm_memory64(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::MEMORY64, enable);
         self
     }
 

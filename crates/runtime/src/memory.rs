@@ -10,6 +10,10 @@ use weft_jit::TrapKind;
 
 pub(crate) struct MemoryData(weft_memory::Memory);
 
+/// Address space reserved at most for one 64-bit memory (its size limit
+/// unless a `ResourceLimiter` or `Config::max_memory_size` sets a lower one).
+const MEMORY64_RESERVATION: u64 = 64 << 30;
+
 impl MemoryData {
     /// A memory defined by an instance: from the engine's pool, if it
     /// pools (shared memories are never pooled). A pooled memory starts as
@@ -45,14 +49,25 @@ impl MemoryData {
     }
 
     pub(crate) fn new(engine: &Engine, ty: &WasmMemoryType) -> Result<MemoryData> {
-        if ty.memory64 {
-            return Err(Error::Link("64-bit memories are not supported".into()));
-        }
         let t = &engine.inner.config.tunables;
+        let mut reservation = usize::try_from(t.memory_reservation).unwrap_or(usize::MAX);
+        if ty.memory64 {
+            // 64-bit memories are bounds-checked explicitly (no guard can
+            // cover a 64-bit index); reserving up to their maximum lets
+            // them grow past 4 GiB without moving.
+            let max_bytes = ty
+                .limits
+                .max
+                .and_then(|p| p.checked_mul(1u64 << ty.page_size_log2))
+                .unwrap_or(u64::MAX)
+                .min(MEMORY64_RESERVATION);
+            reservation = reservation.max(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+        }
         let cfg = weft_memory::MemoryConfig::new(ty.limits.min)
             .with_maximum(ty.limits.max)
+            .with_index64(ty.memory64)
             .with_page_size_log2(ty.page_size_log2 as u8)
-            .with_reservation(usize::try_from(t.memory_reservation).unwrap_or(usize::MAX))
+            .with_reservation(reservation)
             .with_guards(
                 weft_memory::DEFAULT_GUARD_BEFORE,
                 usize::try_from(t.memory_guard_size).unwrap_or(usize::MAX),

@@ -48,9 +48,6 @@ impl TableData {
         let Some(pool) = &engine.inner.pool else {
             return Self::new(ty, init);
         };
-        if ty.table64 {
-            return Err(Error::Link("64-bit tables are not supported".into()));
-        }
         let len = usize::try_from(ty.limits.min).unwrap_or(usize::MAX);
         let (slot, elements) = pool.table_slot(len, init)?;
         let mut t = TableData {
@@ -67,9 +64,6 @@ impl TableData {
     }
 
     pub(crate) fn new(ty: WasmTableType, init: usize) -> Result<TableData> {
-        if ty.table64 {
-            return Err(Error::Link("64-bit tables are not supported".into()));
-        }
         if ty.limits.min > MAX_TABLE_ELEMENTS {
             return Err(Error::Resource(format!(
                 "table of {} elements exceeds weft's limit of {MAX_TABLE_ELEMENTS}",

@@ -169,6 +169,15 @@ impl MemoryType {
         }
     }
 
+    /// A non-shared 64-bit (memory64) memory of `minimum` 64 KiB pages, at
+    /// most `maximum`.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> MemoryType {
+        MemoryType {
+            memory64: true,
+            ..MemoryType::new(minimum, maximum)
+        }
+    }
+
     /// A shared 32-bit memory of `minimum` 64 KiB pages, at most `maximum`
     /// (shared memories always have a maximum).
     pub fn shared(minimum: u64, maximum: u64) -> MemoryType {
@@ -264,6 +273,14 @@ impl TableType {
             minimum,
             maximum,
             table64: false,
+        }
+    }
+
+    /// A 64-bit (memory64) table of `element` references.
+    pub fn new64(element: ValType, minimum: u64, maximum: Option<u64>) -> TableType {
+        TableType {
+            table64: true,
+            ..TableType::new(element, minimum, maximum)
         }
     }
 

@@ -137,7 +137,8 @@ pub fn message_matches(got: &str, expected: &str) -> bool {
 
 /// Defines the `spectest` host module the scripts import: `print*`
 /// functions, `global_*` globals (666 and 666.6), a 1-2 page `memory`, a
-/// shared one, and a 10-20 element `table`. Later definitions may shadow
+/// shared one, and 10-20 element tables `table` and `table64` (64-bit
+/// indices). Later definitions may shadow
 /// names (scripts register names again).
 ///
 /// # Errors
@@ -174,5 +175,11 @@ pub fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::
         Val::FuncRef(None),
     )?;
     linker.define("spectest", "table", Extern::Table(table))?;
+    let table64 = Table::new(
+        &mut *store,
+        TableType::new64(ValType::FuncRef, 10, Some(20)),
+        Val::FuncRef(None),
+    )?;
+    linker.define("spectest", "table64", Extern::Table(table64))?;
     Ok(())
 }

@@ -118,7 +118,7 @@ pub fn base_features(set: &str) -> WasmFeatures {
 }
 
 /// Post-2.0 features weft implements (the engine's defaults).
-const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY;
+const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY.union(WasmFeatures::MEMORY64);
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =
