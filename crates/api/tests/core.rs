@@ -513,3 +513,46 @@ fn memory64_grows_past_four_gib_and_checks_64_bit_addresses() {
         Err(weft::Error::Invalid { .. })
     ));
 }
+
+/// Extended constant expressions: arithmetic in global initialisers and
+/// segment offsets, with imported globals; off with the switch.
+#[test]
+fn extended_constants_compute_initialisers_and_offsets() {
+    let wat = r#"(module
+        (import "env" "base" (global $base i32))
+        (global (export "g") i32 (i32.add (global.get $base) (i32.const 10)))
+        (global (export "h") i64 (i64.sub (i64.mul (i64.const 3) (i64.const 7)) (i64.const 1)))
+        (memory (export "mem") 1)
+        (data (i32.mul (global.get $base) (i32.const 2)) "xy")
+        (table (export "t") 4 funcref)
+        (elem (i32.sub (i32.const 3) (i32.const 1)) $f)
+        (func $f))"#;
+    let engine = weft::Engine::default();
+    let m = weft::Module::new(&engine, wat).unwrap();
+    let mut store = weft::Store::new(&engine, ());
+    let base = weft::Global::new(
+        &mut store,
+        weft::GlobalType::new(weft::ValType::I32, false),
+        weft::Val::I32(100),
+    )
+    .unwrap();
+    let i = weft::Instance::new(&mut store, &m, &[base.into()]).unwrap();
+    let g = i.get_global(&mut store, "g").unwrap().get(&store).unwrap();
+    let h = i.get_global(&mut store, "h").unwrap().get(&store).unwrap();
+    assert_eq!((g.i32(), h.i64()), (Some(110), Some(20)));
+    let mem = i.get_memory(&mut store, "mem").unwrap();
+    assert_eq!(&mem.data(&store)[200..202], b"xy");
+    let t = i.get_table(&mut store, "t").unwrap();
+    assert!(matches!(
+        t.get(&store, 2),
+        Some(weft::Val::FuncRef(Some(_)))
+    ));
+    assert!(matches!(t.get(&store, 1), Some(weft::Val::FuncRef(None))));
+    let mut off = weft::Config::new();
+    off.wasm_extended_const(false);
+    let off = weft::Engine::new(&off).unwrap();
+    assert!(matches!(
+        weft::Module::new(&off, wat),
+        Err(weft::Error::Invalid { .. })
+    ));
+}

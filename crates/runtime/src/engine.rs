@@ -60,7 +60,8 @@ impl Default for Config {
             features: WasmFeatures::WASM2
                 | WasmFeatures::THREADS
                 | WasmFeatures::MULTI_MEMORY
-                | WasmFeatures::MEMORY64,
+                | WasmFeatures::MEMORY64
+                | WasmFeatures::EXTENDED_CONST,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -81,7 +82,7 @@ impl Default for Config {
 
 impl Config {
     /// The default configuration: WebAssembly 2.0 plus threads,
-    /// multi-memory and memory64, 4 GiB
+    /// multi-memory, memory64 and extended constants, 4 GiB
     /// reservations with 2 GiB guards (no explicit bounds checks for 32-bit
     /// memories on 64-bit hosts), a 512 KiB wasm stack.
     pub fn new() -> Self {
@@ -108,6 +109,14 @@ impl Config {
     /// by default. Single-memory modules compile to the same code either way.
     pub fn wasm_multi_memory(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::MULTI_MEMORY, enable);
+        self
+    }
+
+    /// Enables or disables extended constant expressions (WebAssembly 3.0:
+    /// `i32`/`i64` `add`, `sub` and `mul` in initialisers and segment
+    /// offsets). On by default.
+    pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::EXTENDED_CONST, enable);
         self
     }
 

@@ -104,21 +104,23 @@ pub fn base_features(set: &str) -> WasmFeatures {
     if set == THREADS_SET {
         return WasmFeatures::WASM2 | WasmFeatures::THREADS;
     }
-    // A set made only of post-2.0 features weft supports runs with them on;
-    // any other set's post-2.0 modules are skipped ("needs ...").
+    // The set's post-2.0 features that weft implements are on; a module that
+    // needs any other one is skipped ("needs ...", see `POST2_MODULES.tsv`).
     let mut flags = WasmFeatures::WASM2;
     for f in split_features(set) {
-        match feature_flags(&f) {
-            Some(x) if SUPPORTED_POST2.contains(x) => flags |= x,
-            Some(x) if WasmFeatures::WASM2.contains(x) => {}
-            _ => return WasmFeatures::WASM2,
+        if let Some(x) = feature_flags(&f)
+            && SUPPORTED_POST2.contains(x)
+        {
+            flags |= x;
         }
     }
     flags
 }
 
 /// Post-2.0 features weft implements (the engine's defaults).
-const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY.union(WasmFeatures::MEMORY64);
+const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY
+    .union(WasmFeatures::MEMORY64)
+    .union(WasmFeatures::EXTENDED_CONST);
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =
