@@ -8,6 +8,13 @@
 
 use std::time::Instant;
 
+// The weft benches' workload generators, shared so both harnesses compile
+// the same modules.
+#[path = "../../crates/api/benches/kernels/mod.rs"]
+mod kernels;
+
+use kernels::many_functions;
+
 const ADD: &str = r#"(module
   (import "host" "nop" (func $nop (param i32) (result i32)))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
@@ -23,28 +30,6 @@ const ADD: &str = r#"(module
 /// segment, read by the first call.
 const SMALL: &str = r#"(module (memory 1) (data (i32.const 1024) "0123456789abcdef")
   (func (export "run") (result i32) (i32.load8_u (i32.const 1024))))"#;
-
-/// A module of `n` mid-sized functions.
-fn many_functions(n: usize) -> Vec<u8> {
-    let mut wat = String::from("(module (memory 1)\n");
-    for i in 0..n {
-        wat.push_str(&format!(
-            "(func (export \"f{i}\") (param i32 i32) (result i32) (local i32)
-               (local.set 2 (i32.const {i}))
-               (block $d (loop $l
-                 (br_if $d (i32.ge_u (local.get 2) (local.get 1)))
-                 (local.set 0 (i32.add (local.get 0) (i32.mul (local.get 2) (i32.const 3))))
-                 (i32.store (i32.and (local.get 2) (i32.const 1020)) (local.get 0))
-                 (local.set 0 (i32.xor (local.get 0) (i32.load offset=4 (i32.and (local.get 0) (i32.const 1020)))))
-                 (if (i32.gt_s (local.get 0) (i32.const 1000)) (then (local.set 0 (i32.shr_u (local.get 0) (i32.const 1)))))
-                 (local.set 2 (i32.add (local.get 2) (i32.const 1)))
-                 (br $l)))
-               (local.get 0))\n"
-        ));
-    }
-    wat.push(')');
-    wat::parse_str(&wat).unwrap()
-}
 
 /// The serving workload of issue #21: 1 MiB of memory with a 64 KiB data
 /// segment; a request writes 1 KiB of input at 512 KiB and calls `handle`,

@@ -60,29 +60,7 @@ fn typed<P: weft::WasmList, R: weft::WasmList>(k: &mut Kernels, name: &str) -> T
 
 /// A module with many mid-sized functions, for compile throughput.
 fn big_module() -> Vec<u8> {
-    let mut wat = String::from("(module (memory 1)\n");
-    for i in 0..400 {
-        wat.push_str(&format!(
-            "(func (export \"f{i}\") (param i32 i32) (result i32) (local i32)
-               (local.set 2 (i32.const {i}))
-               (block $d (loop $l
-                 (br_if $d (i32.ge_u (local.get 2) (local.get 1)))
-                 (local.set 0 (i32.add (local.get 0) (i32.mul (local.get 2) (i32.const 3))))
-                 (i32.store (i32.and (local.get 2) (i32.const 1020)) (local.get 0))
-                 (local.set 0 (i32.xor (local.get 0) (i32.load offset=4 (i32.and (local.get 0) (i32.const 1020)))))
-                 (if (i32.gt_s (local.get 0) (i32.const 1000)) (then (local.set 0 (i32.shr_u (local.get 0) (i32.const 1)))))
-                 (local.set 2 (i32.add (local.get 2) (i32.const 1)))
-                 (br $l)))
-               (local.get 0))\n"
-        ));
-    }
-    wat.push(')');
-    weft_decoder_parse(&wat)
-}
-
-fn weft_decoder_parse(wat: &str) -> Vec<u8> {
-    // The weft crate accepts text directly; for a byte count we want binary.
-    wat::parse_str(wat).unwrap()
+    kernels::many_functions(400)
 }
 
 #[divan::bench(sample_count = 10)]

@@ -102,6 +102,38 @@ fn linker() -> Linker<(u32, Arc<AtomicU64>)> {
     linker
 }
 
+/// A thread advancing the engine's epoch every millisecond until dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (engine, s) = (engine.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                engine.increment_epoch();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        EpochTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Polls `f` to completion on this thread with a no-op waker.
 fn block_on<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
@@ -282,16 +314,7 @@ fn a_thousand_concurrent_calls_with_deadlines_on_two_threads() {
     let mut c = Config::new();
     c.async_support(true).epoch_interruption(true);
     let engine = Engine::new(&c).unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = {
-        let (engine, stop) = (engine.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                engine.increment_epoch();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let ticker = EpochTicker::start(&engine);
     let module = Module::new(&engine, WAT).unwrap();
     let mut linker = Linker::<(u32, Arc<AtomicU64>)>::new();
     linker
@@ -349,8 +372,7 @@ fn a_thousand_concurrent_calls_with_deadlines_on_two_threads() {
         ok
     });
     assert_eq!(results, 1000);
-    stop.store(true, Ordering::Relaxed);
-    ticker.join().unwrap();
+    drop(ticker);
 }
 
 /// Cooperative time-slicing: on a single-threaded executor, two calls that
@@ -363,16 +385,7 @@ fn epoch_yields_interleave_two_endless_calls_on_one_thread() {
     let engine = Engine::new(&c).unwrap();
     let module = Module::new(&engine, WAT).unwrap();
     let pre = linker().instantiate_pre(&module).unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ticker = {
-        let (engine, stop) = (engine.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                engine.increment_epoch();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let ticker = EpochTicker::start(&engine);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -409,8 +422,7 @@ fn epoch_yields_interleave_two_endless_calls_on_one_thread() {
             );
         }
     });
-    stop.store(true, Ordering::Relaxed);
-    ticker.join().unwrap();
+    drop(ticker);
 }
 
 /// Fuel slices: exactness is kept (the same fuel is enough, one unit less

@@ -151,22 +151,12 @@ mmap_backing! {
         /// # Safety
         /// No reference into the range may be live (its contents vanish).
         pub(crate) unsafe fn reset(&self, start: usize, len: usize, keep: usize) -> io::Result<()> {
-            self.debug_check_range(start, len);
-            if len == 0 {
-                return Ok(());
+            // SAFETY: forwarded from the caller (the range is accessible
+            // until `protect_none`, and unreferenced).
+            unsafe {
+                self.clear(start, len, keep)?;
+                self.protect_none(start, len)
             }
-            // SAFETY: within the reservation (checked above).
-            let addr = unsafe { self.ptr.as_ptr().add(start) };
-            let keep = keep.min(len) & !(host_page_size() - 1);
-            // SAFETY: `addr .. addr + keep` is accessible and unreferenced
-            // (caller).
-            unsafe { zero_resident(addr, keep) };
-            // SAFETY: within the range (keep <= len).
-            zero_pages(unsafe { addr.add(keep) }, len - keep)?;
-            // SAFETY: as above; the caller guarantees nothing refers into
-            // the range any more.
-            unsafe { region::protect(addr.cast_const(), len, region::Protection::NONE) }
-                .map_err(region_error)
         }
 
         /// Returns `[start, start + len)` to its initial contents without
