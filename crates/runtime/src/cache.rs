@@ -93,12 +93,7 @@ pub(crate) fn decode<'a>(engine: &Engine, bytes: &'a [u8]) -> Result<(&'a [u8], 
     let theirs = std::str::from_utf8(take(&mut b, "header")?).unwrap_or("");
     let ours = fingerprint(engine);
     if theirs != ours {
-        let differ = theirs
-            .split("; ")
-            .zip(ours.split("; "))
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| format!("it has `{a}`, this engine `{b}`"))
-            .unwrap_or_else(|| "settings differ".into());
+        let differ = first_difference(theirs, &ours);
         return Err(Error::InvalidArgument(format!(
             "precompiled module made by another weft version or for another engine \
              configuration or CPU ({differ}): recompile it"
@@ -112,6 +107,35 @@ pub(crate) fn decode<'a>(engine: &Engine, bytes: &'a [u8]) -> Result<(&'a [u8], 
         ));
     }
     Ok((wasm, code))
+}
+
+/// The first setting in which two fingerprints differ, as `it has X, this
+/// engine Y` (settings are `; `-separated; lists inside one, such as the
+/// tunables or the CPU flags, are compared item by item).
+fn first_difference(theirs: &str, ours: &str) -> String {
+    let items = |s: &str| -> Vec<String> {
+        s.split("; ")
+            .flat_map(|part| {
+                let inner = part
+                    .find('{')
+                    .filter(|_| part.ends_with('}'))
+                    .map(|i| &part[i + 1..part.len() - 1]);
+                match inner {
+                    Some(fields) => fields.split(", ").map(|f| f.trim().to_string()).collect(),
+                    None => part
+                        .split(',')
+                        .map(|f| f.trim().to_string())
+                        .collect::<Vec<_>>(),
+                }
+            })
+            .collect()
+    };
+    let (a, b) = (items(theirs), items(ours));
+    a.iter()
+        .zip(b.iter())
+        .find(|(x, y)| x != y)
+        .map(|(x, y)| format!("it has `{x}`, this engine `{y}`"))
+        .unwrap_or_else(|| "settings differ".into())
 }
 
 /// The cache directory weft uses by default: `$XDG_CACHE_HOME/weft`, else
