@@ -3,6 +3,9 @@
 //! status. Without the toolchain the test prints SKIPPED (and fails if
 //! `WEFT_REQUIRE_WASI_CC=1`, as CI sets after installing it).
 
+mod common;
+use common::weft_cmd;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -139,15 +142,4 @@ fn backtraces_name_source_lines_from_dwarf() {
     let main = detailed.find("divide.c:7").expect(&detailed);
     assert!(divide < main, "innermost first: {detailed}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// `weft`, with its compiled-module cache in a directory of this test run
-/// (never the user's own cache).
-fn weft_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.env(
-        "XDG_CACHE_HOME",
-        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
-    );
-    c
 }

@@ -2,6 +2,9 @@
 //! stdio, output failures, messages, options and subcommands. Each test runs
 //! the real binary.
 
+mod common;
+use common::weft_cmd;
+
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -10,17 +13,6 @@ use std::time::{Duration, Instant};
 
 fn weft() -> Command {
     weft_cmd()
-}
-
-/// `weft`, with its compiled-module cache in a directory of this test run
-/// (never the user's own cache).
-fn weft_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.env(
-        "XDG_CACHE_HOME",
-        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
-    );
-    c
 }
 
 /// A temporary directory removed on drop.

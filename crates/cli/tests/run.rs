@@ -1,20 +1,12 @@
 //! `weft run --invoke`: results, traps and errors, through the real binary.
 
+mod common;
+use common::weft_cmd;
+
 use std::process::Command;
 
 fn weft() -> Command {
     weft_cmd()
-}
-
-/// `weft`, with its compiled-module cache in a directory of this test run
-/// (never the user's own cache).
-fn weft_cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
-    c.env(
-        "XDG_CACHE_HOME",
-        std::env::temp_dir().join(format!("weft-test-cache-{}", std::process::id())),
-    );
-    c
 }
 
 fn example(name: &str) -> std::path::PathBuf {

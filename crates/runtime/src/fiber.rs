@@ -294,6 +294,26 @@ impl<R> Drop for FiberFuture<'_, R> {
     }
 }
 
+/// Runs `f` on `store` on a fiber: the one way every async entry point
+/// (`call_async`, `new_async`, `instantiate_async`) starts its call.
+pub(crate) fn run_on_store<'a, T: Send + 'static, R: Send + 'a>(
+    store: &'a mut crate::Store<T>,
+    f: impl FnOnce(crate::store::StoreContextMut<'_, T>) -> Result<R> + Send + 'a,
+) -> Result<FiberFuture<'a, R>> {
+    let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
+    let inner_addr = inner as usize;
+    // SAFETY: `inner` comes from the exclusive borrow `store`, which the
+    // future keeps for 'a; while the fiber runs `f` nothing else uses the
+    // store (the future's poll only resumes the fiber), so the two views
+    // of it are never used at the same time.
+    let opaque = unsafe { &mut (*inner).opaque };
+    FiberFuture::new(opaque, move || {
+        // SAFETY: see above; the store outlives the future.
+        let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
+        f(crate::store::StoreContextMut(inner))
+    })
+}
+
 /// Drives `fut` to completion from code running on a fiber: polls it with
 /// the resuming poll's `Context`, suspending the fiber while it is pending.
 ///

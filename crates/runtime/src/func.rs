@@ -332,17 +332,7 @@ impl Func {
         results: &mut [Val],
     ) -> Result<()> {
         let func = *self;
-        let inner: *mut StoreInner<T> = store.inner_mut();
-        // SAFETY: the fiber future borrows the store for as long as it runs
-        // the closure, which is the only user of `inner` meanwhile.
-        let opaque = unsafe { &mut (*inner).opaque };
-        let inner_addr = inner as usize;
-        crate::fiber::FiberFuture::new(opaque, move || {
-            // SAFETY: see above; the store outlives the future.
-            let inner = unsafe { &mut *(inner_addr as *mut StoreInner<T>) };
-            func.call(StoreContextMut(inner), params, results)
-        })?
-        .await
+        crate::fiber::run_on_store(store, move |cx| func.call(cx, params, results))?.await
     }
 
     /// Calls the function with dynamically typed arguments.
@@ -441,13 +431,12 @@ pub(crate) fn call_raw<T: 'static>(
 ) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
-        let func = ctx
-            .func
-            .downcast_ref::<HostFn<T>>()
-            .ok_or_else(|| Error::InvalidArgument("host function of another store type".into()))?
-            .0
-            .clone();
-        return func(inner, std::ptr::null_mut(), slots);
+        // SAFETY: `raw` is this store's `HostFn<T>` (made by `new_raw` with
+        // the store's own `T`), kept alive by the context, which the store
+        // never drops while it lives; read as in `host_callback`.
+        let func = unsafe { &*(*(ctx.raw as *const HostFn<T>)).0 as *const RawHostFn<T> };
+        // SAFETY: as above: the closure outlives this call and is `Sync`.
+        return unsafe { &*func }(inner, std::ptr::null_mut(), slots);
     }
     let funcref = data.funcref;
     // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
@@ -493,9 +482,6 @@ pub(crate) fn invoke(
     let opaque = unsafe { &mut *opaque_ptr };
     opaque.depth -= 1;
     drop(activation);
-    if outermost {
-        opaque.vmstore.exit();
-    }
     let info = match r {
         Ok(()) => return Ok(()),
         Err(info) => info,
@@ -600,16 +586,7 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         params: P,
     ) -> Result<R> {
         let func = *self;
-        let inner: *mut StoreInner<T> = store.inner_mut();
-        // SAFETY: as in `Func::call_async`.
-        let opaque = unsafe { &mut (*inner).opaque };
-        let inner_addr = inner as usize;
-        crate::fiber::FiberFuture::new(opaque, move || {
-            // SAFETY: as in `Func::call_async`.
-            let inner = unsafe { &mut *(inner_addr as *mut StoreInner<T>) };
-            func.call(StoreContextMut(inner), params)
-        })?
-        .await
+        crate::fiber::run_on_store(store, move |cx| func.call(cx, params))?.await
     }
 
     /// Calls the function.

@@ -190,17 +190,7 @@ impl Instance {
         module: &Module,
         imports: &[Extern],
     ) -> Result<Instance> {
-        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
-        // SAFETY: as in `Func::call_async`: the fiber future borrows the
-        // store while its closure, the only user, runs.
-        let opaque = unsafe { &mut (*inner).opaque };
-        let inner_addr = inner as usize;
-        crate::fiber::FiberFuture::new(opaque, move || {
-            // SAFETY: as above.
-            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
-            Instance::new(crate::store::StoreContextMut(inner), module, imports)
-        })?
-        .await
+        crate::fiber::run_on_store(store, move |cx| Instance::new(cx, module, imports))?.await
     }
 
     /// The module this instance was created from.

@@ -245,17 +245,11 @@ impl VMStoreContext {
     /// on the limit itself, so an interrupt racing the entry is never lost
     /// whatever the interleaving: its store comes before ours in the
     /// limit's modification order (and we keep it) or after (and wins).
+    ///
+    /// A call's exit writes nothing: the limit only matters while wasm
+    /// runs, every outermost entry sets it anew, and leaving it alone keeps
+    /// an interrupt that arrived meanwhile.
     pub(crate) fn enter(&self, limit: usize) {
-        self.replace_limit_unless_interrupted(limit);
-    }
-
-    /// The outermost call's exit. Nothing to do: the limit only matters
-    /// while wasm runs, every outermost entry sets it anew, and leaving it
-    /// alone keeps an interrupt that arrived meanwhile (no locked
-    /// instruction on the way out of every call).
-    pub(crate) fn exit(&self) {}
-
-    fn replace_limit_unless_interrupted(&self, limit: usize) {
         let mut cur = self.stack_limit.load(Ordering::SeqCst);
         while cur != INTERRUPTED_STACK_LIMIT {
             match self

@@ -42,7 +42,11 @@ impl<T: 'static> InstancePre<T> {
     /// import whose limits or type do not match (`incompatible import
     /// type`); a trap while initialising.
     pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
-        self.instantiate_in(&mut store)
+        let mut imports = Vec::with_capacity(self.items.len());
+        for item in self.items.iter() {
+            imports.push(resolve(&mut store, item)?);
+        }
+        Instance::new(store, &self.module, &imports)
     }
 
     /// [`instantiate`](Self::instantiate) on a fiber (needs
@@ -55,24 +59,7 @@ impl<T: 'static> InstancePre<T> {
     where
         T: Send,
     {
-        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
-        // SAFETY: as in `Func::call_async`.
-        let opaque = unsafe { &mut (*inner).opaque };
-        let inner_addr = inner as usize;
-        crate::fiber::FiberFuture::new(opaque, move || {
-            // SAFETY: as above.
-            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
-            self.instantiate(crate::store::StoreContextMut(inner))
-        })?
-        .await
-    }
-
-    fn instantiate_in(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
-        let mut imports = Vec::with_capacity(self.items.len());
-        for item in self.items.iter() {
-            imports.push(resolve(&mut store, item)?);
-        }
-        Instance::new(store, &self.module, &imports)
+        crate::fiber::run_on_store(store, move |cx| self.instantiate(cx))?.await
     }
 }
 
@@ -389,16 +376,7 @@ impl<T: 'static> Linker<T> {
     where
         T: Send,
     {
-        let inner: *mut crate::store::StoreInner<T> = store.inner_mut();
-        // SAFETY: as in `Func::call_async`.
-        let opaque = unsafe { &mut (*inner).opaque };
-        let inner_addr = inner as usize;
-        crate::fiber::FiberFuture::new(opaque, move || {
-            // SAFETY: as above.
-            let inner = unsafe { &mut *(inner_addr as *mut crate::store::StoreInner<T>) };
-            self.instantiate(crate::store::StoreContextMut(inner), module)
-        })?
-        .await
+        crate::fiber::run_on_store(store, move |cx| self.instantiate(cx, module))?.await
     }
 
     /// Instantiates `module`, resolving each import by name.
