@@ -104,6 +104,12 @@ struct ModuleCode {
     module: std::sync::Weak<ModuleInner>,
 }
 
+/// Below this much stack left on the caller's thread, compilation moves to
+/// a helper thread with [`COMPILE_STACK`].
+const COMPILE_MIN_STACK: usize = 1 << 20;
+/// The stack of that helper thread.
+const COMPILE_STACK: usize = 8 << 20;
+
 /// Whether `bytes` could be meant as WebAssembly text: after white space and
 /// comments, a `(`.
 fn looks_like_text(bytes: &[u8]) -> bool {
@@ -235,13 +241,30 @@ impl Module {
         } else {
             1
         };
-        let compiled = Arc::new(
+        let compile = || {
             engine
                 .inner
                 .compiler
                 .compile_with_threads(&decoded, threads)
-                .map_err(Error::from_compile)?,
-        );
+        };
+        // Cranelift needs stack: on a thread with little left (a small
+        // worker thread, deep host code) compile on a helper thread with
+        // enough, rather than overflow the caller's stack.
+        let compiled = if crate::stack::remaining().is_some_and(|r| r < COMPILE_MIN_STACK) {
+            std::thread::scope(|s| {
+                std::thread::Builder::new()
+                    .name("weft-compile".into())
+                    .stack_size(COMPILE_STACK)
+                    .spawn_scoped(s, compile)
+                    .map_err(|e| Error::Resource(format!("cannot start a compile thread: {e}")))?
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    .map_err(Error::from_compile)
+            })?
+        } else {
+            compile().map_err(Error::from_compile)?
+        };
+        let compiled = Arc::new(compiled);
         tracing::debug!(
             bytes = bytes.len(),
             functions = decoded.bodies.len(),

@@ -108,6 +108,14 @@ fn limit_for(sp: usize, max_wasm_stack: usize, low: Option<usize>) -> usize {
     }
 }
 
+/// Bytes of stack left below the caller on this thread, if known.
+#[inline(never)]
+pub(crate) fn remaining() -> Option<usize> {
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    thread_stack_low().map(|low| sp.saturating_sub(low))
+}
+
 /// The lowest usable address of the current thread's stack, if the platform
 /// tells (cached per thread).
 pub fn thread_stack_low() -> Option<usize> {
