@@ -63,7 +63,7 @@ pub use weft_runtime::{
     InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory, MemoryType, Module,
     OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, ResourceLimiter, Result,
     ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext, StoreContextMut, Table, TableType,
-    Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType, WaitOutcome, WasmList, WasmTy,
+    Trap, TrapKind, TypedFunc, UpdateDeadline, V128, Val, ValType, WaitOutcome, WasmList, WasmTy,
 };
 
 /// The guide in `docs/embedding.md`, compiled and run as doctests.

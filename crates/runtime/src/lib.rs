@@ -57,4 +57,4 @@ pub use table::{MAX_TABLE_ELEMENTS, Table};
 pub use types::{
     ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, TableType, ValType,
 };
-pub use values::{ExternRef, Val, WasmList, WasmTy};
+pub use values::{ExternRef, V128, Val, WasmList, WasmTy};
