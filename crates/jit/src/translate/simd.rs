@@ -109,11 +109,15 @@ pub(super) enum Simd {
     Madd { ty: Type, negate: bool },
 }
 
+/// Emits one of Cranelift's widening vector loads.
+pub(super) type LoadExtendFn = fn(&mut FunctionBuilder, MemFlagsData, Value, i32) -> Value;
+
 /// A SIMD memory access.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum SimdAccess {
-    /// `v128.load8x8_s` and the other widening loads (8 bytes).
-    LoadExtend(Opcode),
+    /// `v128.load8x8_s` and the other widening loads (8 bytes), emitted by
+    /// the Cranelift builder given (flags, address, offset).
+    LoadExtend(LoadExtendFn),
     /// `v128.loadN_splat`: one `lane` scalar, in every lane.
     LoadSplat(Type),
     /// `v128.loadN_zero`: one `lane` scalar in lane 0, zeros elsewhere.
@@ -429,12 +433,20 @@ pub(super) fn simd_access(op: &Operator<'_>) -> Option<(MemArg, SimdAccess)> {
     use Operator as O;
     use SimdAccess::{LoadExtend, LoadLane, LoadSplat, LoadZero, StoreLane};
     Some(match *op {
-        O::V128Load8x8S { memarg } => (memarg, LoadExtend(Opcode::Sload8x8)),
-        O::V128Load8x8U { memarg } => (memarg, LoadExtend(Opcode::Uload8x8)),
-        O::V128Load16x4S { memarg } => (memarg, LoadExtend(Opcode::Sload16x4)),
-        O::V128Load16x4U { memarg } => (memarg, LoadExtend(Opcode::Uload16x4)),
-        O::V128Load32x2S { memarg } => (memarg, LoadExtend(Opcode::Sload32x2)),
-        O::V128Load32x2U { memarg } => (memarg, LoadExtend(Opcode::Uload32x2)),
+        O::V128Load8x8S { memarg } => (memarg, LoadExtend(|b, f, p, o| b.ins().sload8x8(f, p, o))),
+        O::V128Load8x8U { memarg } => (memarg, LoadExtend(|b, f, p, o| b.ins().uload8x8(f, p, o))),
+        O::V128Load16x4S { memarg } => {
+            (memarg, LoadExtend(|b, f, p, o| b.ins().sload16x4(f, p, o)))
+        }
+        O::V128Load16x4U { memarg } => {
+            (memarg, LoadExtend(|b, f, p, o| b.ins().uload16x4(f, p, o)))
+        }
+        O::V128Load32x2S { memarg } => {
+            (memarg, LoadExtend(|b, f, p, o| b.ins().sload32x2(f, p, o)))
+        }
+        O::V128Load32x2U { memarg } => {
+            (memarg, LoadExtend(|b, f, p, o| b.ins().uload32x2(f, p, o)))
+        }
         O::V128Load8Splat { memarg } => (memarg, LoadSplat(I8X16)),
         O::V128Load16Splat { memarg } => (memarg, LoadSplat(I16X8)),
         O::V128Load32Splat { memarg } => (memarg, LoadSplat(I32X4)),
@@ -714,21 +726,10 @@ impl FuncTranslator<'_, '_> {
         access: SimdAccess,
     ) -> Result<(), CompileError> {
         let r = match access {
-            SimdAccess::LoadExtend(opcode) => {
+            SimdAccess::LoadExtend(load) => {
                 let (addr, off) = self.heap_addr(memarg, 8)?;
                 let f = self.heap_flags();
-                let ins = self.builder.ins();
-                match opcode {
-                    Opcode::Sload8x8 => ins.sload8x8(f, addr, off),
-                    Opcode::Uload8x8 => ins.uload8x8(f, addr, off),
-                    Opcode::Sload16x4 => ins.sload16x4(f, addr, off),
-                    Opcode::Uload16x4 => ins.uload16x4(f, addr, off),
-                    Opcode::Sload32x2 => ins.sload32x2(f, addr, off),
-                    Opcode::Uload32x2 => ins.uload32x2(f, addr, off),
-                    other => {
-                        return Err(super::unsupported(format!("SIMD load {other}")));
-                    }
-                }
+                load(&mut self.builder, f, addr, off)
             }
             SimdAccess::LoadSplat(ty) => {
                 let x = self.load_lane_scalar(memarg, ty)?;
