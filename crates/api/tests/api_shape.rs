@@ -202,6 +202,11 @@ fn errors_have_kinds_users_can_match() {
         }
         other => panic!("expected invalid, got {other:?}"),
     }
+    // Without SIMD, relaxed SIMD is invalid too, whatever its own switch says.
+    match Module::new(&no_simd, relaxed) {
+        Err(Error::Invalid { .. }) => {}
+        other => panic!("expected invalid, got {other:?}"),
+    }
     // Plain SIMD still compiles without relaxed SIMD.
     Module::new(
         &no_relaxed,

@@ -106,10 +106,11 @@ pub fn module_of(target: &str, data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The features of `Engine::default()`, for wasmparser as the decode
+/// target's oracle.
 fn features() -> wasmparser::WasmFeatures {
-    wasmparser::WasmFeatures::WASM2
-        | wasmparser::WasmFeatures::THREADS
-        | wasmparser::WasmFeatures::RELAXED_SIMD
+    use wasmparser::WasmFeatures as F;
+    F::WASM2 | F::THREADS | F::MULTI_MEMORY | F::MEMORY64 | F::EXTENDED_CONST | F::RELAXED_SIMD
 }
 
 /// Engines shared by every input (creating one per input would dominate).

@@ -250,7 +250,16 @@ extern "C" fn fma(x: f64, y: f64, z: f64) -> f64 {
 /// `pshufb`, which Cranelift calls for byte shuffles on x86-64 CPUs without
 /// SSSE3: byte `i` of the result is 0 if bit 7 of `idx[i]` is set, else
 /// `x[idx[i] & 15]`.
+///
+/// Cranelift calls it with the target's default convention, System V on
+/// the Unix hosts weft runs on, where `extern "C"` passes and returns each
+/// `__m128i` in an XMM register, as Cranelift does
+/// (`shuffle_libcall_resolves_and_follows_wasm` runs it).
 #[cfg(target_arch = "x86_64")]
+#[allow(
+    improper_ctypes_definitions,
+    reason = "__m128i is an SSE register value in the System V C ABI"
+)]
 extern "C" fn x86_pshufb(
     x: std::arch::x86_64::__m128i,
     idx: std::arch::x86_64::__m128i,
