@@ -244,3 +244,57 @@ fn relaxed_simd_results_are_the_documented_choices_on_every_run() {
         assert_eq!(s, mask);
     }
 }
+
+#[test]
+fn simd_code_survives_serialization_and_traps_out_of_bounds() {
+    // Vector constants, a shuffle mask and a lane load live in the code's
+    // constant pool or immediates: they must come back with the code.
+    let wat = r#"(module (memory 1)
+        (func (export "f") (param v128) (result v128)
+            (i8x16.shuffle 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1 0
+                (i8x16.add (local.get 0) (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16))
+                (local.get 0)))
+        (func (export "load") (param i32) (result v128) (v128.load (local.get 0)))
+        (func (export "lane") (param i32) (result v128)
+            (v128.load16_lane 7 (local.get 0) (v128.const i64x2 0 0))))"#;
+    // Guard pages elide the bounds checks; without them they are explicit.
+    let mut checked = weft::Config::new();
+    checked.memory_reservation(1 << 20).memory_guard_size(0);
+    for engine in [Engine::default(), Engine::new(&checked).unwrap()] {
+        serialized_simd_module_runs(&engine, wat);
+    }
+}
+
+fn serialized_simd_module_runs(engine: &Engine, wat: &str) {
+    let bytes = Module::new(engine, wat).unwrap().serialize().unwrap();
+    // SAFETY: weft's own output, for the same engine settings.
+    let module = unsafe { Module::deserialize(engine, &bytes) }.unwrap();
+    let mut store = Store::new(engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance
+        .get_typed_func::<V128, V128>(&mut store, "f")
+        .unwrap();
+    let x = ramp(40);
+    let sum = add_bytes(x, ramp(1)).to_bytes();
+    let expected: [u8; 16] = std::array::from_fn(|i| sum[15 - i]);
+    assert_eq!(f.call(&mut store, x).unwrap().to_bytes(), expected);
+
+    let load = instance
+        .get_typed_func::<i32, V128>(&mut store, "load")
+        .unwrap();
+    let lane = instance
+        .get_typed_func::<i32, V128>(&mut store, "lane")
+        .unwrap();
+    // The last in-bounds 16 bytes (and 2 bytes), then one byte further.
+    assert_eq!(load.call(&mut store, 65536 - 16).unwrap(), V128::default());
+    assert_eq!(lane.call(&mut store, 65536 - 2).unwrap(), V128::default());
+    for r in [
+        load.call(&mut store, 65536 - 15),
+        lane.call(&mut store, 65536 - 1),
+    ] {
+        match r {
+            Err(weft::Error::Trap(t)) => assert_eq!(t.kind(), weft::TrapKind::MemoryOutOfBounds),
+            other => panic!("expected an out-of-bounds trap, got {other:?}"),
+        }
+    }
+}
