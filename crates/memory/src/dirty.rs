@@ -22,31 +22,56 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::os::unix::fs::FileExt;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use crate::sys::host_page_size;
 
-/// `/proc/self/pagemap`, opened once per process. The pid it was opened
-/// in is kept: after a `fork` the inherited descriptor still describes the
-/// parent's pages, so a child opens its own.
-static PAGEMAP: Mutex<Option<(u32, std::sync::Arc<File>)>> = Mutex::new(None);
+/// `/proc/self/pagemap`, opened once per process (-1: not open). After a
+/// `fork` an inherited descriptor would still describe the parent's pages,
+/// so a `pthread_atfork` child handler closes it and the child opens its
+/// own on first use.
+static PAGEMAP: AtomicI32 = AtomicI32::new(-1);
 
-fn pagemap() -> io::Result<std::sync::Arc<File>> {
-    let pid = std::process::id();
-    let mut cached = PAGEMAP.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((p, f)) = cached.as_ref()
-        && *p == pid
-    {
-        return Ok(f.clone());
+extern "C" fn forget_in_child() {
+    let fd = PAGEMAP.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: our own descriptor, which nothing in the child uses yet
+        // (only the forking thread exists); `close` is async-signal-safe.
+        unsafe { libc::close(fd) };
     }
-    // `File::open` sets O_CLOEXEC: the descriptor never leaks into a child
-    // process that a guest's host functions might start.
-    let f = std::sync::Arc::new(File::open("/proc/self/pagemap")?);
-    *cached = Some((pid, f.clone()));
-    Ok(f)
+}
+
+/// The pagemap descriptor, borrowed as a `File` that is never dropped.
+fn pagemap() -> io::Result<ManuallyDrop<File>> {
+    static AT_FORK: Once = Once::new();
+    let mut fd = PAGEMAP.load(Ordering::Acquire);
+    if fd < 0 {
+        AT_FORK.call_once(|| {
+            // SAFETY: registers a handler that only touches an atomic and
+            // closes a descriptor (async-signal-safe work).
+            unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+        });
+        // `File::open` sets O_CLOEXEC: the descriptor never leaks into a
+        // program a host function might start.
+        let opened = File::open("/proc/self/pagemap")?.into_raw_fd();
+        fd = match PAGEMAP.compare_exchange(-1, opened, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => opened,
+            Err(winner) => {
+                // SAFETY: `opened` is ours and unused; another thread's
+                // descriptor won the race.
+                unsafe { libc::close(opened) };
+                winner
+            }
+        };
+    }
+    // SAFETY: `fd` stays open for the process's life (it is only closed in
+    // a forked child, before any other use there); `ManuallyDrop` keeps
+    // this `File` from closing it.
+    Ok(ManuallyDrop::new(unsafe { File::from_raw_fd(fd) }))
 }
 
 // The `PAGEMAP_SCAN` interface (include/uapi/linux/fs.h); not in `libc`.
