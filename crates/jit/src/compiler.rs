@@ -176,10 +176,18 @@ impl Compiler {
         &self.tunables
     }
 
-    /// The call convention of `wasm_call` functions, builtins and host
-    /// callbacks (the host's C convention).
+    /// The call convention of builtins, host callbacks and `array_call`
+    /// trampolines (the host's C convention).
     pub(crate) fn call_conv(&self) -> CallConv {
         self.isa.default_call_conv()
+    }
+
+    /// The call convention of `wasm_call` functions (defined functions and
+    /// host trampolines): Cranelift's `tail`, whose callee pops its own
+    /// stack arguments, so `return_call` can replace the caller's frame
+    /// whatever the two functions' argument counts.
+    pub(crate) fn wasm_call_conv(&self) -> CallConv {
+        CallConv::Tail
     }
 
     pub(crate) fn frontend_config(&self) -> cranelift_codegen::isa::TargetFrontendConfig {

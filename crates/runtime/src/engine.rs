@@ -61,7 +61,8 @@ impl Default for Config {
                 | WasmFeatures::THREADS
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::MEMORY64
-                | WasmFeatures::EXTENDED_CONST,
+                | WasmFeatures::EXTENDED_CONST
+                | WasmFeatures::TAIL_CALL,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -117,6 +118,14 @@ impl Config {
     /// offsets). On by default.
     pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::EXTENDED_CONST, enable);
+        self
+    }
+
+    /// Enables or disables tail calls (WebAssembly 3.0: `return_call` and
+    /// `return_call_indirect`, which replace the caller's frame, so tail
+    /// recursion of any depth runs in constant stack). On by default.
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::TAIL_CALL, enable);
         self
     }
 

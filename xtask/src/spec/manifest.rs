@@ -120,7 +120,8 @@ pub fn base_features(set: &str) -> WasmFeatures {
 /// Post-2.0 features weft implements (the engine's defaults).
 const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY
     .union(WasmFeatures::MEMORY64)
-    .union(WasmFeatures::EXTENDED_CONST);
+    .union(WasmFeatures::EXTENDED_CONST)
+    .union(WasmFeatures::TAIL_CALL);
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =

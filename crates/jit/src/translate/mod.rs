@@ -71,6 +71,7 @@ pub(crate) struct ModuleEnv<'a> {
     offsets: &'a VMOffsets,
     tunables: &'a Tunables,
     call_conv: CallConv,
+    wasm_call_conv: CallConv,
     frontend: TargetFrontendConfig,
 }
 
@@ -81,6 +82,7 @@ impl<'a> ModuleEnv<'a> {
             offsets,
             tunables: compiler.tunables(),
             call_conv: compiler.call_conv(),
+            wasm_call_conv: compiler.wasm_call_conv(),
             frontend: compiler.frontend_config(),
         }
     }
@@ -94,7 +96,7 @@ impl<'a> ModuleEnv<'a> {
         fctx: &mut FunctionBuilderContext,
     ) -> Result<(), CompileError> {
         let ty = self.module.func_type(func_index);
-        func.signature = wasm_signature(ty, self.call_conv)?;
+        func.signature = wasm_signature(ty, self.wasm_call_conv)?;
 
         // Prologues check the stack pointer against
         // `vmctx->store_ctx->stack_limit`.
@@ -387,6 +389,11 @@ impl FuncTranslator<'_, '_> {
                 type_index,
                 table_index,
             } => self.op_call_indirect(type_index, table_index)?,
+            O::ReturnCall { function_index } => self.op_return_call(function_index)?,
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.op_return_call_indirect(type_index, table_index)?,
 
             // ---- parametric
             O::Drop => {
