@@ -4,7 +4,8 @@
 //! as a ratio of Wasmtime's (below 1: weft is faster).
 //!
 //! `cargo xtask bench --compare` (or `cargo run --release --manifest-path
-//! compare/Cargo.toml [-- --quick]`).
+//! compare/Cargo.toml [-- --quick] [--serving]`; `--serving` runs only the
+//! serving section, `--only TEXT` only its configurations named with TEXT).
 
 use std::time::Instant;
 
@@ -82,6 +83,8 @@ fn per_iter(n: u32, mut f: impl FnMut(u32)) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--serving`: only the serving section (for profiling it).
+    let serving_only = std::env::args().any(|a| a == "--serving");
     let rounds = if quick { 3 } else { 15 };
     let calls: u32 = if quick { 100_000 } else { 2_000_000 };
     let add_bytes = wat::parse_str(ADD).unwrap();
@@ -155,7 +158,7 @@ fn main() {
         ),
     ];
     let inst_n = calls / 200;
-    for _ in 0..rounds {
+    for _ in 0..if serving_only { 0 } else { rounds } {
         rows[0].weft.push(per_iter(calls, |i| {
             std::hint::black_box(w_add.call(&mut w_store, (i as i32, 1)).unwrap());
         }));
@@ -215,13 +218,15 @@ fn main() {
         ),
         "ms",
     );
-    let t = Instant::now();
-    drop(weft::Module::new(&w_engine, &large).unwrap());
-    big.weft.push(t.elapsed().as_secs_f64() * 1e3);
-    let t = Instant::now();
-    drop(wasmtime::Module::new(&t_engine, &large).unwrap());
-    big.wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
-    rows.push(big);
+    if !serving_only {
+        let t = Instant::now();
+        drop(weft::Module::new(&w_engine, &large).unwrap());
+        big.weft.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        drop(wasmtime::Module::new(&t_engine, &large).unwrap());
+        big.wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
+        rows.push(big);
+    }
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let serving = [
@@ -236,7 +241,7 @@ fn main() {
             "dirty all: 16 MiB memory, the request writes every 4 KiB page",
             256,
             true,
-            if quick { 10 } else { 100 },
+            if quick { 10 } else { 300 },
             16 << 20,
         ),
     ]
@@ -253,7 +258,7 @@ fn main() {
     );
     println!("| measurement | weft | Wasmtime | weft / Wasmtime |");
     println!("|---|---|---|---|");
-    for r in rows {
+    for r in rows.into_iter().filter(|r| !r.weft.is_empty()) {
         let (w, t) = (median(r.weft), median(r.wasmtime));
         let fmt = |v: f64| {
             if v < 10.0 {
@@ -438,6 +443,15 @@ fn serving_section(
             wasmtime_fresh(&t_res, &t_res_pre),
         ),
     ];
+    // `--only TEXT`: just the configurations whose name contains TEXT.
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .unwrap_or_default();
+    let configs: Vec<(String, Run<'_>)> = configs
+        .into_iter()
+        .filter(|(n, _)| n.contains(&only))
+        .collect();
     let mut samples = vec![Vec::new(); configs.len()];
     for _ in 0..rounds {
         for ((_, run), s) in configs.iter().zip(&mut samples) {

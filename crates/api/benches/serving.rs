@@ -152,7 +152,7 @@ fn main() {
             "dirty all: 16 MiB memory, every page written",
             256,
             true,
-            if quick { 10 } else { 100 },
+            if quick { 10 } else { 300 },
             &[
                 ("pages dropped", 0),
                 ("1 MiB resident", 1 << 20),
