@@ -34,6 +34,52 @@ pub(crate) type HostCallback = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128,
 pub(crate) type RawHostFn<T> =
     dyn Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static;
 
+/// A host function's code: the closure behind a shared pointer, and the
+/// callback compiled trampolines call, made for that very closure type so a
+/// call from wasm reaches the closure's body with no dynamic dispatch
+/// (`host_callback::<T, C>` reads `data` as a `C`). Cheap to clone.
+pub(crate) struct HostCode<T: 'static> {
+    raw: Arc<RawHostFn<T>>,
+    callback: HostCallback,
+    data: *const (),
+}
+
+impl<T: 'static> Clone for HostCode<T> {
+    fn clone(&self) -> Self {
+        HostCode {
+            raw: self.raw.clone(),
+            callback: self.callback,
+            data: self.data,
+        }
+    }
+}
+
+// SAFETY: `data` points into `raw`'s allocation, a `Send + Sync` closure
+// that the `Arc` keeps alive and never mutates.
+unsafe impl<T: 'static> Send for HostCode<T> {}
+// SAFETY: as above.
+unsafe impl<T: 'static> Sync for HostCode<T> {}
+
+impl<T: 'static> HostCode<T> {
+    pub(crate) fn new<C>(closure: C) -> HostCode<T>
+    where
+        C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+    {
+        let arc = Arc::new(closure);
+        let data = Arc::as_ptr(&arc) as *const ();
+        HostCode {
+            raw: arc,
+            callback: host_callback::<T, C>,
+            data,
+        }
+    }
+
+    /// Identifies the closure (for a store's cache of linker functions).
+    pub(crate) fn key(&self) -> usize {
+        self.data as usize
+    }
+}
+
 /// The store index of the instance a caller vmctx belongs to.
 #[inline]
 pub(crate) fn caller_instance(caller_vmctx: *mut u8) -> Option<usize> {
@@ -50,8 +96,8 @@ pub(crate) fn caller_instance(caller_vmctx: *mut u8) -> Option<usize> {
 pub(crate) fn dynamic_host_fn<T: 'static>(
     ty: FuncType,
     f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
-) -> Arc<RawHostFn<T>> {
-    Arc::new(
+) -> HostCode<T> {
+    HostCode::new(
         move |store: &mut StoreInner<T>, caller: *mut u8, slots: &mut [u128]| -> Result<()> {
             let instance = caller_instance(caller);
             let params: Vec<Val> = ty
@@ -90,7 +136,7 @@ struct HostFn<T: 'static>(Arc<RawHostFn<T>>);
 #[doc(hidden)]
 pub struct HostFuncParts<T: 'static> {
     pub(crate) ty: FuncType,
-    pub(crate) raw: Arc<RawHostFn<T>>,
+    pub(crate) raw: HostCode<T>,
 }
 
 /// The host context a host function's `VMFuncRef::vmctx` points at. The
@@ -99,10 +145,12 @@ pub struct HostFuncParts<T: 'static> {
 pub(crate) struct HostCtx {
     callback: HostCallback,
     store: *mut StoreOpaque,
-    /// The `HostFn<T>` inside `func`, for `host_callback::<T>` (the same
-    /// `T`: both are chosen together in `Func::new_raw`), so a call needs
-    /// no downcast.
+    /// The closure, read by `callback` (`host_callback::<T, C>` for the
+    /// closure's type `C`: both come from one `HostCode`).
     raw: *const (),
+    /// The `HostFn<T>` inside `func`, for calls from the host (the same `T`:
+    /// chosen together in `Func::new_raw`), so a call needs no downcast.
+    host_fn: *const (),
     func: Arc<dyn Any + Send + Sync>,
     ty: Arc<FuncType>,
     funcref: VMFuncRef,
@@ -247,19 +295,25 @@ impl Func {
     pub(crate) fn new_raw<T: 'static>(
         store: &mut StoreInner<T>,
         ty: FuncType,
-        raw: Arc<RawHostFn<T>>,
+        raw: HostCode<T>,
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
         let wasm_ty = ty.to_wasm();
         let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
+        let HostCode {
+            raw,
+            callback,
+            data,
+        } = raw;
         let func: Arc<HostFn<T>> = Arc::new(HostFn::<T>(raw));
-        let raw_ptr = Arc::as_ptr(&func) as *const ();
+        let host_fn = Arc::as_ptr(&func) as *const ();
         let mut ctx = Box::new(HostCtx {
-            callback: host_callback::<T>,
+            callback,
             store: opaque.self_ptr,
-            raw: raw_ptr,
+            raw: data,
+            host_fn,
             func,
             ty: ty.clone(),
             funcref: VMFuncRef {
@@ -431,10 +485,10 @@ pub(crate) fn call_raw<T: 'static>(
 ) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
-        // SAFETY: `raw` is this store's `HostFn<T>` (made by `new_raw` with
-        // the store's own `T`), kept alive by the context, which the store
-        // never drops while it lives; read as in `host_callback`.
-        let func = unsafe { &*(*(ctx.raw as *const HostFn<T>)).0 as *const RawHostFn<T> };
+        // SAFETY: `host_fn` is this store's `HostFn<T>` (made by `new_raw`
+        // with the store's own `T`), kept alive by the context, which the
+        // store never drops while it lives.
+        let func = unsafe { &*(*(ctx.host_fn as *const HostFn<T>)).0 as *const RawHostFn<T> };
         // SAFETY: as above: the closure outlives this call and is `Sync`.
         return unsafe { &*func }(inner, std::ptr::null_mut(), slots);
     }
@@ -519,25 +573,25 @@ pub(crate) fn invoke(
     Err(Error::Trap(Trap::new(kind, func).with_frames(frames, more)))
 }
 
-/// Called by compiled host trampolines: runs a host function on raw slots.
-unsafe extern "C" fn host_callback<T: 'static>(
+/// Called by compiled host trampolines: runs host closure `C` on raw slots.
+unsafe extern "C" fn host_callback<T: 'static, C>(
     host_vmctx: *mut u8,
     caller_vmctx: *mut u8,
     values: *mut u128,
     len: usize,
-) -> u32 {
+) -> u32
+where
+    C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+{
     // SAFETY: `host_vmctx` is the `HostCtx` this callback was registered
-    // with; it lives as long as its store. Copy out what we need before
-    // taking the store mutably.
-    let (store, func) = unsafe {
+    // with; it lives as long as its store. Its `raw` is the closure of type
+    // `C` this instantiation was made for (`HostCode::new` pairs them), kept
+    // alive by the context's `func`; stores never remove functions, so it
+    // outlives this call. Copy out what we need before taking the store
+    // mutably.
+    let (store, f) = unsafe {
         let ctx = &*(host_vmctx as *const HostCtx);
-        // `raw` points at the `HostFn<T>` in `ctx.func` (see `new_raw`,
-        // which pairs it with this very instantiation of the callback). A
-        // raw pointer, not a clone: the context (and the closure it holds)
-        // lives as long as the store, and stores never remove functions,
-        // so it outlives this call.
-        let f = &*(ctx.raw as *const HostFn<T>);
-        (ctx.store, &*f.0 as *const RawHostFn<T>)
+        (ctx.store, &*(ctx.raw as *const C))
     };
     // SAFETY: the store outlives every call into it and the outer Rust frame
     // holding `&mut Store` is suspended in `invoke` while wasm runs.
@@ -545,8 +599,6 @@ unsafe extern "C" fn host_callback<T: 'static>(
     let store = unsafe { &mut *(store as *mut StoreInner<T>) };
     // SAFETY: the trampoline passes `len` valid slots.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
-    // SAFETY: see above; the closure is `Sync` and only read.
-    let f = unsafe { &*func };
     let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, caller_vmctx, slots)));
     match r {
         Ok(Ok(())) => 0,
@@ -657,7 +709,7 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: Arc::new(raw) }
+                HostFuncParts { ty, raw: HostCode::new(raw) }
             }
         }
 
@@ -676,7 +728,7 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: Arc::new(raw) }
+                HostFuncParts { ty, raw: HostCode::new(raw) }
             }
         }
     };
