@@ -62,7 +62,8 @@ impl Default for Config {
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::MEMORY64
                 | WasmFeatures::EXTENDED_CONST
-                | WasmFeatures::TAIL_CALL,
+                | WasmFeatures::TAIL_CALL
+                | WasmFeatures::FUNCTION_REFERENCES,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -126,6 +127,28 @@ impl Config {
     /// recursion of any depth runs in constant stack). On by default.
     pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::TAIL_CALL, enable);
+        self
+    }
+
+    /// Enables or disables typed function references (WebAssembly 3.0, the
+    /// function-references proposal): reference types such as `(ref $t)`
+    /// and `(ref null func)` for locals, globals, tables, parameters and
+    /// results, `call_ref`/`return_call_ref`, `ref.as_non_null`,
+    /// `br_on_null`/`br_on_non_null`, and tables with an initialiser. On by
+    /// default. The GC proposal (struct, array, `i31`, `any`/`eq` heap types)
+    /// is not supported: modules that need it are rejected.
+    ///
+    /// ```
+    /// use weft_runtime::{Config, Engine, Module};
+    /// let wat = "(module (type $t (func)) (func (param (ref $t)) local.get 0 call_ref $t))";
+    /// assert!(Module::new(&Engine::default(), wat).is_ok());
+    /// let mut config = Config::default();
+    /// config.wasm_function_references(false);
+    /// assert!(Module::new(&Engine::new(&config)?, wat).is_err());
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::FUNCTION_REFERENCES, enable);
         self
     }
 
@@ -355,9 +378,15 @@ pub(crate) struct EngineInner {
     trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
 }
 
+/// Engine-wide canonical function types. A registered type is "canonical":
+/// its concrete heap types hold canonical ids, not module type indices. A
+/// type only refers to types registered before it (without the GC proposal
+/// types are not recursive), so two types get the same id exactly when they
+/// have the same structure.
 #[derive(Default)]
 struct TypeRegistry {
     ids: HashMap<FuncType, u32>,
+    types: Vec<FuncType>,
 }
 
 /// A compiled host trampoline, registered for trap lookup while alive.
@@ -436,10 +465,40 @@ impl Engine {
 
     /// The engine-wide canonical id of a function type. Modules created by
     /// the same engine agree on these ids, which `call_indirect` compares.
+    ///
+    /// `ty` must be canonical: its concrete heap types are ids this engine
+    /// gave out (see [`Engine::module_type_ids`]).
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
         let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
-        let next = reg.ids.len() as u32;
-        *reg.ids.entry(ty.clone()).or_insert(next)
+        if let Some(&id) = reg.ids.get(ty) {
+            return id;
+        }
+        let id = reg.types.len() as u32;
+        reg.types.push(ty.clone());
+        reg.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The canonical ids of a module's function types, in order: each
+    /// type's references to earlier types of the module are replaced by
+    /// their ids before it is registered, so structurally equal types of
+    /// different modules get the same id.
+    pub(crate) fn module_type_ids(&self, types: &[FuncType]) -> Vec<u32> {
+        let mut ids: Vec<u32> = Vec::with_capacity(types.len());
+        for t in types {
+            // Validation admits only references to earlier types; an index
+            // past them (impossible) maps to an id no type has.
+            let canonical = t.map_concrete(|i| ids.get(i as usize).copied().unwrap_or(u32::MAX));
+            let id = self.type_id(&canonical);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// The canonical function type with id `id` (from [`Engine::type_id`]).
+    pub(crate) fn canonical_type(&self, id: u32) -> Option<FuncType> {
+        let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        reg.types.get(id as usize).cloned()
     }
 
     /// The host trampoline for a function type, compiled once per engine.

@@ -58,9 +58,9 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 .params()
                 .iter()
                 .zip(slots.iter())
-                .map(|(t, r)| Val::from_raw(*r, *t, &store.opaque))
+                .map(|(t, r)| Val::from_raw(*r, t, &store.opaque))
                 .collect();
-            let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+            let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
             f(
                 Caller {
                     store: &mut *store,
@@ -70,12 +70,12 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 &mut results,
             )?;
             for (i, (v, t)) in results.iter().zip(ty.results().iter()).enumerate() {
-                if v.ty() != *t {
-                    return Err(Error::InvalidArgument(format!(
-                        "host function result {i} has type {}, expected {t}",
-                        v.ty()
-                    )));
-                }
+                check_val(
+                    &store.opaque,
+                    v,
+                    t,
+                    &format_args!("host function result {i}"),
+                )?;
                 slots[i] = v.to_raw(&mut store.opaque)?;
             }
             Ok(())
@@ -250,7 +250,7 @@ impl Func {
         raw: Arc<RawHostFn<T>>,
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
-        let wasm_ty = ty.to_wasm();
+        let wasm_ty = ty.to_wasm(&opaque.engine);
         let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
@@ -284,6 +284,18 @@ impl Func {
             store_id: opaque.id,
             index,
         })
+    }
+
+    /// The engine-wide canonical type id of the function, if it belongs to
+    /// `store`.
+    pub(crate) fn type_id_in(&self, store: &StoreOpaque) -> Option<u32> {
+        if store.check(self.store_id, "function").is_err() {
+            return None;
+        }
+        let funcref = store.funcs.get(self.index)?.funcref;
+        // SAFETY: a function's `VMFuncRef` lives in a vmctx or host context
+        // owned by its store, which is alive (we hold a reference to it).
+        Some(unsafe { (*funcref).type_id })
     }
 
     /// The function's type.
@@ -352,7 +364,16 @@ impl Func {
         inner.opaque.check(self.store_id, "function")?;
         let (n_params, n_results) = {
             let ty = &inner.opaque.funcs[self.index].ty;
-            check_types("argument", params.iter().map(Val::ty), ty.params())?;
+            if params.len() != ty.params().len() {
+                return Err(Error::InvalidArgument(format!(
+                    "expected {} arguments, got {}",
+                    ty.params().len(),
+                    params.len()
+                )));
+            }
+            for (i, (v, t)) in params.iter().zip(ty.params()).enumerate() {
+                check_val(&inner.opaque, v, t, &format_args!("argument {i}"))?;
+            }
             if results.len() != ty.results().len() {
                 return Err(Error::InvalidArgument(format!(
                     "expected {} result slots, got {}",
@@ -376,8 +397,8 @@ impl Func {
             *s = p.to_raw(&mut inner.opaque)?;
         }
         call_raw(inner, self.index, slots)?;
-        for (i, r) in results.iter_mut().enumerate() {
-            let t = inner.opaque.funcs[self.index].ty.results()[i];
+        let ty = inner.opaque.funcs[self.index].ty.clone();
+        for (i, (r, t)) in results.iter_mut().zip(ty.results()).enumerate() {
             *r = Val::from_raw(slots[i], t, &inner.opaque);
         }
         Ok(())
@@ -391,8 +412,8 @@ impl Func {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         let ty = &cx.0.opaque.funcs[self.index].ty;
-        check_types("parameter", P::types().into_iter(), ty.params())?;
-        check_types("result", R::types().into_iter(), ty.results())?;
+        check_types("parameter", P::types().into_iter(), ty.params(), false)?;
+        check_types("result", R::types().into_iter(), ty.results(), true)?;
         Ok(TypedFunc {
             func: *self,
             _marker: PhantomData,
@@ -400,10 +421,25 @@ impl Func {
     }
 }
 
+/// `Ok` if `v` is a value of type `t` (typed references: of the function
+/// type), else an [`Error::InvalidArgument`] naming `what`.
+pub(crate) fn check_val(
+    store: &StoreOpaque,
+    v: &Val,
+    t: &ValType,
+    what: &dyn std::fmt::Display,
+) -> Result<()> {
+    if v.ty() == *t {
+        return Ok(());
+    }
+    v.check_wasm(store, t.to_wasm(&store.engine), what)
+}
+
 fn check_types(
     what: &str,
     got: impl ExactSizeIterator<Item = ValType>,
     want: &[ValType],
+    results: bool,
 ) -> Result<()> {
     if got.len() != want.len() {
         return Err(Error::InvalidArgument(format!(
@@ -413,7 +449,9 @@ fn check_types(
         )));
     }
     for (i, (g, w)) in got.zip(want).enumerate() {
-        if g != *w {
+        // A result may be of a subtype (a typed reference read as `funcref`).
+        let ok = if results { w.matches(&g) } else { g == *w };
+        if !ok {
             return Err(Error::InvalidArgument(format!(
                 "{what} {i}: expected {w}, got {g}"
             )));

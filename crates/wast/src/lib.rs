@@ -171,13 +171,13 @@ pub fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::
     linker.define("spectest", "shared_memory", Extern::Memory(shared))?;
     let table = Table::new(
         &mut *store,
-        TableType::new(ValType::FuncRef, 10, Some(20)),
+        TableType::new(ValType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define("spectest", "table", Extern::Table(table))?;
     let table64 = Table::new(
         &mut *store,
-        TableType::new64(ValType::FuncRef, 10, Some(20)),
+        TableType::new64(ValType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define("spectest", "table64", Extern::Table(table64))?;

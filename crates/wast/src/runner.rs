@@ -116,7 +116,7 @@ impl Runner {
                 let ty = func.ty(&self.store).map_err(|e| Skip(e.to_string()))?;
                 let args = call.args.iter().map(arg).collect::<Result<Vec<_>, _>>()?;
                 let mut results: Vec<Val> =
-                    ty.results().iter().map(|t| Val::default_for(*t)).collect();
+                    ty.results().iter().map(|t| Val::default_for(t)).collect();
                 Ok(func
                     .call(&mut self.store, &args, &mut results)
                     .map(|()| results))
