@@ -339,7 +339,7 @@ fn run(args: &RunArgs, prog: &[OsString], watch: &crate::sigint::Watch) -> Resul
             parse_arg(t.clone(), a).with_context(|| format!("argument {} (`{a}`)", i + 1))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(t)).collect();
+    let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
     finish(
         func.call(&mut store, &params, &mut results)
             .map(|()| Outcome::Returned(results)),
