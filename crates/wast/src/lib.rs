@@ -33,6 +33,8 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, Skip> {
             AbstractHeapType::Extern => Val::ExternRef(None),
             other => return Err(Skip(format!("ref.null {other:?} not supported"))),
         },
+        // A concrete heap type is a function type (no GC types in weft).
+        WastArg::Core(WastArgCore::RefNull(HeapType::Concrete(_))) => Val::FuncRef(None),
         WastArg::Core(WastArgCore::RefExtern(n)) => Val::ExternRef(Some(ExternRef::new(*n))),
         other => return Err(Skip(format!("argument {other:?} not supported"))),
     })
