@@ -545,3 +545,41 @@ impl Engine {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_decoder::{HeapType, RefType, ValType};
+
+    fn ref_to(nullable: bool, index: u32) -> ValType {
+        ValType::Ref(RefType::new(nullable, HeapType::Concrete(index)))
+    }
+
+    #[test]
+    fn canonical_ids_follow_structure_not_indices() {
+        let engine = Engine::default();
+        let unit = FuncType::new([], [ValType::I32]);
+        let other = FuncType::new([], [ValType::I64]);
+        // Module A: $a = unit at 0, $f takes (ref $a).
+        let a = engine.module_type_ids(&[unit.clone(), FuncType::new([ref_to(false, 0)], [])]);
+        // Module B: padding first, so $b = unit sits at index 1.
+        let b = engine.module_type_ids(&[
+            other.clone(),
+            unit.clone(),
+            FuncType::new([ref_to(false, 1)], []),
+        ]);
+        assert_eq!(a[0], b[1], "the same structure, different indices");
+        assert_eq!(a[1], b[2], "(ref $a) and (ref $b) name equal types");
+        // A reference to the other structure, or a nullable one, differs.
+        assert_ne!(
+            b[2],
+            engine.module_type_ids(&[other, FuncType::new([ref_to(false, 0)], [])])[1]
+        );
+        let nullable = engine.module_type_ids(&[unit, FuncType::new([ref_to(true, 0)], [])]);
+        assert_eq!(nullable[0], a[0]);
+        assert_ne!(nullable[1], a[1]);
+        // Ids map back to their canonical types.
+        let f = engine.canonical_type(a[1]).unwrap();
+        assert_eq!(f.params[0], ref_to(false, a[0]));
+    }
+}

@@ -108,6 +108,25 @@ pub fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Skip> 
             }
             false
         }
+        // `ref.null extern` is no function reference, and `ref.null func`
+        // or `ref.null $t` (a function type) no host reference.
+        (
+            WastRetCore::RefNull(Some(HeapType::Abstract {
+                ty: AbstractHeapType::Extern,
+                ..
+            })),
+            Val::FuncRef(_),
+        ) => false,
+        (
+            WastRetCore::RefNull(Some(
+                HeapType::Abstract {
+                    ty: AbstractHeapType::Func,
+                    ..
+                }
+                | HeapType::Concrete(_),
+            )),
+            Val::ExternRef(_),
+        ) => false,
         (WastRetCore::RefNull(_), Val::FuncRef(f)) => f.is_none(),
         (WastRetCore::RefNull(_), Val::ExternRef(e)) => e.is_none(),
         (WastRetCore::RefExtern(None), Val::ExternRef(e)) => e.is_some(),
