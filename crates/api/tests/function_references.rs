@@ -175,6 +175,22 @@ fn host_function_passed_as_a_typed_reference() {
         )
         .unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+
+    // The typed view passes `Option<Func>` for `(ref $t)`, checked per call.
+    let typed_apply = apply.typed::<(Option<Func>, i32), i32>(&store).unwrap();
+    assert_eq!(typed_apply.call(&mut store, (Some(sub), 58)).unwrap(), 42);
+    for arg in [None, Some(wrong)] {
+        let e = typed_apply.call(&mut store, (arg, 1)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+    // A function of another store is refused, not called.
+    let mut other_store = Store::new(store.engine(), ());
+    let foreign = Func::wrap(&mut other_store, |x: i32| x).unwrap();
+    let e = typed_apply
+        .call(&mut store, (Some(foreign), 1))
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    assert_eq!(typed_apply.call(&mut store, (Some(sub), 0)).unwrap(), 100);
 }
 
 const GLOBAL_IMPORT: &str = r#"(module
@@ -401,4 +417,24 @@ fn gc_modules_are_rejected() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("gc"), "unexpected error: {e}");
+}
+
+#[test]
+fn non_null_extern_parameter_through_the_typed_view() {
+    let engine = Engine::default();
+    let mut store = Store::new(&engine, ());
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "is_null") (param (ref extern)) (result i32)
+             (ref.is_null (local.get 0))))"#,
+    )
+    .unwrap();
+    let inst = Linker::new().instantiate(&mut store, &module).unwrap();
+    let f = inst
+        .get_typed_func::<Option<weft::ExternRef>, i32>(&mut store, "is_null")
+        .unwrap();
+    let v = weft::ExternRef::new(5u32);
+    assert_eq!(f.call(&mut store, Some(v)).unwrap(), 0);
+    let e = f.call(&mut store, None).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
 }

@@ -412,10 +412,11 @@ impl Func {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         let ty = &cx.0.opaque.funcs[self.index].ty;
-        check_types("parameter", P::types().into_iter(), ty.params(), false)?;
+        let check_refs = check_types("parameter", P::types().into_iter(), ty.params(), false)?;
         check_types("result", R::types().into_iter(), ty.results(), true)?;
         Ok(TypedFunc {
             func: *self,
+            check_refs,
             _marker: PhantomData,
         })
     }
@@ -440,7 +441,7 @@ fn check_types(
     got: impl ExactSizeIterator<Item = ValType>,
     want: &[ValType],
     results: bool,
-) -> Result<()> {
+) -> Result<bool> {
     if got.len() != want.len() {
         return Err(Error::InvalidArgument(format!(
             "expected {} {what}s, got {}",
@@ -448,16 +449,26 @@ fn check_types(
             got.len()
         )));
     }
+    let mut check_refs = false;
     for (i, (g, w)) in got.zip(want).enumerate() {
-        // A result may be of a subtype (a typed reference read as `funcref`).
-        let ok = if results { w.matches(&g) } else { g == *w };
+        // A result may be of a subtype (a typed reference read as `funcref`);
+        // an `Option<Func>` (`Option<ExternRef>`) parameter may be passed for
+        // a typed function (non-null host) reference, checked on every call.
+        let ok = if results {
+            w.matches(&g)
+        } else if g != *w && g.is_ref() && w.matches(&g) {
+            check_refs = true;
+            true
+        } else {
+            g == *w
+        };
         if !ok {
             return Err(Error::InvalidArgument(format!(
                 "{what} {i}: expected {w}, got {g}"
             )));
         }
     }
-    Ok(())
+    Ok(check_refs)
 }
 
 /// Calls function `index` of the store with parameters in `slots` (which
@@ -601,8 +612,17 @@ unsafe extern "C" fn host_callback<T: 'static>(
 
 /// A function with statically known parameter and result types: calls pass
 /// values in fixed-size arrays, with no boxing or type checks per call.
+///
+/// An `Option<Func>` parameter may stand for a typed function reference
+/// parameter (`(ref $t)`, `(ref null $t)`, `(ref func)`), and an
+/// `Option<ExternRef>` for a `(ref extern)`: such arguments are checked on
+/// each call (null for a non-nullable type, or a function of another type,
+/// is an [`Error::InvalidArgument`]).
 pub struct TypedFunc<P, R> {
     func: Func,
+    /// Whether a parameter is a typed function reference passed as an
+    /// `Option<Func>`, to check per call.
+    check_refs: bool,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -642,6 +662,9 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             &mut big
         };
         params.store(slots, &mut inner.opaque);
+        if self.check_refs {
+            check_typed_ref_args(&inner.opaque, self.func, &slots[..P::LEN])?;
+        }
         call_raw(inner, self.func.index, slots)?;
         Ok(R::load(slots, &inner.opaque))
     }
@@ -650,6 +673,47 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
     pub fn func(&self) -> Func {
         self.func
     }
+}
+
+/// Checks the raw arguments of a call to `func` whose typed reference
+/// parameters were given as `Option<Func>`/`Option<ExternRef>` (see
+/// [`TypedFunc`]).
+fn check_typed_ref_args(store: &StoreOpaque, func: Func, args: &[u128]) -> Result<()> {
+    use weft_decoder::{HeapType as H, ValType as W};
+    let ty = func
+        .type_id_in(store)
+        .and_then(|id| store.engine.canonical_type(id))
+        .ok_or_else(|| Error::InvalidArgument("function of another store".into()))?;
+    for (i, (&raw, &t)) in args.iter().zip(ty.params.iter()).enumerate() {
+        let W::Ref(r) = t else { continue };
+        let funcref = raw as usize as *const VMFuncRef;
+        let ok = if funcref.is_null() {
+            r.nullable
+        } else {
+            match r.heap {
+                H::Concrete(id) => {
+                    // SAFETY: a non-null funcref argument was produced by
+                    // `Option<Func>::into_raw` from a function of this store,
+                    // whose `VMFuncRef` lives as long as the store.
+                    let have = unsafe { (*funcref).type_id };
+                    have == id
+                }
+                H::Func | H::Extern => true,
+            }
+        };
+        if !ok {
+            let want = ValType::from_wasm(t, &store.engine);
+            return Err(Error::InvalidArgument(format!(
+                "argument {i} has type {want}, got {}",
+                if funcref.is_null() {
+                    "null (or a function of another store)"
+                } else {
+                    "a function of another type"
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a host closure may return: a [`WasmList`] or a `Result` of one.
