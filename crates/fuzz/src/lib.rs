@@ -177,7 +177,7 @@ pub fn compile(data: &[u8]) -> Outcome {
 fn args_for(params: &[ValType]) -> Option<Vec<Val>> {
     params
         .iter()
-        .map(|t| (!matches!(t, ValType::V128)).then(|| Val::default_for(*t)))
+        .map(|t| (!matches!(t, ValType::V128)).then(|| Val::default_for(t)))
         .collect()
 }
 
@@ -216,7 +216,7 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
         let f = instance
             .get_func(&mut store, export.name())
             .expect("exported");
-        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
         let r = match f.call(&mut store, &args, &mut results) {
             Ok(()) => Ok(results.iter().map(raw).collect()),
             Err(weft::Error::Trap(t)) => Err(t.message().to_string()),

@@ -104,9 +104,9 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 .params()
                 .iter()
                 .zip(slots.iter())
-                .map(|(t, r)| Val::from_raw(*r, *t, &store.opaque))
+                .map(|(t, r)| Val::from_raw(*r, t, &store.opaque))
                 .collect();
-            let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+            let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
             f(
                 Caller {
                     store: &mut *store,
@@ -116,12 +116,12 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 &mut results,
             )?;
             for (i, (v, t)) in results.iter().zip(ty.results().iter()).enumerate() {
-                if v.ty() != *t {
-                    return Err(Error::InvalidArgument(format!(
-                        "host function result {i} has type {}, expected {t}",
-                        v.ty()
-                    )));
-                }
+                check_val(
+                    &store.opaque,
+                    v,
+                    t,
+                    &format_args!("host function result {i}"),
+                )?;
                 slots[i] = v.to_raw(&mut store.opaque)?;
             }
             Ok(())
@@ -298,7 +298,7 @@ impl Func {
         raw: HostCode<T>,
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
-        let wasm_ty = ty.to_wasm();
+        let wasm_ty = ty.to_wasm(&opaque.engine);
         let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
@@ -338,6 +338,18 @@ impl Func {
             store_id: opaque.id,
             index,
         })
+    }
+
+    /// The engine-wide canonical type id of the function, if it belongs to
+    /// `store`.
+    pub(crate) fn type_id_in(&self, store: &StoreOpaque) -> Option<u32> {
+        if store.check(self.store_id, "function").is_err() {
+            return None;
+        }
+        let funcref = store.funcs.get(self.index)?.funcref;
+        // SAFETY: a function's `VMFuncRef` lives in a vmctx or host context
+        // owned by its store, which is alive (we hold a reference to it).
+        Some(unsafe { (*funcref).type_id })
     }
 
     /// The function's type.
@@ -406,7 +418,16 @@ impl Func {
         inner.opaque.check(self.store_id, "function")?;
         let (n_params, n_results) = {
             let ty = &inner.opaque.funcs[self.index].ty;
-            check_types("argument", params.iter().map(Val::ty), ty.params())?;
+            if params.len() != ty.params().len() {
+                return Err(Error::InvalidArgument(format!(
+                    "expected {} arguments, got {}",
+                    ty.params().len(),
+                    params.len()
+                )));
+            }
+            for (i, (v, t)) in params.iter().zip(ty.params()).enumerate() {
+                check_val(&inner.opaque, v, t, &format_args!("argument {i}"))?;
+            }
             if results.len() != ty.results().len() {
                 return Err(Error::InvalidArgument(format!(
                     "expected {} result slots, got {}",
@@ -430,8 +451,8 @@ impl Func {
             *s = p.to_raw(&mut inner.opaque)?;
         }
         call_raw(inner, self.index, slots)?;
-        for (i, r) in results.iter_mut().enumerate() {
-            let t = inner.opaque.funcs[self.index].ty.results()[i];
+        let ty = inner.opaque.funcs[self.index].ty.clone();
+        for (i, (r, t)) in results.iter_mut().zip(ty.results()).enumerate() {
             *r = Val::from_raw(slots[i], t, &inner.opaque);
         }
         Ok(())
@@ -445,20 +466,36 @@ impl Func {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         let ty = &cx.0.opaque.funcs[self.index].ty;
-        check_types("parameter", P::types().into_iter(), ty.params())?;
-        check_types("result", R::types().into_iter(), ty.results())?;
+        let check_refs = check_types("parameter", P::types().into_iter(), ty.params(), false)?;
+        check_types("result", R::types().into_iter(), ty.results(), true)?;
         Ok(TypedFunc {
             func: *self,
+            check_refs,
             _marker: PhantomData,
         })
     }
+}
+
+/// `Ok` if `v` is a value of type `t` (typed references: of the function
+/// type), else an [`Error::InvalidArgument`] naming `what`.
+pub(crate) fn check_val(
+    store: &StoreOpaque,
+    v: &Val,
+    t: &ValType,
+    what: &dyn std::fmt::Display,
+) -> Result<()> {
+    if v.ty() == *t {
+        return Ok(());
+    }
+    v.check_wasm(store, t.to_wasm(&store.engine), what)
 }
 
 fn check_types(
     what: &str,
     got: impl ExactSizeIterator<Item = ValType>,
     want: &[ValType],
-) -> Result<()> {
+    results: bool,
+) -> Result<bool> {
     if got.len() != want.len() {
         return Err(Error::InvalidArgument(format!(
             "expected {} {what}s, got {}",
@@ -466,14 +503,26 @@ fn check_types(
             got.len()
         )));
     }
+    let mut check_refs = false;
     for (i, (g, w)) in got.zip(want).enumerate() {
-        if g != *w {
+        // A result may be of a subtype (a typed reference read as `funcref`);
+        // an `Option<Func>` (`Option<ExternRef>`) parameter may be passed for
+        // a typed function (non-null host) reference, checked on every call.
+        let ok = if results {
+            w.matches(&g)
+        } else if g != *w && g.is_ref() && w.matches(&g) {
+            check_refs = true;
+            true
+        } else {
+            g == *w
+        };
+        if !ok {
             return Err(Error::InvalidArgument(format!(
                 "{what} {i}: expected {w}, got {g}"
             )));
         }
     }
-    Ok(())
+    Ok(check_refs)
 }
 
 /// Calls function `index` of the store with parameters in `slots` (which
@@ -615,8 +664,17 @@ where
 
 /// A function with statically known parameter and result types: calls pass
 /// values in fixed-size arrays, with no boxing or type checks per call.
+///
+/// An `Option<Func>` parameter may stand for a typed function reference
+/// parameter (`(ref $t)`, `(ref null $t)`, `(ref func)`), and an
+/// `Option<ExternRef>` for a `(ref extern)`: such arguments are checked on
+/// each call (null for a non-nullable type, or a function of another type,
+/// is an [`Error::InvalidArgument`]).
 pub struct TypedFunc<P, R> {
     func: Func,
+    /// Whether a parameter is a typed function reference passed as an
+    /// `Option<Func>`, to check per call.
+    check_refs: bool,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -656,6 +714,9 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             &mut big
         };
         params.store(slots, &mut inner.opaque);
+        if self.check_refs {
+            check_typed_ref_args(&inner.opaque, self.func, &slots[..P::LEN])?;
+        }
         call_raw(inner, self.func.index, slots)?;
         Ok(R::load(slots, &inner.opaque))
     }
@@ -664,6 +725,47 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
     pub fn func(&self) -> Func {
         self.func
     }
+}
+
+/// Checks the raw arguments of a call to `func` whose typed reference
+/// parameters were given as `Option<Func>`/`Option<ExternRef>` (see
+/// [`TypedFunc`]).
+fn check_typed_ref_args(store: &StoreOpaque, func: Func, args: &[u128]) -> Result<()> {
+    use weft_decoder::{HeapType as H, ValType as W};
+    let ty = func
+        .type_id_in(store)
+        .and_then(|id| store.engine.canonical_type(id))
+        .ok_or_else(|| Error::InvalidArgument("function of another store".into()))?;
+    for (i, (&raw, &t)) in args.iter().zip(ty.params.iter()).enumerate() {
+        let W::Ref(r) = t else { continue };
+        let funcref = raw as usize as *const VMFuncRef;
+        let ok = if funcref.is_null() {
+            r.nullable
+        } else {
+            match r.heap {
+                H::Concrete(id) => {
+                    // SAFETY: a non-null funcref argument was produced by
+                    // `Option<Func>::into_raw` from a function of this store,
+                    // whose `VMFuncRef` lives as long as the store.
+                    let have = unsafe { (*funcref).type_id };
+                    have == id
+                }
+                H::Func | H::Extern => true,
+            }
+        };
+        if !ok {
+            let want = ValType::from_wasm(t, &store.engine);
+            return Err(Error::InvalidArgument(format!(
+                "argument {i} has type {want}, got {}",
+                if funcref.is_null() {
+                    "null (or a function of another store)"
+                } else {
+                    "a function of another type"
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a host closure may return: a [`WasmList`] or a `Result` of one.

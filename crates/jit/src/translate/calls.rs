@@ -20,7 +20,7 @@ use crate::vmoffsets::VMOffsets;
 enum Callee {
     /// A defined function of this module, by defined index: a direct call.
     Direct(u32),
-    /// Through a `*const VMFuncRef` (imports and `call_indirect`).
+    /// Through a `*const VMFuncRef` (imports, `call_indirect`, `call_ref`).
     FuncRef(Value),
 }
 
@@ -70,6 +70,33 @@ impl FuncTranslator<'_, '_> {
         self.emit_call(type_index, callee, true)?;
         self.reachable = false;
         Ok(())
+    }
+
+    /// `call_ref $t`: a call through a typed function reference. Validation
+    /// gave the reference type `(ref null $t)`, so no type check is needed:
+    /// only null traps ("null function reference").
+    pub(super) fn op_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
+        let callee = self.ref_callee();
+        self.emit_call(type_index, callee, false)
+    }
+
+    /// `return_call_ref $t`: [`op_call_ref`](Self::op_call_ref)'s null
+    /// check, then a tail call.
+    pub(super) fn op_return_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
+        let callee = self.ref_callee();
+        self.emit_call(type_index, callee, true)?;
+        self.reachable = false;
+        Ok(())
+    }
+
+    /// Pops the function reference of `call_ref`/`return_call_ref` and
+    /// traps if it is null.
+    fn ref_callee(&mut self) -> Callee {
+        let funcref = self.pop();
+        self.builder
+            .ins()
+            .trapz(funcref, Self::trap_code(TrapKind::NullFunctionReference));
+        Callee::FuncRef(funcref)
     }
 
     /// The type and callee of a call to function `func_index`: imports go

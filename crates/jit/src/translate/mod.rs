@@ -376,6 +376,8 @@ impl FuncTranslator<'_, '_> {
             O::End => self.op_end(),
             O::Br { relative_depth } => self.op_br(relative_depth),
             O::BrIf { relative_depth } => self.op_br_if(relative_depth),
+            O::BrOnNull { relative_depth } => self.op_br_on_null(relative_depth),
+            O::BrOnNonNull { relative_depth } => self.op_br_on_non_null(relative_depth),
             O::BrTable { targets } => {
                 let default = targets.default();
                 let list = targets.targets().collect::<Result<Vec<u32>, _>>()?;
@@ -394,6 +396,8 @@ impl FuncTranslator<'_, '_> {
                 type_index,
                 table_index,
             } => self.op_return_call_indirect(type_index, table_index)?,
+            O::CallRef { type_index } => self.op_call_ref(type_index)?,
+            O::ReturnCallRef { type_index } => self.op_return_call_ref(type_index)?,
 
             // ---- parametric
             O::Drop => {
@@ -438,6 +442,7 @@ impl FuncTranslator<'_, '_> {
             O::TableGrow { table } => self.op_table_grow(table),
             O::RefNull { .. } => self.op_ref_null(),
             O::RefIsNull => self.op_ref_is_null(),
+            O::RefAsNonNull => self.op_ref_as_non_null(),
             O::RefFunc { function_index } => self.op_ref_func(function_index),
 
             // ---- constants (the other numeric operators are in `numeric_op`)
