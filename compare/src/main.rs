@@ -4,7 +4,8 @@
 //! as a ratio of Wasmtime's (below 1: weft is faster).
 //!
 //! `cargo xtask bench --compare` (or `cargo run --release --manifest-path
-//! compare/Cargo.toml [-- --quick]`).
+//! compare/Cargo.toml [-- --quick] [--serving]`; `--serving` runs only the
+//! serving section, `--only TEXT` only its configurations named with TEXT).
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use std::time::Instant;
 #[path = "../../crates/api/benches/kernels/mod.rs"]
 mod kernels;
 
-use kernels::many_functions;
+use kernels::{many_functions, serving_module};
 
 const ADD: &str = r#"(module
   (import "host" "nop" (func $nop (param i32) (result i32)))
@@ -30,35 +31,6 @@ const ADD: &str = r#"(module
 /// segment, read by the first call.
 const SMALL: &str = r#"(module (memory 1) (data (i32.const 1024) "0123456789abcdef")
   (func (export "run") (result i32) (i32.load8_u (i32.const 1024))))"#;
-
-/// The serving workload of issue #21: 1 MiB of memory with a 64 KiB data
-/// segment; a request writes 1 KiB of input at 512 KiB and calls `handle`,
-/// which hashes the input against the data.
-fn serving_module() -> Vec<u8> {
-    let mut data = String::new();
-    for i in 0..65536u32 {
-        data.push_str(&format!(
-            "\\{:02x}",
-            (i.wrapping_mul(2_654_435_761) >> 24) as u8
-        ));
-    }
-    wat::parse_str(format!(
-        r#"(module (memory (export "mem") 16 16) (data (i32.const 0) "{data}")
-          (func (export "handle") (param $len i32) (result i32) (local $h i32) (local $i i32)
-            (local.set $h (i32.const 0x811c9dc5))
-            (block $d (loop $l
-              (br_if $d (i32.ge_u (local.get $i) (local.get $len)))
-              (local.set $h (i32.mul
-                (i32.xor (local.get $h)
-                  (i32.xor (i32.load8_u offset=524288 (local.get $i))
-                           (i32.load8_u (i32.and (i32.mul (local.get $i) (i32.const 64)) (i32.const 65535)))))
-                (i32.const 0x01000193)))
-              (local.set $i (i32.add (local.get $i) (i32.const 1)))
-              (br $l)))
-            (local.get $h)))"#
-    ))
-    .unwrap()
-}
 
 /// Requests per second over `threads` threads doing `per_thread` requests
 /// each; `request(i)` serves one request and returns its answer.
@@ -111,6 +83,8 @@ fn per_iter(n: u32, mut f: impl FnMut(u32)) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--serving`: only the serving section (for profiling it).
+    let serving_only = std::env::args().any(|a| a == "--serving");
     let rounds = if quick { 3 } else { 15 };
     let calls: u32 = if quick { 100_000 } else { 2_000_000 };
     let add_bytes = wat::parse_str(ADD).unwrap();
@@ -184,7 +158,7 @@ fn main() {
         ),
     ];
     let inst_n = calls / 200;
-    for _ in 0..rounds {
+    for _ in 0..if serving_only { 0 } else { rounds } {
         rows[0].weft.push(per_iter(calls, |i| {
             std::hint::black_box(w_add.call(&mut w_store, (i as i32, 1)).unwrap());
         }));
@@ -244,22 +218,47 @@ fn main() {
         ),
         "ms",
     );
-    let t = Instant::now();
-    drop(weft::Module::new(&w_engine, &large).unwrap());
-    big.weft.push(t.elapsed().as_secs_f64() * 1e3);
-    let t = Instant::now();
-    drop(wasmtime::Module::new(&t_engine, &large).unwrap());
-    big.wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
-    rows.push(big);
+    if !serving_only {
+        let t = Instant::now();
+        drop(weft::Module::new(&w_engine, &large).unwrap());
+        big.weft.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        drop(wasmtime::Module::new(&t_engine, &large).unwrap());
+        big.wasmtime.push(t.elapsed().as_secs_f64() * 1e3);
+        rows.push(big);
+    }
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let serving = serving_section(rounds.min(7), if quick { 2_000 } else { 20_000 }, cores);
+    let serving = [
+        (
+            "small: 1 MiB memory with 64 KiB data, 1 KiB input written, handler called",
+            16,
+            false,
+            if quick { 2_000 } else { 20_000 },
+            1usize << 20,
+        ),
+        (
+            "dirty all: 16 MiB memory, the request writes every 4 KiB page",
+            256,
+            true,
+            if quick { 10 } else { 300 },
+            16 << 20,
+        ),
+    ]
+    .map(|(title, pages, dirty_all, per_thread, keep)| {
+        let shape = Shape {
+            pages,
+            dirty_all,
+            keep,
+        };
+        (title, serving_section(rounds.min(7), per_thread, cores, &shape))
+    });
     println!(
         "weft vs Wasmtime 48.0.8 (same Cranelift 0.135.8), {cores} cores, median of {rounds} interleaved rounds"
     );
     println!("| measurement | weft | Wasmtime | weft / Wasmtime |");
     println!("|---|---|---|---|");
-    for r in rows {
+    for r in rows.into_iter().filter(|r| !r.weft.is_empty()) {
         let (w, t) = (median(r.weft), median(r.wasmtime));
         let fmt = |v: f64| {
             if v < 10.0 {
@@ -270,117 +269,198 @@ fn main() {
         };
         println!("| {} | {} | {} | {:.2}× |", r.what, fmt(w), fmt(t), w / t);
     }
-    println!();
-    println!(
-        "serving (issue #21): a fresh instance per request, 1 KiB written, handler called, {cores} threads; requests/s, median of rounds"
-    );
-    println!("| configuration | requests/s | vs Wasmtime pooling + InstancePre |");
-    println!("|---|---|---|");
-    let reference = serving
-        .iter()
-        .find(|(n, _)| n.starts_with("Wasmtime, pooling"))
-        .map(|r| r.1)
-        .unwrap_or(1.0);
-    for (name, rps) in serving {
-        println!("| {name} | {rps:.0} | {:.2}× |", rps / reference);
+    for (title, results) in serving {
+        println!();
+        println!(
+            "serving (issue #21), {title}; a fresh instance per request, {cores} threads; requests/s, median of rounds"
+        );
+        println!("| configuration | requests/s | vs Wasmtime pooling + InstancePre |");
+        println!("|---|---|---|");
+        let reference = results
+            .iter()
+            .find(|(n, _)| n.starts_with("Wasmtime, pooling + InstancePre (default"))
+            .map(|r| r.1)
+            .unwrap_or(1.0);
+        for (name, rps) in results {
+            println!("| {name} | {rps:.0} | {:.2}× |", rps / reference);
+        }
     }
 }
 
-fn serving_section(rounds: usize, per_thread: u32, threads: usize) -> Vec<(String, f64)> {
-    let bytes = serving_module();
+/// One request shape of the serving section.
+struct Shape {
+    /// Memory size in 64 KiB pages.
+    pages: u32,
+    /// Whether the request also writes every 4 KiB page (`scribble`).
+    dirty_all: bool,
+    /// The resident budget both runtimes' pools are given in the
+    /// "resident" rows.
+    keep: usize,
+}
+
+fn serving_section(
+    rounds: usize,
+    per_thread: u32,
+    threads: usize,
+    shape: &Shape,
+) -> Vec<(String, f64)> {
+    let bytes = serving_module(shape.pages);
     let input: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 3) as u8).collect();
     let input = &input;
+    let dirty_all = shape.dirty_all;
+    let mib = shape.keep >> 20;
     // weft
     let w_od = weft::Engine::default();
     let w_od_pre = weft::Linker::<()>::new()
         .instantiate_pre(&weft::Module::new(&w_od, &bytes).unwrap())
         .unwrap();
-    let mut pc = weft::Config::new();
-    pc.allocation_strategy(weft::InstanceAllocationStrategy::Pooling(
-        weft::PoolingAllocationConfig::default(),
-    ));
-    let w_pool = weft::Engine::new(&pc).unwrap();
-    let w_pool_pre = weft::Linker::<()>::new()
-        .instantiate_pre(&weft::Module::new(&w_pool, &bytes).unwrap())
-        .unwrap();
-    let make_pool = |policy| {
+    let w_pooling = |keep: usize| {
+        let mut p = weft::PoolingAllocationConfig::default();
+        p.keep_resident_bytes(keep);
+        let mut pc = weft::Config::new();
+        pc.allocation_strategy(weft::InstanceAllocationStrategy::Pooling(p));
+        let engine = weft::Engine::new(&pc).unwrap();
+        let pre = weft::Linker::<()>::new()
+            .instantiate_pre(&weft::Module::new(&engine, &bytes).unwrap())
+            .unwrap();
+        (engine, pre)
+    };
+    let (w_pool, w_pool_pre) = w_pooling(0);
+    let (w_res, w_res_pre) = w_pooling(shape.keep);
+    let make_pool = |pre: &weft::InstancePre<()>, policy| {
         let mut c = weft::InstancePoolConfig::default();
         c.max_size(threads).policy(policy);
-        weft::InstancePool::new(w_pool_pre.clone(), c, || ())
+        weft::InstancePool::new(pre.clone(), c, || ())
     };
-    let w_reset = make_pool(weft::ReturnPolicy::Reset);
-    let w_keep = make_pool(weft::ReturnPolicy::KeepState);
+    let w_reset = make_pool(&w_res_pre, weft::ReturnPolicy::Reset);
+    let w_keep = make_pool(&w_pool_pre, weft::ReturnPolicy::KeepState);
     let weft_request = |store: &mut weft::Store<()>, inst: weft::Instance| {
         let mem = inst.get_memory(&mut *store, "mem").unwrap();
         mem.data_mut(&mut *store)[524_288..524_288 + 1024].copy_from_slice(input);
         let f = inst
             .get_typed_func::<i32, i32>(&mut *store, "handle")
             .unwrap();
-        f.call(&mut *store, 1024).unwrap()
+        let h = f.call(&mut *store, 1024).unwrap();
+        if dirty_all {
+            let s = inst
+                .get_typed_func::<i32, ()>(&mut *store, "scribble")
+                .unwrap();
+            s.call(&mut *store, h).unwrap();
+        }
+        h
     };
     // Wasmtime
     let t_od = wasmtime::Engine::default();
     let t_od_pre = wasmtime::Linker::<()>::new(&t_od)
         .instantiate_pre(&wasmtime::Module::new(&t_od, &bytes).unwrap())
         .unwrap();
-    let mut tc = wasmtime::Config::new();
-    tc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-        wasmtime::PoolingAllocationConfig::default(),
-    ));
-    let t_pool = wasmtime::Engine::new(&tc).unwrap();
-    let t_pool_pre = wasmtime::Linker::<()>::new(&t_pool)
-        .instantiate_pre(&wasmtime::Module::new(&t_pool, &bytes).unwrap())
-        .unwrap();
+    let t_pooling = |keep: usize| {
+        let mut p = wasmtime::PoolingAllocationConfig::default();
+        p.linear_memory_keep_resident(keep);
+        let mut tc = wasmtime::Config::new();
+        tc.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(p));
+        let engine = wasmtime::Engine::new(&tc).unwrap();
+        let pre = wasmtime::Linker::<()>::new(&engine)
+            .instantiate_pre(&wasmtime::Module::new(&engine, &bytes).unwrap())
+            .unwrap();
+        (engine, pre)
+    };
+    let (t_pool, t_pool_pre) = t_pooling(0);
+    let (t_res, t_res_pre) = t_pooling(shape.keep);
     let wasmtime_request = |store: &mut wasmtime::Store<()>, inst: wasmtime::Instance| {
         let mem = inst.get_memory(&mut *store, "mem").unwrap();
         mem.data_mut(&mut *store)[524_288..524_288 + 1024].copy_from_slice(input);
         let f = inst
             .get_typed_func::<i32, i32>(&mut *store, "handle")
             .unwrap();
-        f.call(&mut *store, 1024).unwrap()
+        let h = f.call(&mut *store, 1024).unwrap();
+        if dirty_all {
+            let s = inst
+                .get_typed_func::<i32, ()>(&mut *store, "scribble")
+                .unwrap();
+            s.call(&mut *store, h).unwrap();
+        }
+        h
     };
-    let mut results: Vec<(String, Vec<f64>)> = [
-        "weft, on demand + InstancePre",
-        "weft, pooling + InstancePre",
-        "weft, InstancePool (reset on return)",
-        "weft, InstancePool (keep state: not a fresh instance)",
-        "Wasmtime, on demand + InstancePre",
-        "Wasmtime, pooling + InstancePre",
-    ]
-    .iter()
-    .map(|n| (n.to_string(), Vec::new()))
-    .collect();
+    type Run<'a> = Box<dyn Fn() -> i32 + Sync + 'a>;
+    let weft_fresh = |engine: &'_ weft::Engine, pre: &'_ weft::InstancePre<()>| -> Run<'_> {
+        let engine = engine.clone();
+        let pre = pre.clone();
+        Box::new(move || {
+            let mut s = weft::Store::new(&engine, ());
+            let i = pre.instantiate(&mut s).unwrap();
+            weft_request(&mut s, i)
+        })
+    };
+    let wasmtime_fresh = |engine: &wasmtime::Engine, pre: &wasmtime::InstancePre<()>| -> Run<'_> {
+        let engine = engine.clone();
+        let pre = pre.clone();
+        Box::new(move || {
+            let mut s = wasmtime::Store::new(&engine, ());
+            let i = pre.instantiate(&mut s).unwrap();
+            wasmtime_request(&mut s, i)
+        })
+    };
+    let configs: Vec<(String, Run<'_>)> = vec![
+        (
+            "weft, on demand + InstancePre".into(),
+            weft_fresh(&w_od, &w_od_pre),
+        ),
+        (
+            "weft, pooling + InstancePre (pages dropped)".into(),
+            weft_fresh(&w_pool, &w_pool_pre),
+        ),
+        (
+            format!("weft, pooling + InstancePre ({mib} MiB resident)"),
+            weft_fresh(&w_res, &w_res_pre),
+        ),
+        (
+            format!("weft, InstancePool (reset on return, {mib} MiB resident)"),
+            Box::new(|| {
+                let mut g = w_reset.get().unwrap();
+                let (s, i) = g.parts();
+                weft_request(s, i)
+            }),
+        ),
+        (
+            "weft, InstancePool (keep state: not a fresh instance)".into(),
+            Box::new(|| {
+                let mut g = w_keep.get().unwrap();
+                let (s, i) = g.parts();
+                weft_request(s, i)
+            }),
+        ),
+        (
+            "Wasmtime, on demand + InstancePre".into(),
+            wasmtime_fresh(&t_od, &t_od_pre),
+        ),
+        (
+            "Wasmtime, pooling + InstancePre (default: pages dropped)".into(),
+            wasmtime_fresh(&t_pool, &t_pool_pre),
+        ),
+        (
+            format!("Wasmtime, pooling + InstancePre ({mib} MiB linear_memory_keep_resident)"),
+            wasmtime_fresh(&t_res, &t_res_pre),
+        ),
+    ];
+    // `--only TEXT`: just the configurations whose name contains TEXT.
+    let only = std::env::args()
+        .skip_while(|a| a != "--only")
+        .nth(1)
+        .unwrap_or_default();
+    let configs: Vec<(String, Run<'_>)> = configs
+        .into_iter()
+        .filter(|(n, _)| n.contains(&only))
+        .collect();
+    let mut samples = vec![Vec::new(); configs.len()];
     for _ in 0..rounds {
-        results[0].1.push(serve(threads, per_thread, |_| {
-            let mut s = weft::Store::new(&w_od, ());
-            let i = w_od_pre.instantiate(&mut s).unwrap();
-            weft_request(&mut s, i)
-        }));
-        results[1].1.push(serve(threads, per_thread, |_| {
-            let mut s = weft::Store::new(&w_pool, ());
-            let i = w_pool_pre.instantiate(&mut s).unwrap();
-            weft_request(&mut s, i)
-        }));
-        results[2].1.push(serve(threads, per_thread, |_| {
-            let mut g = w_reset.get().unwrap();
-            let (s, i) = g.parts();
-            weft_request(s, i)
-        }));
-        results[3].1.push(serve(threads, per_thread, |_| {
-            let mut g = w_keep.get().unwrap();
-            let (s, i) = g.parts();
-            weft_request(s, i)
-        }));
-        results[4].1.push(serve(threads, per_thread, |_| {
-            let mut s = wasmtime::Store::new(&t_od, ());
-            let i = t_od_pre.instantiate(&mut s).unwrap();
-            wasmtime_request(&mut s, i)
-        }));
-        results[5].1.push(serve(threads, per_thread, |_| {
-            let mut s = wasmtime::Store::new(&t_pool, ());
-            let i = t_pool_pre.instantiate(&mut s).unwrap();
-            wasmtime_request(&mut s, i)
-        }));
+        for ((_, run), s) in configs.iter().zip(&mut samples) {
+            s.push(serve(threads, per_thread, |_| run()));
+        }
     }
-    results.into_iter().map(|(n, v)| (n, median(v))).collect()
+    configs
+        .into_iter()
+        .zip(samples)
+        .map(|((n, _), v)| (n, median(v)))
+        .collect()
 }

@@ -152,18 +152,23 @@ fn main() {
     let mut pooling = Config::new();
     let mut p = PoolingAllocationConfig::default();
     p.total_instances(16).total_memories(16).total_tables(16);
-    pooling.allocation_strategy(InstanceAllocationStrategy::Pooling(p.clone()));
     let mut resident = Config::new();
-    p.keep_resident_bytes(1 << 20);
-    resident.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    resident.allocation_strategy(InstanceAllocationStrategy::Pooling(p.clone()));
+    p.keep_resident_bytes(0);
+    pooling.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     let cases = [
         instantiate_case("on-demand, copy data", &copy),
         instantiate_case("on-demand, copy-on-write image", &Config::new()),
-        instantiate_case("pooling, image", &pooling),
-        instantiate_case("pooling, image, 1 MiB kept resident", &resident),
+        instantiate_case("pooling, image, pages dropped", &pooling),
+        instantiate_case("pooling, image, 1 MiB resident (default)", &resident),
         pool_case(
-            "InstancePool get+return, reset (pooling)",
+            "InstancePool get+return, reset, pages dropped",
             &pooling,
+            ReturnPolicy::Reset,
+        ),
+        pool_case(
+            "InstancePool get+return, reset, 1 MiB resident",
+            &resident,
             ReturnPolicy::Reset,
         ),
         pool_case(

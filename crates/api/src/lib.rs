@@ -58,12 +58,13 @@
 
 pub use weft_runtime::{
     AsContext, AsContextMut, AtomicInt, Caller, Config, Engine, Error, ExportType, Extern,
-    ExternRef, ExternType, FrameInfo, Func, FuncType, Global, GlobalType, ImportType, Instance,
-    InstanceAllocationStrategy, InstancePool, InstancePoolConfig, InstancePoolStats, InstancePre,
-    InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory, MemoryType, Module,
-    OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, ResourceLimiter, Result,
-    ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext, StoreContextMut, Table, TableType,
-    Trap, TrapKind, TypedFunc, UpdateDeadline, V128, Val, ValType, WaitOutcome, WasmList, WasmTy,
+    ExternRef, ExternType, FrameInfo, Func, FuncType, Global, GlobalType, HeapType, ImportType,
+    Instance, InstanceAllocationStrategy, InstancePool, InstancePoolConfig, InstancePoolStats,
+    InstancePre, InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory,
+    MemoryType, Module, OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, RefType,
+    ResourceLimiter, Result, ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext,
+    StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, V128, Val,
+    ValType, WaitOutcome, WasmList, WasmTy,
 };
 
 /// The guide in `docs/embedding.md`, compiled and run as doctests.

@@ -115,7 +115,7 @@ fn externref_round_trip_through_wasm_and_tables() {
 fn table_handles_check_types_and_bounds() {
     let engine = Engine::default();
     let mut store = Store::new(&engine, ());
-    let ty = TableType::new(ValType::FuncRef, 2, Some(3));
+    let ty = TableType::new(ValType::FUNCREF, 2, Some(3));
     let t = Table::new(&mut store, ty, Val::FuncRef(None)).unwrap();
     let f = Func::wrap(&mut store, || 5i32).unwrap();
     t.set(&mut store, 0, f.into()).unwrap();

@@ -486,7 +486,22 @@ fn a_reset_instance_is_indistinguishable_from_a_fresh_one() {
             .collect();
         (bytes, g, slots)
     }
-    for engine in [Engine::default(), pooling(|_| {})] {
+    // On demand; pooling with every touched page dropped; pooling with the
+    // resident reset, with a budget that holds every written page and with
+    // one that holds only some (the rest are dropped).
+    let host_page = 4096;
+    for engine in [
+        Engine::default(),
+        pooling(|p| {
+            p.keep_resident_bytes(0);
+        }),
+        pooling(|p| {
+            p.keep_resident_bytes(1 << 20);
+        }),
+        pooling(|p| {
+            p.keep_resident_bytes(host_page);
+        }),
+    ] {
         let module = Module::new(&engine, STATEFUL).unwrap();
         let pre = Linker::<()>::new().instantiate_pre(&module).unwrap();
         let fresh = {

@@ -47,6 +47,8 @@ fn every_exported_type_is_weft_s_own() {
         defined_in_weft::<weft::StoreContextMut<'static, ()>>(),
         defined_in_weft::<weft::Table>(),
         defined_in_weft::<weft::TableType>(),
+        defined_in_weft::<weft::RefType>(),
+        defined_in_weft::<weft::HeapType>(),
         defined_in_weft::<weft::Trap>(),
         defined_in_weft::<weft::TrapKind>(),
         defined_in_weft::<weft::TypedFunc<(), ()>>(),

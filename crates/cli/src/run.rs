@@ -336,10 +336,10 @@ fn run(args: &RunArgs, prog: &[OsString], watch: &crate::sigint::Watch) -> Resul
             let a = a
                 .to_str()
                 .ok_or_else(|| anyhow!("argument {} is not valid UTF-8", i + 1))?;
-            parse_arg(*t, a).with_context(|| format!("argument {} (`{a}`)", i + 1))
+            parse_arg(t.clone(), a).with_context(|| format!("argument {} (`{a}`)", i + 1))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+    let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
     finish(
         func.call(&mut store, &params, &mut results)
             .map(|()| Outcome::Returned(results)),

@@ -336,16 +336,25 @@ pub(crate) fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType>
 }
 
 pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<ValType> {
-    if r == wasmparser::RefType::FUNCREF {
-        Ok(ValType::FuncRef)
-    } else if r == wasmparser::RefType::EXTERNREF {
-        Ok(ValType::ExternRef)
-    } else {
-        Err(DecodeError::unsupported(
-            format!("reference type {r} is not supported"),
-            offset,
-        ))
-    }
+    use wasmparser::{AbstractHeapType as A, UnpackedIndex};
+    let heap = match r.heap_type() {
+        wasmparser::HeapType::Abstract {
+            shared: false,
+            ty: A::Func,
+        } => HeapType::Func,
+        wasmparser::HeapType::Abstract {
+            shared: false,
+            ty: A::Extern,
+        } => HeapType::Extern,
+        wasmparser::HeapType::Concrete(UnpackedIndex::Module(i)) => HeapType::Concrete(i),
+        _ => {
+            return Err(DecodeError::unsupported(
+                format!("reference type {r} is not supported"),
+                offset,
+            ));
+        }
+    };
+    Ok(ValType::Ref(RefType::new(r.is_nullable(), heap)))
 }
 
 fn limits(min: u64, max: Option<u64>) -> Limits {
@@ -643,7 +652,7 @@ impl<'a> Decoder<'a> {
                             let v = f.into_iter().collect::<std::result::Result<Vec<_>, _>>();
                             let v = v.map_err(err)?;
                             referenced.extend_from_slice(&v);
-                            (ValType::FuncRef, ElementItems2::Functions(v))
+                            (ValType::FUNCREF, ElementItems2::Functions(v))
                         }
                         ElementItems::Expressions(t, exprs) => {
                             let mut v = Vec::new();

@@ -3,6 +3,18 @@
 use std::fmt;
 
 /// A WebAssembly value type, as weft supports them.
+///
+/// References are described by a [`RefType`]: `funcref` is
+/// [`ValType::FUNCREF`], `(ref $t)` is a non-nullable reference to the
+/// function type at index `$t` of the module's type section.
+///
+/// ```
+/// use weft_decoder::{HeapType, RefType, ValType};
+/// assert_eq!(ValType::FUNCREF.to_string(), "funcref");
+/// let t = ValType::Ref(RefType::new(false, HeapType::Concrete(3)));
+/// assert_eq!(t.to_string(), "(ref 3)");
+/// assert!(!t.is_defaultable());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValType {
     /// 32-bit integer.
@@ -15,16 +27,127 @@ pub enum ValType {
     F64,
     /// 128-bit vector.
     V128,
-    /// Nullable reference to a function.
-    FuncRef,
-    /// Nullable reference to a host value.
-    ExternRef,
+    /// A reference (`funcref`, `externref`, or a typed function reference).
+    Ref(RefType),
+}
+
+/// What a reference points to.
+///
+/// Within a decoded module, [`HeapType::Concrete`] holds an index into the
+/// module's type section. The runtime also uses this type with engine-wide
+/// canonical type ids in place of module indices ("canonical" types), so
+/// that types of different modules compare by structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeapType {
+    /// Any function (`func`).
+    Func,
+    /// Any host value (`extern`).
+    Extern,
+    /// A function of one function type (function-references proposal).
+    Concrete(u32),
+}
+
+/// A reference type: a heap type and whether null is a value of the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefType {
+    /// Whether the null reference belongs to the type.
+    pub nullable: bool,
+    /// What the reference points to.
+    pub heap: HeapType,
+}
+
+impl RefType {
+    /// `funcref`: `(ref null func)`.
+    pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
+    /// `externref`: `(ref null extern)`.
+    pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
+
+    /// A reference type.
+    pub const fn new(nullable: bool, heap: HeapType) -> RefType {
+        RefType { nullable, heap }
+    }
+
+    /// Whether the references point to functions (`func` or a concrete
+    /// function type), rather than host values.
+    pub fn is_func(&self) -> bool {
+        !matches!(self.heap, HeapType::Extern)
+    }
+
+    /// Subtyping without indirection: `self <: other` when both use the same
+    /// index space for concrete types (one module's, or canonical ids), where
+    /// function types have no declared supertypes (no GC proposal), so a
+    /// concrete type matches only itself and `func`.
+    pub fn matches(&self, other: &RefType) -> bool {
+        (other.nullable || !self.nullable)
+            && match (self.heap, other.heap) {
+                (a, b) if a == b => true,
+                (HeapType::Concrete(_), HeapType::Func) => true,
+                _ => false,
+            }
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.nullable, self.heap) {
+            (true, HeapType::Func) => f.write_str("funcref"),
+            (true, HeapType::Extern) => f.write_str("externref"),
+            (nullable, heap) => {
+                f.write_str(if nullable { "(ref null " } else { "(ref " })?;
+                match heap {
+                    HeapType::Func => f.write_str("func")?,
+                    HeapType::Extern => f.write_str("extern")?,
+                    HeapType::Concrete(i) => write!(f, "{i}")?,
+                }
+                f.write_str(")")
+            }
+        }
+    }
 }
 
 impl ValType {
-    /// Whether this is a reference type (`funcref` or `externref`).
+    /// `funcref`, the nullable reference to any function.
+    pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
+    /// `externref`, the nullable reference to any host value.
+    pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+
+    /// Whether this is a reference type.
     pub fn is_ref(self) -> bool {
-        matches!(self, ValType::FuncRef | ValType::ExternRef)
+        matches!(self, ValType::Ref(_))
+    }
+
+    /// The reference type, if this is one.
+    pub fn as_ref(self) -> Option<RefType> {
+        match self {
+            ValType::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether the type has a default value (zero or null): every type but
+    /// the non-nullable references.
+    pub fn is_defaultable(self) -> bool {
+        !matches!(self, ValType::Ref(r) if !r.nullable)
+    }
+
+    /// `self <: other`, see [`RefType::matches`].
+    pub fn matches(self, other: ValType) -> bool {
+        match (self, other) {
+            (ValType::Ref(a), ValType::Ref(b)) => a.matches(&b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// The same type with every concrete type index mapped by `f` (e.g. from
+    /// module indices to canonical ids).
+    pub fn map_concrete(self, f: impl FnOnce(u32) -> u32) -> ValType {
+        match self {
+            ValType::Ref(RefType {
+                nullable,
+                heap: HeapType::Concrete(i),
+            }) => ValType::Ref(RefType::new(nullable, HeapType::Concrete(f(i)))),
+            t => t,
+        }
     }
 }
 
@@ -36,8 +159,7 @@ impl fmt::Display for ValType {
             ValType::F32 => "f32",
             ValType::F64 => "f64",
             ValType::V128 => "v128",
-            ValType::FuncRef => "funcref",
-            ValType::ExternRef => "externref",
+            ValType::Ref(r) => return r.fmt(f),
         })
     }
 }
@@ -60,6 +182,18 @@ impl FuncType {
         FuncType {
             params: params.into_iter().collect(),
             results: results.into_iter().collect(),
+        }
+    }
+
+    /// The same type with every concrete type index mapped by `f`.
+    pub fn map_concrete(&self, mut f: impl FnMut(u32) -> u32) -> FuncType {
+        FuncType {
+            params: self.params.iter().map(|t| t.map_concrete(&mut f)).collect(),
+            results: self
+                .results
+                .iter()
+                .map(|t| t.map_concrete(&mut f))
+                .collect(),
         }
     }
 }
@@ -108,7 +242,7 @@ impl Limits {
 /// A table type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TableType {
-    /// Element type (`funcref` or `externref`).
+    /// Element type (a reference type).
     pub element: ValType,
     /// Size limits in elements.
     pub limits: Limits,

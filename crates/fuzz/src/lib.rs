@@ -110,7 +110,14 @@ pub fn module_of(target: &str, data: &[u8]) -> Option<Vec<u8>> {
 /// target's oracle.
 fn features() -> wasmparser::WasmFeatures {
     use wasmparser::WasmFeatures as F;
-    F::WASM2 | F::THREADS | F::MULTI_MEMORY | F::MEMORY64 | F::EXTENDED_CONST | F::RELAXED_SIMD
+    F::WASM2
+        | F::THREADS
+        | F::MULTI_MEMORY
+        | F::MEMORY64
+        | F::EXTENDED_CONST
+        | F::TAIL_CALL
+        | F::FUNCTION_REFERENCES
+        | F::RELAXED_SIMD
 }
 
 /// Engines shared by every input (creating one per input would dominate).
@@ -179,7 +186,7 @@ pub fn compile(data: &[u8]) -> Outcome {
 
 /// Zero (default) arguments for a function type.
 fn args_for(params: &[ValType]) -> Vec<Val> {
-    params.iter().map(|t| Val::default_for(*t)).collect()
+    params.iter().map(Val::default_for).collect()
 }
 
 /// Every export called, on a store of `engine`; each call's results or
@@ -215,7 +222,7 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
         let f = instance
             .get_func(&mut store, export.name())
             .expect("exported");
-        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
         let r = match f.call(&mut store, &args, &mut results) {
             Ok(()) => Ok(results.iter().map(raw).collect()),
             Err(weft::Error::Trap(t)) => Err(t.message().to_string()),

@@ -25,8 +25,9 @@ use crate::error::CompileError;
 use crate::trap::TrapKind;
 use crate::vmoffsets::VMOffsets;
 
-/// Format version of the function list (bumped on any layout change).
-const FORMAT: u32 = 1;
+/// Format version of the function list and code (bumped on any layout or
+/// code ABI change; 2: `wasm_call` functions use the `tail` convention).
+const FORMAT: u32 = 2;
 
 fn err(msg: impl Into<String>) -> CompileError {
     CompileError::Serialized(msg.into())
@@ -264,7 +265,7 @@ impl Compiler {
             let (signature, name) = if i < n {
                 let f = module.num_imported_funcs + i as u32;
                 (
-                    crate::translate::wasm_signature(module.func_type(f), self.call_conv())?,
+                    crate::translate::wasm_signature(module.func_type(f), self.wasm_call_conv())?,
                     format!("wasm function {f}"),
                 )
             } else {

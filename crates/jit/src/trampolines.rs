@@ -44,7 +44,7 @@ pub(crate) fn array_trampoline(
     fctx: &mut FunctionBuilderContext,
 ) -> Result<(), CompileError> {
     func.signature = array_signature(compiler, false);
-    let wasm_sig = wasm_signature(ty, compiler.call_conv())?;
+    let wasm_sig = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -95,7 +95,7 @@ pub(crate) fn host_trampoline(
     func: &mut ir::Function,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<(), CompileError> {
-    func.signature = wasm_signature(ty, compiler.call_conv())?;
+    func.signature = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);

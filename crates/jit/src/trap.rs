@@ -45,11 +45,15 @@ pub enum TrapKind {
     AtomicWaitNonShared,
     /// A host function returned an error; the runtime stored the reason.
     Host,
+    /// `call_ref`/`return_call_ref` through a null function reference.
+    NullFunctionReference,
+    /// `ref.as_non_null` of a null reference.
+    NullReference,
 }
 
 impl TrapKind {
     /// Every trap kind.
-    pub const ALL: [TrapKind; 16] = [
+    pub const ALL: [TrapKind; 18] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
@@ -66,6 +70,8 @@ impl TrapKind {
         TrapKind::UnalignedAtomic,
         TrapKind::AtomicWaitNonShared,
         TrapKind::Host,
+        TrapKind::NullFunctionReference,
+        TrapKind::NullReference,
     ];
 
     /// The message the spec testsuite expects for this trap.
@@ -87,6 +93,8 @@ impl TrapKind {
             TrapKind::UnalignedAtomic => "unaligned atomic",
             TrapKind::AtomicWaitNonShared => "expected shared memory",
             TrapKind::Host => "host function error",
+            TrapKind::NullFunctionReference => "null function reference",
+            TrapKind::NullReference => "null reference",
         }
     }
 
@@ -109,6 +117,8 @@ impl TrapKind {
             TrapKind::AtomicWaitNonShared => TrapCode::unwrap_user(9),
             TrapKind::Host => TrapCode::unwrap_user(10),
             TrapKind::UndefinedElement => TrapCode::unwrap_user(11),
+            TrapKind::NullFunctionReference => TrapCode::unwrap_user(12),
+            TrapKind::NullReference => TrapCode::unwrap_user(13),
         }
     }
 

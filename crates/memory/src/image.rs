@@ -227,4 +227,29 @@ impl MemoryImage {
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
         self.0.bytes.as_deref()
     }
+
+    /// Copies the image's bytes `at .. at + dst.len()` (relative to the
+    /// image's start) into `dst`: from the kept bytes, else read from the
+    /// file (the kernel copies from its page cache; nothing is mapped).
+    #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+    pub(crate) fn read_into(&self, at: usize, dst: &mut [u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = at
+            .checked_add(dst.len())
+            .filter(|&e| e <= self.0.len)
+            .ok_or_else(|| std::io::Error::other("read past the image's end"))?;
+        if let Some(bytes) = &self.0.bytes {
+            dst.copy_from_slice(&bytes[at..end]);
+            return Ok(());
+        }
+        let Some(fd) = &self.0.file else {
+            return Err(std::io::Error::other("image has neither bytes nor file"));
+        };
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: the descriptor is open for as long as `self` lives, and
+        // `ManuallyDrop` keeps this borrowed `File` from closing it.
+        let file =
+            std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) });
+        file.read_exact_at(dst, at as u64)
+    }
 }

@@ -79,6 +79,8 @@
 
 mod access;
 mod config;
+#[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
+mod dirty;
 mod error;
 mod image;
 mod linear;

@@ -13,9 +13,10 @@
 //! live [`PooledMemory`], or quarantined (its reset failed, so it is never
 //! handed out again). `free + in_use + quarantined == capacity` always holds.
 //! Dropping a `PooledMemory` resets the contents of the pages it committed
-//! in place (`madvise(MADV_DONTNEED)`: anonymous pages read zero again, a
-//! mapped [`MemoryImage`]'s pages read the image again; resident pages
-//! within `keep_resident_bytes` zeroed by hand) and puts the slot back on
+//! in place (pages it wrote restored by copying, up to
+//! `keep_resident_bytes`, see `dirty`; the others `madvise(MADV_DONTNEED)`:
+//! anonymous pages read zero again, a mapped [`MemoryImage`]'s pages read
+//! the image again) and puts the slot back on
 //! the free list with its committed size and image, which the next memory
 //! reuses as they are when they fit it (an image of the same module, a
 //! smaller size is made inaccessible beyond its end, another image is
@@ -48,11 +49,15 @@ pub struct PoolConfig {
     pub guard_before_bytes: usize,
     /// Minimum inaccessible bytes above every slot.
     pub guard_after_bytes: usize,
-    /// Bytes at the start of each slot whose resident pages are zeroed in
-    /// place rather than given back to the OS when the slot is released,
-    /// so the next memory in the slot does not fault them in again (0:
-    /// give everything back). Pages of a mapped memory image are always
-    /// given back.
+    /// The resident budget of each slot (0: give every page back). When a
+    /// slot is released, the pages its memory wrote (private pages, read
+    /// from the page tables on Linux) get their initial contents back in
+    /// place — the image's bytes or zero — up to this many bytes, and
+    /// stay mapped, so the next memory in the slot does not fault them in
+    /// again; written pages beyond the budget are given back to the OS.
+    /// When the page tables cannot be read (other systems), the resident
+    /// pages of the first `keep_resident_bytes` outside a mapped image are
+    /// zeroed in place instead and the rest given back.
     pub keep_resident_bytes: usize,
 }
 
@@ -159,6 +164,9 @@ pub(crate) struct FreeSlot {
     pub(crate) index: usize,
     pub(crate) committed: usize,
     pub(crate) image: Option<MemoryImage>,
+    /// Resets of this slot still to come that restore every committed page
+    /// without asking which were written (see `Reservation::restore`).
+    pub(crate) blind_resets: u8,
 }
 
 /// A pool of pre-reserved memory slots (see the module docs). Cheap to
@@ -243,6 +251,7 @@ impl MemoryPool {
                         index,
                         committed: 0,
                         image: None,
+                        blind_resets: 0,
                     })
                     .collect(),
             ),

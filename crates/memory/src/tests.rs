@@ -876,3 +876,103 @@ fn pool_slots_keep_their_image_and_reset_to_it() {
     drop(m);
     assert_eq!((pool.free_slots(), pool.quarantined()), (1, 0));
 }
+
+/// Host pages of `[base, base + len)` that hold private data (written and
+/// not given back), counted from the page tables.
+#[cfg(target_os = "linux")]
+fn private_bytes(base: *mut u8, len: usize) -> usize {
+    let mut out = Vec::new();
+    crate::dirty::written_ranges(base, len, &mut out).unwrap();
+    out.iter().map(|r| r.1).sum()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// The resident reset (`keep_resident_bytes > 0`): whatever a memory
+    /// wrote (inside and outside its image, across a grow), the next memory
+    /// in the slot reads exactly what a fresh one reads, and the slot keeps
+    /// at most the budget of private pages — the written pages within it,
+    /// so they do not fault again.
+    #[test]
+    fn resident_reset_restores_what_was_written(
+        writes in proptest::collection::vec((0usize..5 * PAGE, 1u8..=255), 1..40),
+        keep_pages in 0usize..40,
+        grow in proptest::bool::ANY,
+    ) {
+        let host = crate::sys::host_page_size();
+        let keep = keep_pages * host;
+        let mut bytes = vec![0u8; 3 * PAGE / 2];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+        }
+        let img = MemoryImage::new([(PAGE / 2, &bytes[..])]).unwrap().unwrap();
+        let pool = MemoryPool::new(
+            &PoolConfig::new(1, 8 * PAGE).with_guards(PAGE, PAGE).with_keep_resident(keep),
+        )
+        .unwrap();
+        let cfg = MemoryConfig::new(3).with_maximum(Some(8));
+        let mut fresh = vec![0u8; 3 * PAGE];
+        fresh[PAGE / 2..PAGE / 2 + bytes.len()].copy_from_slice(&bytes);
+        for round in 0..3 {
+            let mut m = pool.allocate_with_image(&cfg, Some(&img)).unwrap();
+            proptest::prop_assert!(m.data() == &fresh[..], "round {} differs from fresh", round);
+            if grow {
+                m.grow(2).unwrap();
+            }
+            let len = m.byte_len();
+            let mut touched = std::collections::BTreeSet::new();
+            for &(at, v) in &writes {
+                if at < len {
+                    m.write(at as u64, &[v]).unwrap();
+                    touched.insert(at / host);
+                }
+            }
+            let base = m.base_ptr();
+            drop(m);
+            #[cfg(target_os = "linux")]
+            {
+                let private = private_bytes(base, 5 * PAGE);
+                proptest::prop_assert!(private <= keep, "{} private bytes kept, budget {}", private, keep);
+                if keep >= touched.len() * host {
+                    // Every written page was restored in place, none dropped.
+                    proptest::prop_assert_eq!(private, touched.len() * host);
+                }
+            }
+        }
+    }
+}
+
+/// A slot whose memories write most of it switches to restoring every
+/// page without a scan, and back: the contents are a fresh memory's in
+/// every round whatever the mix of dense and sparse writers.
+#[test]
+fn resident_reset_adapts_to_dense_writers() {
+    let mut bytes = vec![0u8; PAGE];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i % 251) as u8 + 1;
+    }
+    let img = MemoryImage::new([(PAGE, &bytes[..])]).unwrap().unwrap();
+    let pool = MemoryPool::new(
+        &PoolConfig::new(1, 8 * PAGE)
+            .with_guards(PAGE, PAGE)
+            .with_keep_resident(8 * PAGE),
+    )
+    .unwrap();
+    let cfg = MemoryConfig::new(4).with_maximum(Some(8));
+    let mut fresh = vec![0u8; 4 * PAGE];
+    fresh[PAGE..2 * PAGE].copy_from_slice(&bytes);
+    for round in 0..40u8 {
+        let mut m = pool.allocate_with_image(&cfg, Some(&img)).unwrap();
+        assert!(m.data() == &fresh[..], "round {round} differs from fresh");
+        if round % 7 < 4 {
+            m.data_mut().fill(round | 1);
+        } else {
+            m.write(u64::from(round) * 4099, &[round | 1]).unwrap();
+        }
+        if round % 5 == 0 {
+            m.grow(1).unwrap();
+            m.write(4 * PAGE as u64 + 3, &[9]).unwrap();
+        }
+    }
+}

@@ -62,6 +62,8 @@ impl Default for Config {
                 | WasmFeatures::MULTI_MEMORY
                 | WasmFeatures::MEMORY64
                 | WasmFeatures::EXTENDED_CONST
+                | WasmFeatures::TAIL_CALL
+                | WasmFeatures::FUNCTION_REFERENCES
                 | WasmFeatures::RELAXED_SIMD,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
@@ -162,6 +164,36 @@ impl Config {
     /// offsets). On by default.
     pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::EXTENDED_CONST, enable);
+        self
+    }
+
+    /// Enables or disables tail calls (WebAssembly 3.0: `return_call` and
+    /// `return_call_indirect`, which replace the caller's frame, so tail
+    /// recursion of any depth runs in constant stack). On by default.
+    pub fn wasm_tail_call(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::TAIL_CALL, enable);
+        self
+    }
+
+    /// Enables or disables typed function references (WebAssembly 3.0, the
+    /// function-references proposal): reference types such as `(ref $t)`
+    /// and `(ref null func)` for locals, globals, tables, parameters and
+    /// results, `call_ref`/`return_call_ref`, `ref.as_non_null`,
+    /// `br_on_null`/`br_on_non_null`, and tables with an initialiser. On by
+    /// default. The GC proposal (struct, array, `i31`, `any`/`eq` heap types)
+    /// is not supported: modules that need it are rejected.
+    ///
+    /// ```
+    /// use weft_runtime::{Config, Engine, Module};
+    /// let wat = "(module (type $t (func)) (func (param (ref $t)) local.get 0 call_ref $t))";
+    /// assert!(Module::new(&Engine::default(), wat).is_ok());
+    /// let mut config = Config::default();
+    /// config.wasm_function_references(false);
+    /// assert!(Module::new(&Engine::new(&config)?, wat).is_err());
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn wasm_function_references(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::FUNCTION_REFERENCES, enable);
         self
     }
 
@@ -391,9 +423,15 @@ pub(crate) struct EngineInner {
     trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
 }
 
+/// Engine-wide canonical function types. A registered type is "canonical":
+/// its concrete heap types hold canonical ids, not module type indices. A
+/// type only refers to types registered before it (without the GC proposal
+/// types are not recursive), so two types get the same id exactly when they
+/// have the same structure.
 #[derive(Default)]
 struct TypeRegistry {
     ids: HashMap<FuncType, u32>,
+    types: Vec<FuncType>,
 }
 
 /// A compiled host trampoline, registered for trap lookup while alive.
@@ -472,10 +510,40 @@ impl Engine {
 
     /// The engine-wide canonical id of a function type. Modules created by
     /// the same engine agree on these ids, which `call_indirect` compares.
+    ///
+    /// `ty` must be canonical: its concrete heap types are ids this engine
+    /// gave out (see [`Engine::module_type_ids`]).
     pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
         let mut reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
-        let next = reg.ids.len() as u32;
-        *reg.ids.entry(ty.clone()).or_insert(next)
+        if let Some(&id) = reg.ids.get(ty) {
+            return id;
+        }
+        let id = reg.types.len() as u32;
+        reg.types.push(ty.clone());
+        reg.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The canonical ids of a module's function types, in order: each
+    /// type's references to earlier types of the module are replaced by
+    /// their ids before it is registered, so structurally equal types of
+    /// different modules get the same id.
+    pub(crate) fn module_type_ids(&self, types: &[FuncType]) -> Vec<u32> {
+        let mut ids: Vec<u32> = Vec::with_capacity(types.len());
+        for t in types {
+            // Validation admits only references to earlier types; an index
+            // past them (impossible) maps to an id no type has.
+            let canonical = t.map_concrete(|i| ids.get(i as usize).copied().unwrap_or(u32::MAX));
+            let id = self.type_id(&canonical);
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// The canonical function type with id `id` (from [`Engine::type_id`]).
+    pub(crate) fn canonical_type(&self, id: u32) -> Option<FuncType> {
+        let reg = self.inner.types.lock().unwrap_or_else(|e| e.into_inner());
+        reg.types.get(id as usize).cloned()
     }
 
     /// The host trampoline for a function type, compiled once per engine.
@@ -520,5 +588,43 @@ impl Engine {
     /// Whether two engines are the same.
     pub fn same(a: &Engine, b: &Engine) -> bool {
         Arc::ptr_eq(&a.inner, &b.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_decoder::{HeapType, RefType, ValType};
+
+    fn ref_to(nullable: bool, index: u32) -> ValType {
+        ValType::Ref(RefType::new(nullable, HeapType::Concrete(index)))
+    }
+
+    #[test]
+    fn canonical_ids_follow_structure_not_indices() {
+        let engine = Engine::default();
+        let unit = FuncType::new([], [ValType::I32]);
+        let other = FuncType::new([], [ValType::I64]);
+        // Module A: $a = unit at 0, $f takes (ref $a).
+        let a = engine.module_type_ids(&[unit.clone(), FuncType::new([ref_to(false, 0)], [])]);
+        // Module B: padding first, so $b = unit sits at index 1.
+        let b = engine.module_type_ids(&[
+            other.clone(),
+            unit.clone(),
+            FuncType::new([ref_to(false, 1)], []),
+        ]);
+        assert_eq!(a[0], b[1], "the same structure, different indices");
+        assert_eq!(a[1], b[2], "(ref $a) and (ref $b) name equal types");
+        // A reference to the other structure, or a nullable one, differs.
+        assert_ne!(
+            b[2],
+            engine.module_type_ids(&[other, FuncType::new([ref_to(false, 0)], [])])[1]
+        );
+        let nullable = engine.module_type_ids(&[unit, FuncType::new([ref_to(true, 0)], [])]);
+        assert_eq!(nullable[0], a[0]);
+        assert_ne!(nullable[1], a[1]);
+        // Ids map back to their canonical types.
+        let f = engine.canonical_type(a[1]).unwrap();
+        assert_eq!(f.params[0], ref_to(false, a[0]));
     }
 }

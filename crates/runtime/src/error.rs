@@ -45,6 +45,11 @@ pub enum TrapKind {
     AtomicWaitNonShared,
     /// A failure reported by the host on wasm's behalf.
     Host,
+    /// `call_ref`/`return_call_ref` through a null function reference
+    /// ("null function reference").
+    NullFunctionReference,
+    /// `ref.as_non_null` of a null reference ("null reference").
+    NullReference,
 }
 
 impl TrapKind {
@@ -72,6 +77,8 @@ impl TrapKind {
             J::OutOfFuel => TrapKind::OutOfFuel,
             J::UnalignedAtomic => TrapKind::UnalignedAtomic,
             J::AtomicWaitNonShared => TrapKind::AtomicWaitNonShared,
+            J::NullFunctionReference => TrapKind::NullFunctionReference,
+            J::NullReference => TrapKind::NullReference,
             _ => TrapKind::Host,
         }
     }
@@ -95,6 +102,8 @@ impl TrapKind {
             TrapKind::UnalignedAtomic => J::UnalignedAtomic,
             TrapKind::AtomicWaitNonShared => J::AtomicWaitNonShared,
             TrapKind::Host => J::Host,
+            TrapKind::NullFunctionReference => J::NullFunctionReference,
+            TrapKind::NullReference => J::NullReference,
         }
     }
 }

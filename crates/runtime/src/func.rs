@@ -34,6 +34,52 @@ pub(crate) type HostCallback = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128,
 pub(crate) type RawHostFn<T> =
     dyn Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static;
 
+/// A host function's code: the closure behind a shared pointer, and the
+/// callback compiled trampolines call, made for that very closure type so a
+/// call from wasm reaches the closure's body with no dynamic dispatch
+/// (`host_callback::<T, C>` reads `data` as a `C`). Cheap to clone.
+pub(crate) struct HostCode<T: 'static> {
+    raw: Arc<RawHostFn<T>>,
+    callback: HostCallback,
+    data: *const (),
+}
+
+impl<T: 'static> Clone for HostCode<T> {
+    fn clone(&self) -> Self {
+        HostCode {
+            raw: self.raw.clone(),
+            callback: self.callback,
+            data: self.data,
+        }
+    }
+}
+
+// SAFETY: `data` points into `raw`'s allocation, a `Send + Sync` closure
+// that the `Arc` keeps alive and never mutates.
+unsafe impl<T: 'static> Send for HostCode<T> {}
+// SAFETY: as above.
+unsafe impl<T: 'static> Sync for HostCode<T> {}
+
+impl<T: 'static> HostCode<T> {
+    pub(crate) fn new<C>(closure: C) -> HostCode<T>
+    where
+        C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+    {
+        let arc = Arc::new(closure);
+        let data = Arc::as_ptr(&arc) as *const ();
+        HostCode {
+            raw: arc,
+            callback: host_callback::<T, C>,
+            data,
+        }
+    }
+
+    /// Identifies the closure (for a store's cache of linker functions).
+    pub(crate) fn key(&self) -> usize {
+        self.data as usize
+    }
+}
+
 /// The store index of the instance a caller vmctx belongs to.
 #[inline]
 pub(crate) fn caller_instance(caller_vmctx: *mut u8) -> Option<usize> {
@@ -50,17 +96,17 @@ pub(crate) fn caller_instance(caller_vmctx: *mut u8) -> Option<usize> {
 pub(crate) fn dynamic_host_fn<T: 'static>(
     ty: FuncType,
     f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
-) -> Arc<RawHostFn<T>> {
-    Arc::new(
+) -> HostCode<T> {
+    HostCode::new(
         move |store: &mut StoreInner<T>, caller: *mut u8, slots: &mut [u128]| -> Result<()> {
             let instance = caller_instance(caller);
             let params: Vec<Val> = ty
                 .params()
                 .iter()
                 .zip(slots.iter())
-                .map(|(t, r)| Val::from_raw(*r, *t, &store.opaque))
+                .map(|(t, r)| Val::from_raw(*r, t, &store.opaque))
                 .collect();
-            let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+            let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
             f(
                 Caller {
                     store: &mut *store,
@@ -70,12 +116,12 @@ pub(crate) fn dynamic_host_fn<T: 'static>(
                 &mut results,
             )?;
             for (i, (v, t)) in results.iter().zip(ty.results().iter()).enumerate() {
-                if v.ty() != *t {
-                    return Err(Error::InvalidArgument(format!(
-                        "host function result {i} has type {}, expected {t}",
-                        v.ty()
-                    )));
-                }
+                check_val(
+                    &store.opaque,
+                    v,
+                    t,
+                    &format_args!("host function result {i}"),
+                )?;
                 slots[i] = v.to_raw(&mut store.opaque)?;
             }
             Ok(())
@@ -90,7 +136,7 @@ struct HostFn<T: 'static>(Arc<RawHostFn<T>>);
 #[doc(hidden)]
 pub struct HostFuncParts<T: 'static> {
     pub(crate) ty: FuncType,
-    pub(crate) raw: Arc<RawHostFn<T>>,
+    pub(crate) raw: HostCode<T>,
 }
 
 /// The host context a host function's `VMFuncRef::vmctx` points at. The
@@ -99,10 +145,12 @@ pub struct HostFuncParts<T: 'static> {
 pub(crate) struct HostCtx {
     callback: HostCallback,
     store: *mut StoreOpaque,
-    /// The `HostFn<T>` inside `func`, for `host_callback::<T>` (the same
-    /// `T`: both are chosen together in `Func::new_raw`), so a call needs
-    /// no downcast.
+    /// The closure, read by `callback` (`host_callback::<T, C>` for the
+    /// closure's type `C`: both come from one `HostCode`).
     raw: *const (),
+    /// The `HostFn<T>` inside `func`, for calls from the host (the same `T`:
+    /// chosen together in `Func::new_raw`), so a call needs no downcast.
+    host_fn: *const (),
     func: Arc<dyn Any + Send + Sync>,
     ty: Arc<FuncType>,
     funcref: VMFuncRef,
@@ -247,19 +295,25 @@ impl Func {
     pub(crate) fn new_raw<T: 'static>(
         store: &mut StoreInner<T>,
         ty: FuncType,
-        raw: Arc<RawHostFn<T>>,
+        raw: HostCode<T>,
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
-        let wasm_ty = ty.to_wasm();
+        let wasm_ty = ty.to_wasm(&opaque.engine);
         let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
+        let HostCode {
+            raw,
+            callback,
+            data,
+        } = raw;
         let func: Arc<HostFn<T>> = Arc::new(HostFn::<T>(raw));
-        let raw_ptr = Arc::as_ptr(&func) as *const ();
+        let host_fn = Arc::as_ptr(&func) as *const ();
         let mut ctx = Box::new(HostCtx {
-            callback: host_callback::<T>,
+            callback,
             store: opaque.self_ptr,
-            raw: raw_ptr,
+            raw: data,
+            host_fn,
             func,
             ty: ty.clone(),
             funcref: VMFuncRef {
@@ -284,6 +338,18 @@ impl Func {
             store_id: opaque.id,
             index,
         })
+    }
+
+    /// The engine-wide canonical type id of the function, if it belongs to
+    /// `store`.
+    pub(crate) fn type_id_in(&self, store: &StoreOpaque) -> Option<u32> {
+        if store.check(self.store_id, "function").is_err() {
+            return None;
+        }
+        let funcref = store.funcs.get(self.index)?.funcref;
+        // SAFETY: a function's `VMFuncRef` lives in a vmctx or host context
+        // owned by its store, which is alive (we hold a reference to it).
+        Some(unsafe { (*funcref).type_id })
     }
 
     /// The function's type.
@@ -352,7 +418,16 @@ impl Func {
         inner.opaque.check(self.store_id, "function")?;
         let (n_params, n_results) = {
             let ty = &inner.opaque.funcs[self.index].ty;
-            check_types("argument", params.iter().map(Val::ty), ty.params())?;
+            if params.len() != ty.params().len() {
+                return Err(Error::InvalidArgument(format!(
+                    "expected {} arguments, got {}",
+                    ty.params().len(),
+                    params.len()
+                )));
+            }
+            for (i, (v, t)) in params.iter().zip(ty.params()).enumerate() {
+                check_val(&inner.opaque, v, t, &format_args!("argument {i}"))?;
+            }
             if results.len() != ty.results().len() {
                 return Err(Error::InvalidArgument(format!(
                     "expected {} result slots, got {}",
@@ -376,8 +451,8 @@ impl Func {
             *s = p.to_raw(&mut inner.opaque)?;
         }
         call_raw(inner, self.index, slots)?;
-        for (i, r) in results.iter_mut().enumerate() {
-            let t = inner.opaque.funcs[self.index].ty.results()[i];
+        let ty = inner.opaque.funcs[self.index].ty.clone();
+        for (i, (r, t)) in results.iter_mut().zip(ty.results()).enumerate() {
             *r = Val::from_raw(slots[i], t, &inner.opaque);
         }
         Ok(())
@@ -391,20 +466,36 @@ impl Func {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "function")?;
         let ty = &cx.0.opaque.funcs[self.index].ty;
-        check_types("parameter", P::types().into_iter(), ty.params())?;
-        check_types("result", R::types().into_iter(), ty.results())?;
+        let check_refs = check_types("parameter", P::types().into_iter(), ty.params(), false)?;
+        check_types("result", R::types().into_iter(), ty.results(), true)?;
         Ok(TypedFunc {
             func: *self,
+            check_refs,
             _marker: PhantomData,
         })
     }
+}
+
+/// `Ok` if `v` is a value of type `t` (typed references: of the function
+/// type), else an [`Error::InvalidArgument`] naming `what`.
+pub(crate) fn check_val(
+    store: &StoreOpaque,
+    v: &Val,
+    t: &ValType,
+    what: &dyn std::fmt::Display,
+) -> Result<()> {
+    if v.ty() == *t {
+        return Ok(());
+    }
+    v.check_wasm(store, t.to_wasm(&store.engine), what)
 }
 
 fn check_types(
     what: &str,
     got: impl ExactSizeIterator<Item = ValType>,
     want: &[ValType],
-) -> Result<()> {
+    results: bool,
+) -> Result<bool> {
     if got.len() != want.len() {
         return Err(Error::InvalidArgument(format!(
             "expected {} {what}s, got {}",
@@ -412,14 +503,26 @@ fn check_types(
             got.len()
         )));
     }
+    let mut check_refs = false;
     for (i, (g, w)) in got.zip(want).enumerate() {
-        if g != *w {
+        // A result may be of a subtype (a typed reference read as `funcref`);
+        // an `Option<Func>` (`Option<ExternRef>`) parameter may be passed for
+        // a typed function (non-null host) reference, checked on every call.
+        let ok = if results {
+            w.matches(&g)
+        } else if g != *w && g.is_ref() && w.matches(&g) {
+            check_refs = true;
+            true
+        } else {
+            g == *w
+        };
+        if !ok {
             return Err(Error::InvalidArgument(format!(
                 "{what} {i}: expected {w}, got {g}"
             )));
         }
     }
-    Ok(())
+    Ok(check_refs)
 }
 
 /// Calls function `index` of the store with parameters in `slots` (which
@@ -431,10 +534,10 @@ pub(crate) fn call_raw<T: 'static>(
 ) -> Result<()> {
     let data = &inner.opaque.funcs[index];
     if let FuncKind::Host(ctx) = &data.kind {
-        // SAFETY: `raw` is this store's `HostFn<T>` (made by `new_raw` with
-        // the store's own `T`), kept alive by the context, which the store
-        // never drops while it lives; read as in `host_callback`.
-        let func = unsafe { &*(*(ctx.raw as *const HostFn<T>)).0 as *const RawHostFn<T> };
+        // SAFETY: `host_fn` is this store's `HostFn<T>` (made by `new_raw`
+        // with the store's own `T`), kept alive by the context, which the
+        // store never drops while it lives.
+        let func = unsafe { &*(*(ctx.host_fn as *const HostFn<T>)).0 as *const RawHostFn<T> };
         // SAFETY: as above: the closure outlives this call and is `Sync`.
         return unsafe { &*func }(inner, std::ptr::null_mut(), slots);
     }
@@ -519,25 +622,25 @@ pub(crate) fn invoke(
     Err(Error::Trap(Trap::new(kind, func).with_frames(frames, more)))
 }
 
-/// Called by compiled host trampolines: runs a host function on raw slots.
-unsafe extern "C" fn host_callback<T: 'static>(
+/// Called by compiled host trampolines: runs host closure `C` on raw slots.
+unsafe extern "C" fn host_callback<T: 'static, C>(
     host_vmctx: *mut u8,
     caller_vmctx: *mut u8,
     values: *mut u128,
     len: usize,
-) -> u32 {
+) -> u32
+where
+    C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+{
     // SAFETY: `host_vmctx` is the `HostCtx` this callback was registered
-    // with; it lives as long as its store. Copy out what we need before
-    // taking the store mutably.
-    let (store, func) = unsafe {
+    // with; it lives as long as its store. Its `raw` is the closure of type
+    // `C` this instantiation was made for (`HostCode::new` pairs them), kept
+    // alive by the context's `func`; stores never remove functions, so it
+    // outlives this call. Copy out what we need before taking the store
+    // mutably.
+    let (store, f) = unsafe {
         let ctx = &*(host_vmctx as *const HostCtx);
-        // `raw` points at the `HostFn<T>` in `ctx.func` (see `new_raw`,
-        // which pairs it with this very instantiation of the callback). A
-        // raw pointer, not a clone: the context (and the closure it holds)
-        // lives as long as the store, and stores never remove functions,
-        // so it outlives this call.
-        let f = &*(ctx.raw as *const HostFn<T>);
-        (ctx.store, &*f.0 as *const RawHostFn<T>)
+        (ctx.store, &*(ctx.raw as *const C))
     };
     // SAFETY: the store outlives every call into it and the outer Rust frame
     // holding `&mut Store` is suspended in `invoke` while wasm runs.
@@ -545,8 +648,6 @@ unsafe extern "C" fn host_callback<T: 'static>(
     let store = unsafe { &mut *(store as *mut StoreInner<T>) };
     // SAFETY: the trampoline passes `len` valid slots.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
-    // SAFETY: see above; the closure is `Sync` and only read.
-    let f = unsafe { &*func };
     let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, caller_vmctx, slots)));
     match r {
         Ok(Ok(())) => 0,
@@ -563,8 +664,17 @@ unsafe extern "C" fn host_callback<T: 'static>(
 
 /// A function with statically known parameter and result types: calls pass
 /// values in fixed-size arrays, with no boxing or type checks per call.
+///
+/// An `Option<Func>` parameter may stand for a typed function reference
+/// parameter (`(ref $t)`, `(ref null $t)`, `(ref func)`), and an
+/// `Option<ExternRef>` for a `(ref extern)`: such arguments are checked on
+/// each call (null for a non-nullable type, or a function of another type,
+/// is an [`Error::InvalidArgument`]).
 pub struct TypedFunc<P, R> {
     func: Func,
+    /// Whether a parameter is a typed function reference passed as an
+    /// `Option<Func>`, to check per call.
+    check_refs: bool,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -604,6 +714,9 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             &mut big
         };
         params.store(slots, &mut inner.opaque);
+        if self.check_refs {
+            check_typed_ref_args(&inner.opaque, self.func, &slots[..P::LEN])?;
+        }
         call_raw(inner, self.func.index, slots)?;
         Ok(R::load(slots, &inner.opaque))
     }
@@ -612,6 +725,47 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
     pub fn func(&self) -> Func {
         self.func
     }
+}
+
+/// Checks the raw arguments of a call to `func` whose typed reference
+/// parameters were given as `Option<Func>`/`Option<ExternRef>` (see
+/// [`TypedFunc`]).
+fn check_typed_ref_args(store: &StoreOpaque, func: Func, args: &[u128]) -> Result<()> {
+    use weft_decoder::{HeapType as H, ValType as W};
+    let ty = func
+        .type_id_in(store)
+        .and_then(|id| store.engine.canonical_type(id))
+        .ok_or_else(|| Error::InvalidArgument("function of another store".into()))?;
+    for (i, (&raw, &t)) in args.iter().zip(ty.params.iter()).enumerate() {
+        let W::Ref(r) = t else { continue };
+        let funcref = raw as usize as *const VMFuncRef;
+        let ok = if funcref.is_null() {
+            r.nullable
+        } else {
+            match r.heap {
+                H::Concrete(id) => {
+                    // SAFETY: a non-null funcref argument was produced by
+                    // `Option<Func>::into_raw` from a function of this store,
+                    // whose `VMFuncRef` lives as long as the store.
+                    let have = unsafe { (*funcref).type_id };
+                    have == id
+                }
+                H::Func | H::Extern => true,
+            }
+        };
+        if !ok {
+            let want = ValType::from_wasm(t, &store.engine);
+            return Err(Error::InvalidArgument(format!(
+                "argument {i} has type {want}, got {}",
+                if funcref.is_null() {
+                    "null (or a function of another store)"
+                } else {
+                    "a function of another type"
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a host closure may return: a [`WasmList`] or a `Result` of one.
@@ -657,7 +811,7 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: Arc::new(raw) }
+                HostFuncParts { ty, raw: HostCode::new(raw) }
             }
         }
 
@@ -676,7 +830,7 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: Arc::new(raw) }
+                HostFuncParts { ty, raw: HostCode::new(raw) }
             }
         }
     };

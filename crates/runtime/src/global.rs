@@ -6,7 +6,7 @@ use weft_decoder::GlobalType as WasmGlobalType;
 
 use crate::error::{Error, Result};
 use crate::store::{AsContext, AsContextMut};
-use crate::types::{GlobalType, ValType};
+use crate::types::GlobalType;
 use crate::values::Val;
 
 /// The contract's `VMGlobal`: one 16-byte value slot.
@@ -56,18 +56,13 @@ impl Global {
     /// If `val` is not of the global's type.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, val: Val) -> Result<Global> {
         let cx = store.as_context_mut();
-        if val.ty() != ty.content() {
-            return Err(Error::InvalidArgument(format!(
-                "global of type {} initialised with a value of type {}",
-                ty.content(),
-                val.ty()
-            )));
-        }
         let opaque = &mut cx.0.opaque;
+        let wasm_ty = ty.to_wasm(&opaque.engine);
+        val.check_wasm(opaque, wasm_ty.ty, &"the new global")?;
         let raw = val.to_raw(opaque)?;
         Ok(Global {
             store_id: opaque.id,
-            index: opaque.push_global(ty.to_wasm(), raw),
+            index: opaque.push_global(wasm_ty, raw),
         })
     }
 
@@ -75,7 +70,10 @@ impl Global {
     pub fn ty(&self, store: impl AsContext) -> Result<GlobalType> {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "global")?;
-        Ok(GlobalType::from_wasm(&cx.0.opaque.globals[self.index].ty))
+        Ok(GlobalType::from_wasm(
+            &cx.0.opaque.globals[self.index].ty,
+            &cx.0.opaque.engine,
+        ))
     }
 
     /// The current value.
@@ -83,11 +81,7 @@ impl Global {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "global")?;
         let g = &cx.0.opaque.globals[self.index];
-        Ok(Val::from_raw(
-            g.get(),
-            ValType::from_wasm(g.ty.ty),
-            &cx.0.opaque,
-        ))
+        Ok(Val::from_raw_wasm(g.get(), g.ty.ty, &cx.0.opaque))
     }
 
     /// Sets the value; an immutable global or a value of the wrong type is
@@ -101,13 +95,7 @@ impl Global {
                 "cannot set an immutable global".into(),
             ));
         }
-        if val.ty() != ValType::from_wasm(g.ty.ty) {
-            return Err(Error::InvalidArgument(format!(
-                "global of type {} cannot hold a value of type {}",
-                g.ty.ty,
-                val.ty()
-            )));
-        }
+        val.check_wasm(&cx.0.opaque, g.ty.ty, &"the global")?;
         let raw = val.to_raw(&mut cx.0.opaque)?;
         cx.0.opaque.globals[self.index].set(raw);
         Ok(())

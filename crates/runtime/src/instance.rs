@@ -294,7 +294,8 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         match (imp.ty, ext) {
             (EntityType::Func(t), Extern::Func(f)) => {
                 opaque.check(f.store_id, "imported function")?;
-                if opaque.funcs[f.index].ty != module.inner.func_types[t as usize] {
+                // Canonical ids are equal exactly for structurally equal types.
+                if f.type_id_in(opaque) != module.inner.type_ids.get(t as usize).copied() {
                     return Err(incompatible());
                 }
                 funcs.push(f.index);
@@ -321,14 +322,25 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
             }
             (EntityType::Table(t), Extern::Table(tab)) => {
                 opaque.check(tab.store_id, "imported table")?;
-                if !opaque.tables[tab.index].matches(&t) {
+                if !opaque.tables[tab.index].matches(&module.inner.canon_table(t)) {
                     return Err(incompatible());
                 }
                 tables.push(tab.index);
             }
             (EntityType::Global(t), Extern::Global(g)) => {
                 opaque.check(g.store_id, "imported global")?;
-                if opaque.globals[g.index].ty != t {
+                // Mutable globals are invariant; immutable ones may be of a
+                // subtype (`(ref $t)` where `(ref null $t)` or `funcref` is
+                // asked for).
+                let want = module.inner.canon_global(t);
+                let have = opaque.globals[g.index].ty;
+                let ok = have.mutable == want.mutable
+                    && if want.mutable {
+                        have.ty == want.ty
+                    } else {
+                        have.ty.matches(want.ty)
+                    };
+                if !ok {
                     return Err(incompatible());
                 }
                 globals.push(g.index);
@@ -388,16 +400,18 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     }
     for def in &m.global_defs {
         let raw = eval_const(opaque, &globals, &funcs, &def.init)?;
-        globals.push(opaque.push_global(def.ty, raw));
+        globals.push(opaque.push_global(module.inner.canon_global(def.ty), raw));
     }
     for def in &m.table_defs {
         let init = match &def.init {
             Some(e) => eval_const(opaque, &globals, &funcs, e)? as usize,
             None => 0,
         };
-        opaque
-            .tables
-            .push(TableData::for_instance(&opaque.engine, def.ty, init)?);
+        opaque.tables.push(TableData::for_instance(
+            &opaque.engine,
+            module.inner.canon_table(def.ty),
+            init,
+        )?);
         tables.push(opaque.tables.len() - 1);
     }
 

@@ -55,6 +55,7 @@ pub use shared_memory::{AtomicInt, RmwOp, SharedMemory, WaitOutcome};
 pub use store::{AsContext, AsContextMut, ResourceLimiter, Store, StoreContext, StoreContextMut};
 pub use table::{MAX_TABLE_ELEMENTS, Table};
 pub use types::{
-    ExportType, ExternType, FuncType, GlobalType, ImportType, MemoryType, TableType, ValType,
+    ExportType, ExternType, FuncType, GlobalType, HeapType, ImportType, MemoryType, RefType,
+    TableType, ValType,
 };
 pub use values::{ExternRef, V128, Val, WasmList, WasmTy};

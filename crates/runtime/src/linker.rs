@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::func::{Caller, Func, HostFuncParts, IntoFunc, RawHostFn};
+use crate::func::{Caller, Func, HostCode, HostFuncParts, IntoFunc};
 use crate::instance::{Extern, Instance};
 use crate::module::Module;
 use crate::store::AsContextMut;
@@ -70,15 +70,15 @@ fn resolve<T: 'static>(mut store: impl AsContextMut<Data = T>, item: &Item<T>) -
         Item::Extern(e) => Ok(e.clone()),
         Item::HostFunc(ty, f) => {
             let inner = store.as_context_mut().0;
-            let key = Arc::as_ptr(f) as *const () as usize;
+            let key = f.key();
             if let Some(&index) = inner.opaque.host_func_cache.get(&key) {
                 return Ok(Extern::Func(Func {
                     store_id: inner.opaque.id,
                     index,
                 }));
             }
-            // The function keeps its `Arc`, so `key` cannot be reused by
-            // another closure while the store lives.
+            // The function keeps the closure alive, so `key` cannot be
+            // reused by another closure while the store lives.
             let func = Func::new_raw(inner, ty.clone(), f.clone())?;
             inner.opaque.host_func_cache.insert(key, func.index);
             Ok(Extern::Func(func))
@@ -88,7 +88,7 @@ fn resolve<T: 'static>(mut store: impl AsContextMut<Data = T>, item: &Item<T>) -
 
 enum Item<T: 'static> {
     Extern(Extern),
-    HostFunc(FuncType, Arc<RawHostFn<T>>),
+    HostFunc(FuncType, HostCode<T>),
 }
 
 impl<T> Clone for Item<T> {
@@ -250,7 +250,7 @@ impl<T: 'static> Linker<T> {
             r.store(slots, &mut store.opaque);
             Ok(())
         };
-        self.insert(module, name, Item::HostFunc(ty, Arc::new(raw)))
+        self.insert(module, name, Item::HostFunc(ty, HostCode::new(raw)))
     }
 
     /// Defines `module::name` as a closure with a dynamic signature.

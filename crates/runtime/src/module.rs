@@ -29,6 +29,31 @@ impl std::fmt::Debug for Module {
     }
 }
 
+impl ModuleInner {
+    /// A type of this module with its concrete heap types (type-section
+    /// indices) replaced by the engine's canonical ids, the form the store
+    /// and import matching use.
+    pub(crate) fn canon_val(&self, t: weft_decoder::ValType) -> weft_decoder::ValType {
+        t.map_concrete(|i| self.type_ids.get(i as usize).copied().unwrap_or(u32::MAX))
+    }
+
+    /// [`ModuleInner::canon_val`] for a global type.
+    pub(crate) fn canon_global(&self, t: weft_decoder::GlobalType) -> weft_decoder::GlobalType {
+        weft_decoder::GlobalType {
+            ty: self.canon_val(t.ty),
+            ..t
+        }
+    }
+
+    /// [`ModuleInner::canon_val`] for a table type.
+    pub(crate) fn canon_table(&self, t: weft_decoder::TableType) -> weft_decoder::TableType {
+        weft_decoder::TableType {
+            element: self.canon_val(t.element),
+            ..t
+        }
+    }
+}
+
 pub(crate) struct ModuleInner {
     pub(crate) engine: Engine,
     pub(crate) decoded: Arc<weft_decoder::Module>,
@@ -287,11 +312,13 @@ impl Module {
         if let Some(pool) = &engine.inner.pool {
             pool.check_module(&decoded, compiled.offsets().vmctx_size() as usize)?;
         }
-        let type_ids = decoded.types.iter().map(|t| engine.type_id(t)).collect();
-        let func_types = decoded
-            .types
+        let type_ids: Vec<u32> = engine.module_type_ids(&decoded.types);
+        let func_types = type_ids
             .iter()
-            .map(|t| Arc::new(FuncType::from_wasm(t)))
+            .map(|&id| {
+                let t = engine.canonical_type(id).unwrap_or_default();
+                Arc::new(FuncType::from_wasm(&t, engine))
+            })
             .collect();
         let (start, end) = compiled.code_range();
         let inner = Arc::new_cyclic(|weak| {
@@ -425,14 +452,20 @@ impl Module {
     /// ```
     pub fn imports(&self) -> impl ExactSizeIterator<Item = ImportType<'_>> + '_ {
         let m = &self.inner.decoded;
+        let inner = &self.inner;
+        let engine = &self.inner.engine;
         m.imports.iter().map(move |i| ImportType {
             module: i.module.as_str(),
             name: i.name.as_str(),
             ty: match i.ty {
-                EntityType::Func(t) => ExternType::Func(FuncType::from_wasm(&m.types[t as usize])),
-                EntityType::Table(t) => ExternType::Table(TableType::from_wasm(&t)),
+                EntityType::Func(t) => ExternType::Func((*inner.func_types[t as usize]).clone()),
+                EntityType::Table(t) => {
+                    ExternType::Table(TableType::from_wasm(&inner.canon_table(t), engine))
+                }
                 EntityType::Memory(t) => ExternType::Memory(MemoryType::from_wasm(&t)),
-                EntityType::Global(t) => ExternType::Global(GlobalType::from_wasm(&t)),
+                EntityType::Global(t) => {
+                    ExternType::Global(GlobalType::from_wasm(&inner.canon_global(t), engine))
+                }
             },
         })
     }
@@ -440,19 +473,25 @@ impl Module {
     /// The exports, in order.
     pub fn exports(&self) -> impl ExactSizeIterator<Item = ExportType<'_>> + '_ {
         let m = &self.inner.decoded;
+        let inner = &self.inner;
+        let engine = &self.inner.engine;
         m.exports.iter().map(move |e| ExportType {
             name: e.name.as_str(),
             ty: match e.index {
-                ExternIndex::Func(i) => ExternType::Func(FuncType::from_wasm(m.func_type(i))),
-                ExternIndex::Table(i) => {
-                    ExternType::Table(TableType::from_wasm(&m.tables[i as usize]))
+                ExternIndex::Func(i) => {
+                    ExternType::Func((*inner.func_types[m.functions[i as usize] as usize]).clone())
                 }
+                ExternIndex::Table(i) => ExternType::Table(TableType::from_wasm(
+                    &inner.canon_table(m.tables[i as usize]),
+                    engine,
+                )),
                 ExternIndex::Memory(i) => {
                     ExternType::Memory(MemoryType::from_wasm(&m.memories[i as usize]))
                 }
-                ExternIndex::Global(i) => {
-                    ExternType::Global(GlobalType::from_wasm(&m.globals[i as usize]))
-                }
+                ExternIndex::Global(i) => ExternType::Global(GlobalType::from_wasm(
+                    &inner.canon_global(m.globals[i as usize]),
+                    engine,
+                )),
             },
         })
     }

@@ -7,9 +7,12 @@
 //! buffers of `table_elements` capacity, reused), and instances (a counted
 //! budget; each instance's small vmctx block comes from the system allocator,
 //! which recycles it). Instantiation then maps nothing: it takes slots, and a
-//! store that is dropped gives every slot of its instances back, reset (the
-//! memory's touched pages dropped or, up to `keep_resident_bytes`, zeroed in
-//! place; a copy-on-write image unmapped). A module that could never fit —
+//! store that is dropped gives every slot of its instances back, reset: the
+//! pages its memory wrote get their initial contents back in place (the
+//! image's bytes or zero), up to `keep_resident_bytes` of them, so the next
+//! instance in the slot does not fault them in again; pages beyond that
+//! budget are given back to the OS. (See `PoolingAllocationConfig::
+//! keep_resident_bytes` for how to choose it.) A module that could never fit —
 //! more memories or tables than a module may have, a memory or table larger
 //! than a slot — is refused when it is compiled, naming the limit; running
 //! out of slots is an error of the instantiation that found none.
@@ -73,7 +76,7 @@ impl Default for PoolingAllocationConfig {
             table_elements: 20_000,
             max_memory_size: 1 << 32,
             max_core_instance_size: 1 << 20,
-            keep_resident_bytes: 0,
+            keep_resident_bytes: 1 << 20,
             total_stacks: 1000,
         }
     }
@@ -135,10 +138,27 @@ impl PoolingAllocationConfig {
         total_stacks: usize
     );
     setter!(
-        /// Bytes at the start of each memory slot whose touched pages stay
-        /// resident (zeroed in place) when the slot is released, so the next
-        /// instance does not fault them in again (default 0: every touched
-        /// page is given back to the OS).
+        /// The resident budget of each memory slot (default 1 MiB): when a
+        /// store drops, the pages its memory wrote — found from the page
+        /// tables, not guessed from a prefix — are restored in place (the
+        /// module's data image copied back, zero elsewhere) up to this many
+        /// bytes, and stay mapped, so the next instance in the slot starts
+        /// without a single page fault. Written pages beyond the budget are
+        /// given back to the OS and fault in again when next touched; pages
+        /// that were only read cost nothing either way.
+        ///
+        /// Choosing it: restoring a page in place costs a copy, several
+        /// times less than the fault that a dropped page costs when it is
+        /// next touched (`cargo bench -p weft --bench serving` measures
+        /// both), so a budget that covers what a request writes is the
+        /// fastest; the price is memory, since each slot that
+        /// has been used keeps up to this many bytes resident while idle. Set
+        /// it to the typical request's written bytes (or the whole memory,
+        /// when requests write all of it and memory is plentiful); 0 gives
+        /// every written page back (the least memory, the most faults).
+        /// Without the kernel's page-table scan (`PAGEMAP_SCAN`, Linux 6.7;
+        /// older kernels read `/proc/self/pagemap`) or off Linux, the first
+        /// `keep_resident_bytes` of the memory are zeroed in place instead.
         keep_resident_bytes: usize
     );
 }

@@ -3,7 +3,7 @@
 use weft_decoder::{Limits, TableType as WasmTableType};
 
 use crate::store::AsContext;
-use crate::types::{TableType, ValType};
+use crate::types::TableType;
 
 use crate::error::{Error, Result};
 use crate::store::{AsContextMut, StoreOpaque};
@@ -209,7 +209,7 @@ impl Table {
     /// ```
     /// use weft_runtime::{Engine, Store, Table, TableType, Val, ValType};
     /// let mut store = Store::new(&Engine::default(), ());
-    /// let t = Table::new(&mut store, TableType::new(ValType::FuncRef, 2, None), Val::FuncRef(None))?;
+    /// let t = Table::new(&mut store, TableType::new(ValType::FUNCREF, 2, None), Val::FuncRef(None))?;
     /// assert_eq!(t.size(&store)?, 2);
     /// assert_eq!(t.grow(&mut store, 3, Val::FuncRef(None))?, 2);
     /// # Ok::<(), weft_runtime::Error>(())
@@ -220,7 +220,7 @@ impl Table {
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table> {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
-        let ty = ty.to_wasm();
+        let ty = ty.to_wasm(&opaque.engine);
         let raw = elem_raw(opaque, ty.element, &init)?;
         opaque.tables.push(TableData::new(ty, raw)?);
         Ok(Table {
@@ -233,7 +233,10 @@ impl Table {
     pub fn ty(&self, store: impl AsContext) -> Result<TableType> {
         let cx = store.as_context();
         cx.0.opaque.check(self.store_id, "table")?;
-        Ok(TableType::from_wasm(&cx.0.opaque.tables[self.index].ty()))
+        Ok(TableType::from_wasm(
+            &cx.0.opaque.tables[self.index].ty(),
+            &cx.0.opaque.engine,
+        ))
     }
 
     /// The current size in elements.
@@ -247,11 +250,7 @@ impl Table {
         cx.0.opaque.check(self.store_id, "table").ok()?;
         let t = &cx.0.opaque.tables[self.index];
         let raw = t.get(index)?;
-        Some(Val::from_raw(
-            raw as u128,
-            ValType::from_wasm(t.ty.element),
-            &cx.0.opaque,
-        ))
+        Some(Val::from_raw_wasm(raw as u128, t.ty.element, &cx.0.opaque))
     }
 
     /// Sets the element at `index`.
@@ -288,12 +287,6 @@ impl Table {
 }
 
 fn elem_raw(opaque: &mut StoreOpaque, ty: weft_decoder::ValType, v: &Val) -> Result<usize> {
-    let ty = ValType::from_wasm(ty);
-    if v.ty() != ty {
-        return Err(Error::InvalidArgument(format!(
-            "a {ty} table cannot hold a value of type {}",
-            v.ty()
-        )));
-    }
+    v.check_wasm(opaque, ty, &"a table element")?;
     Ok(v.to_raw(opaque)? as usize)
 }

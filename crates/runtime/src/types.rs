@@ -10,11 +10,19 @@ use weft_decoder as wd;
 /// A WebAssembly value type.
 ///
 /// ```
-/// use weft_runtime::ValType;
+/// use weft_runtime::{FuncType, HeapType, RefType, ValType};
 /// assert_eq!(ValType::I32.to_string(), "i32");
-/// assert!(ValType::FuncRef.is_ref());
+/// assert!(ValType::FUNCREF.is_ref());
+/// // `(ref $t)` with `$t = (func (param i32))`: a non-null typed reference.
+/// let t = ValType::Ref(RefType::new(
+///     false,
+///     HeapType::Concrete(FuncType::new([ValType::I32], [])),
+/// ));
+/// assert_eq!(t.to_string(), "(ref (func (param i32)))");
+/// assert!(t.matches(&ValType::FUNCREF));
+/// assert!(!ValType::FUNCREF.matches(&t));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ValType {
     /// 32-bit integer.
@@ -27,46 +35,169 @@ pub enum ValType {
     F64,
     /// 128-bit vector.
     V128,
-    /// Nullable reference to a function.
-    FuncRef,
-    /// Nullable reference to a host value.
-    ExternRef,
+    /// A reference: `funcref` ([`ValType::FUNCREF`]), `externref`
+    /// ([`ValType::EXTERNREF`]) or a typed function reference such as
+    /// `(ref $t)` (function-references proposal).
+    Ref(RefType),
+}
+
+/// A reference type: what it points to, and whether null is a value of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RefType {
+    nullable: bool,
+    heap: HeapType,
+}
+
+/// What a reference points to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeapType {
+    /// Any function (`func`).
+    Func,
+    /// Any host value (`extern`).
+    Extern,
+    /// Functions of one type (`$t` in `(ref $t)`), described by its
+    /// structure: types of different modules with the same structure are
+    /// the same type.
+    Concrete(FuncType),
+}
+
+impl RefType {
+    /// `funcref`: `(ref null func)`.
+    pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
+    /// `externref`: `(ref null extern)`.
+    pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
+
+    /// A reference type.
+    pub const fn new(nullable: bool, heap: HeapType) -> RefType {
+        RefType { nullable, heap }
+    }
+
+    /// Whether null is a value of this type.
+    pub fn is_nullable(&self) -> bool {
+        self.nullable
+    }
+
+    /// What the references point to.
+    pub fn heap_type(&self) -> &HeapType {
+        &self.heap
+    }
+
+    /// Subtyping: `self <: other` (`(ref $t) <: (ref null $t) <: funcref`,
+    /// `(ref func) <: funcref`; function types have no other subtypes).
+    pub fn matches(&self, other: &RefType) -> bool {
+        (other.nullable || !self.nullable)
+            && match (&self.heap, &other.heap) {
+                (HeapType::Concrete(_), HeapType::Func) => true,
+                (a, b) => a == b,
+            }
+    }
+}
+
+impl fmt::Display for RefType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.nullable, &self.heap) {
+            (true, HeapType::Func) => f.write_str("funcref"),
+            (true, HeapType::Extern) => f.write_str("externref"),
+            (nullable, heap) => {
+                f.write_str(if nullable { "(ref null " } else { "(ref " })?;
+                match heap {
+                    HeapType::Func => f.write_str("func")?,
+                    HeapType::Extern => f.write_str("extern")?,
+                    HeapType::Concrete(t) => t.fmt(f)?,
+                }
+                f.write_str(")")
+            }
+        }
+    }
 }
 
 impl ValType {
-    /// Whether this is a reference type (`funcref` or `externref`).
-    pub fn is_ref(self) -> bool {
-        matches!(self, ValType::FuncRef | ValType::ExternRef)
+    /// `funcref`, the nullable reference to any function.
+    pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
+    /// `externref`, the nullable reference to any host value.
+    pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+
+    /// Whether this is a reference type.
+    pub fn is_ref(&self) -> bool {
+        matches!(self, ValType::Ref(_))
     }
 
-    pub(crate) fn from_wasm(t: wd::ValType) -> ValType {
+    /// The reference type, if this is one.
+    pub fn as_ref_type(&self) -> Option<&RefType> {
+        match self {
+            ValType::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Subtyping: `self <: other` (see [`RefType::matches`]); other types
+    /// match only themselves.
+    pub fn matches(&self, other: &ValType) -> bool {
+        match (self, other) {
+            (ValType::Ref(a), ValType::Ref(b)) => a.matches(b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// From a canonical decoder type (concrete heap types are `engine`'s
+    /// canonical type ids).
+    pub(crate) fn from_wasm(t: wd::ValType, engine: &crate::Engine) -> ValType {
         match t {
             wd::ValType::I32 => ValType::I32,
             wd::ValType::I64 => ValType::I64,
             wd::ValType::F32 => ValType::F32,
             wd::ValType::F64 => ValType::F64,
             wd::ValType::V128 => ValType::V128,
-            wd::ValType::FuncRef => ValType::FuncRef,
-            wd::ValType::ExternRef => ValType::ExternRef,
+            wd::ValType::Ref(r) => ValType::Ref(RefType::new(
+                r.nullable,
+                match r.heap {
+                    wd::HeapType::Func => HeapType::Func,
+                    wd::HeapType::Extern => HeapType::Extern,
+                    wd::HeapType::Concrete(id) => HeapType::Concrete(
+                        engine
+                            .canonical_type(id)
+                            .map(|t| FuncType::from_wasm(&t, engine))
+                            .unwrap_or_default(),
+                    ),
+                },
+            )),
         }
     }
 
-    pub(crate) fn to_wasm(self) -> wd::ValType {
+    /// The canonical decoder type (concrete heap types registered with
+    /// `engine`).
+    pub(crate) fn to_wasm(&self, engine: &crate::Engine) -> wd::ValType {
         match self {
             ValType::I32 => wd::ValType::I32,
             ValType::I64 => wd::ValType::I64,
             ValType::F32 => wd::ValType::F32,
             ValType::F64 => wd::ValType::F64,
             ValType::V128 => wd::ValType::V128,
-            ValType::FuncRef => wd::ValType::FuncRef,
-            ValType::ExternRef => wd::ValType::ExternRef,
+            ValType::Ref(r) => wd::ValType::Ref(wd::RefType::new(
+                r.nullable,
+                match &r.heap {
+                    HeapType::Func => wd::HeapType::Func,
+                    HeapType::Extern => wd::HeapType::Extern,
+                    HeapType::Concrete(t) => {
+                        wd::HeapType::Concrete(engine.type_id(&t.to_wasm(engine)))
+                    }
+                },
+            )),
         }
     }
 }
 
 impl fmt::Display for ValType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.to_wasm(), f)
+        f.write_str(match self {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+            ValType::F32 => "f32",
+            ValType::F64 => "f64",
+            ValType::V128 => "v128",
+            ValType::Ref(r) => return r.fmt(f),
+        })
     }
 }
 
@@ -107,17 +238,19 @@ impl FuncType {
         &self.results
     }
 
-    pub(crate) fn from_wasm(t: &wd::FuncType) -> FuncType {
+    /// From a canonical decoder type (see [`ValType::from_wasm`]).
+    pub(crate) fn from_wasm(t: &wd::FuncType, engine: &crate::Engine) -> FuncType {
         FuncType::new(
-            t.params.iter().map(|v| ValType::from_wasm(*v)),
-            t.results.iter().map(|v| ValType::from_wasm(*v)),
+            t.params.iter().map(|v| ValType::from_wasm(*v, engine)),
+            t.results.iter().map(|v| ValType::from_wasm(*v, engine)),
         )
     }
 
-    pub(crate) fn to_wasm(&self) -> wd::FuncType {
+    /// The canonical decoder type (see [`ValType::to_wasm`]).
+    pub(crate) fn to_wasm(&self, engine: &crate::Engine) -> wd::FuncType {
         wd::FuncType::new(
-            self.params.iter().map(|v| v.to_wasm()),
-            self.results.iter().map(|v| v.to_wasm()),
+            self.params.iter().map(|v| v.to_wasm(engine)),
+            self.results.iter().map(|v| v.to_wasm(engine)),
         )
     }
 }
@@ -253,11 +386,11 @@ impl fmt::Display for MemoryType {
 ///
 /// ```
 /// use weft_runtime::{TableType, ValType};
-/// let ty = TableType::new(ValType::FuncRef, 10, Some(20));
-/// assert_eq!(ty.element(), ValType::FuncRef);
+/// let ty = TableType::new(ValType::FUNCREF, 10, Some(20));
+/// assert_eq!(ty.element(), ValType::FUNCREF);
 /// assert_eq!((ty.minimum(), ty.maximum()), (10, Some(20)));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TableType {
     element: ValType,
     minimum: u64,
@@ -266,7 +399,8 @@ pub struct TableType {
 }
 
 impl TableType {
-    /// A 32-bit table of `element` references (`FuncRef` or `ExternRef`).
+    /// A 32-bit table of `element` references (a reference type; a table
+    /// of a non-nullable type needs an initial value for its elements).
     pub fn new(element: ValType, minimum: u64, maximum: Option<u64>) -> TableType {
         TableType {
             element,
@@ -286,7 +420,7 @@ impl TableType {
 
     /// The element type.
     pub fn element(&self) -> ValType {
-        self.element
+        self.element.clone()
     }
 
     /// Minimum (initial) size in elements.
@@ -304,18 +438,18 @@ impl TableType {
         self.table64
     }
 
-    pub(crate) fn from_wasm(t: &wd::TableType) -> TableType {
+    pub(crate) fn from_wasm(t: &wd::TableType, engine: &crate::Engine) -> TableType {
         TableType {
-            element: ValType::from_wasm(t.element),
+            element: ValType::from_wasm(t.element, engine),
             minimum: t.limits.min,
             maximum: t.limits.max,
             table64: t.table64,
         }
     }
 
-    pub(crate) fn to_wasm(self) -> wd::TableType {
+    pub(crate) fn to_wasm(&self, engine: &crate::Engine) -> wd::TableType {
         wd::TableType {
-            element: self.element.to_wasm(),
+            element: self.element.to_wasm(engine),
             limits: wd::Limits {
                 min: self.minimum,
                 max: self.maximum,
@@ -343,7 +477,7 @@ impl fmt::Display for TableType {
 /// assert_eq!(ty.content(), ValType::I64);
 /// assert!(ty.is_mutable());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GlobalType {
     content: ValType,
     mutable: bool,
@@ -357,7 +491,7 @@ impl GlobalType {
 
     /// The value type.
     pub fn content(&self) -> ValType {
-        self.content
+        self.content.clone()
     }
 
     /// Whether the global may be set.
@@ -365,13 +499,13 @@ impl GlobalType {
         self.mutable
     }
 
-    pub(crate) fn from_wasm(t: &wd::GlobalType) -> GlobalType {
-        GlobalType::new(ValType::from_wasm(t.ty), t.mutable)
+    pub(crate) fn from_wasm(t: &wd::GlobalType, engine: &crate::Engine) -> GlobalType {
+        GlobalType::new(ValType::from_wasm(t.ty, engine), t.mutable)
     }
 
-    pub(crate) fn to_wasm(self) -> wd::GlobalType {
+    pub(crate) fn to_wasm(&self, engine: &crate::Engine) -> wd::GlobalType {
         wd::GlobalType {
-            ty: self.content.to_wasm(),
+            ty: self.content.to_wasm(engine),
             mutable: self.mutable,
         }
     }
@@ -461,25 +595,31 @@ mod tests {
 
     #[test]
     fn conversions_round_trip() {
+        let engine = crate::Engine::default();
         for v in [
             ValType::I32,
             ValType::I64,
             ValType::F32,
             ValType::F64,
             ValType::V128,
-            ValType::FuncRef,
-            ValType::ExternRef,
+            ValType::FUNCREF,
+            ValType::EXTERNREF,
+            ValType::Ref(RefType::new(false, HeapType::Func)),
+            ValType::Ref(RefType::new(
+                true,
+                HeapType::Concrete(FuncType::new([ValType::FUNCREF], [])),
+            )),
         ] {
-            assert_eq!(ValType::from_wasm(v.to_wasm()), v);
+            assert_eq!(ValType::from_wasm(v.to_wasm(&engine), &engine), v);
         }
         let m = MemoryType::shared(2, 9);
         assert_eq!(MemoryType::from_wasm(&m.to_wasm()), m);
-        let t = TableType::new(ValType::ExternRef, 1, None);
-        assert_eq!(TableType::from_wasm(&t.to_wasm()), t);
+        let t = TableType::new(ValType::EXTERNREF, 1, None);
+        assert_eq!(TableType::from_wasm(&t.to_wasm(&engine), &engine), t);
         let g = GlobalType::new(ValType::F64, false);
-        assert_eq!(GlobalType::from_wasm(&g.to_wasm()), g);
+        assert_eq!(GlobalType::from_wasm(&g.to_wasm(&engine), &engine), g);
         let f = FuncType::new([ValType::I32], [ValType::I64, ValType::V128]);
-        assert_eq!(FuncType::from_wasm(&f.to_wasm()), f);
+        assert_eq!(FuncType::from_wasm(&f.to_wasm(&engine), &engine), f);
     }
 
     #[test]
@@ -491,7 +631,7 @@ mod tests {
         );
         assert_eq!(MemoryType::shared(1, 2).to_string(), "(memory 1 2 shared)");
         assert_eq!(
-            TableType::new(ValType::FuncRef, 3, None).to_string(),
+            TableType::new(ValType::FUNCREF, 3, None).to_string(),
             "(table 3 funcref)"
         );
         assert_eq!(

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::types::ValType;
+use crate::types::{HeapType, ValType};
 
 use crate::error::Result;
 use crate::func::Func;
@@ -34,7 +34,8 @@ pub enum Val {
 }
 
 impl Val {
-    /// The value's type.
+    /// The value's type (`funcref` for every function reference, whatever
+    /// its function's type; see [`Val::matches`] for typed references).
     pub fn ty(&self) -> ValType {
         match self {
             Val::I32(_) => ValType::I32,
@@ -42,22 +43,93 @@ impl Val {
             Val::F32(_) => ValType::F32,
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
-            Val::FuncRef(_) => ValType::FuncRef,
-            Val::ExternRef(_) => ValType::ExternRef,
+            Val::FuncRef(_) => ValType::FUNCREF,
+            Val::ExternRef(_) => ValType::EXTERNREF,
         }
     }
 
-    /// The default value of a type: zero, or the null reference.
-    pub fn default_for(ty: ValType) -> Val {
+    /// The default value of a type: zero, or the null reference (also for
+    /// a non-nullable reference type, which has no default: such a null is
+    /// refused where a value of the type is needed).
+    pub fn default_for(ty: &ValType) -> Val {
         match ty {
             ValType::I32 => Val::I32(0),
             ValType::I64 => Val::I64(0),
             ValType::F32 => Val::F32(0),
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(0),
-            ValType::FuncRef => Val::FuncRef(None),
-            ValType::ExternRef => Val::ExternRef(None),
+            ValType::Ref(r) if *r.heap_type() == HeapType::Extern => Val::ExternRef(None),
+            ValType::Ref(_) => Val::FuncRef(None),
         }
+    }
+
+    /// Whether the value belongs to type `ty` in `store`: a null reference
+    /// to a nullable reference type, a function to `func` or to its own
+    /// function type (compared by structure).
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Func, FuncType, HeapType, RefType, Store, Val, ValType};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let f = Func::wrap(&mut store, |x: i32| x + 1)?;
+    /// let typed = |nullable, ty| ValType::Ref(RefType::new(nullable, HeapType::Concrete(ty)));
+    /// let own = FuncType::new([ValType::I32], [ValType::I32]);
+    /// let other = FuncType::new([ValType::I64], []);
+    /// assert!(Val::FuncRef(Some(f)).matches(&store, &typed(false, own.clone())));
+    /// assert!(!Val::FuncRef(Some(f)).matches(&store, &typed(false, other)));
+    /// assert!(!Val::FuncRef(None).matches(&store, &typed(false, own.clone())));
+    /// assert!(Val::FuncRef(None).matches(&store, &typed(true, own)));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn matches(&self, store: impl crate::AsContext, ty: &ValType) -> bool {
+        let opaque = &store.as_context().0.opaque;
+        self.matches_wasm(opaque, ty.to_wasm(&opaque.engine))
+    }
+
+    /// [`Val::matches`] with a canonical decoder type.
+    pub(crate) fn matches_wasm(&self, store: &StoreOpaque, ty: weft_decoder::ValType) -> bool {
+        use weft_decoder::{HeapType as H, ValType as W};
+        match (self, ty) {
+            (Val::I32(_), W::I32)
+            | (Val::I64(_), W::I64)
+            | (Val::F32(_), W::F32)
+            | (Val::F64(_), W::F64)
+            | (Val::V128(_), W::V128) => true,
+            (Val::FuncRef(None), W::Ref(r)) => r.nullable && r.is_func(),
+            (Val::FuncRef(Some(f)), W::Ref(r)) => match r.heap {
+                H::Func => true,
+                H::Concrete(id) => f.type_id_in(store) == Some(id),
+                H::Extern => false,
+            },
+            (Val::ExternRef(None), W::Ref(r)) => r.nullable && r.heap == H::Extern,
+            (Val::ExternRef(Some(_)), W::Ref(r)) => r.heap == H::Extern,
+            _ => false,
+        }
+    }
+
+    /// `Ok` if the value belongs to the canonical type `ty`, else an
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) naming
+    /// `what` and both types.
+    pub(crate) fn check_wasm(
+        &self,
+        store: &StoreOpaque,
+        ty: weft_decoder::ValType,
+        what: &dyn fmt::Display,
+    ) -> Result<()> {
+        if self.matches_wasm(store, ty) {
+            return Ok(());
+        }
+        let want = ValType::from_wasm(ty, &store.engine);
+        let got = match self {
+            Val::FuncRef(None) | Val::ExternRef(None) => format!("a null {}", self.ty()),
+            _ => self.ty().to_string(),
+        };
+        Err(crate::Error::InvalidArgument(format!(
+            "{what} has type {want}, got {got}{}",
+            match self {
+                Val::FuncRef(Some(_)) if want.is_ref() => " of another function type",
+                _ => "",
+            }
+        )))
     }
 
     /// The value as an `i32`, if it is one.
@@ -118,16 +190,34 @@ impl Val {
         })
     }
 
+    /// Decodes a raw slot as a value of the decoder type `ty`.
+    pub(crate) fn from_raw_wasm(raw: u128, ty: weft_decoder::ValType, store: &StoreOpaque) -> Val {
+        use weft_decoder::{HeapType as H, ValType as W};
+        match ty {
+            W::I32 => Val::I32(raw as u32 as i32),
+            W::I64 => Val::I64(raw as u64 as i64),
+            W::F32 => Val::F32(raw as u32),
+            W::F64 => Val::F64(raw as u64),
+            W::V128 => Val::V128(raw),
+            W::Ref(r) if r.heap == H::Extern => {
+                Val::ExternRef(Option::<ExternRef>::from_raw(raw, store))
+            }
+            W::Ref(_) => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
+        }
+    }
+
     /// Decodes a raw slot as a value of type `ty`.
-    pub(crate) fn from_raw(raw: u128, ty: ValType, store: &StoreOpaque) -> Val {
+    pub(crate) fn from_raw(raw: u128, ty: &ValType, store: &StoreOpaque) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw as u32 as i32),
             ValType::I64 => Val::I64(raw as u64 as i64),
             ValType::F32 => Val::F32(raw as u32),
             ValType::F64 => Val::F64(raw as u64),
             ValType::V128 => Val::V128(raw),
-            ValType::FuncRef => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
-            ValType::ExternRef => Val::ExternRef(Option::<ExternRef>::from_raw(raw, store)),
+            ValType::Ref(r) if *r.heap_type() == HeapType::Extern => {
+                Val::ExternRef(Option::<ExternRef>::from_raw(raw, store))
+            }
+            ValType::Ref(_) => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
         }
     }
 }
@@ -338,7 +428,7 @@ impl From<V128> for u128 {
 }
 
 impl WasmTy for Option<ExternRef> {
-    const TY: ValType = ValType::ExternRef;
+    const TY: ValType = ValType::EXTERNREF;
     fn into_raw(self, store: &mut StoreOpaque) -> u128 {
         match self {
             None => 0,
@@ -355,7 +445,7 @@ impl WasmTy for Option<ExternRef> {
 }
 
 impl WasmTy for Option<Func> {
-    const TY: ValType = ValType::FuncRef;
+    const TY: ValType = ValType::FUNCREF;
     /// A function of another store becomes null here; [`Val`] conversions
     /// report that as an error instead.
     fn into_raw(self, store: &mut StoreOpaque) -> u128 {

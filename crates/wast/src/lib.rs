@@ -33,6 +33,8 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, Skip> {
             AbstractHeapType::Extern => Val::ExternRef(None),
             other => return Err(Skip(format!("ref.null {other:?} not supported"))),
         },
+        // A concrete heap type is a function type (no GC types in weft).
+        WastArg::Core(WastArgCore::RefNull(HeapType::Concrete(_))) => Val::FuncRef(None),
         WastArg::Core(WastArgCore::RefExtern(n)) => Val::ExternRef(Some(ExternRef::new(*n))),
         other => return Err(Skip(format!("argument {other:?} not supported"))),
     })
@@ -106,6 +108,25 @@ pub fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Skip> 
             }
             false
         }
+        // `ref.null extern` is no function reference, and `ref.null func`
+        // or `ref.null $t` (a function type) no host reference.
+        (
+            WastRetCore::RefNull(Some(HeapType::Abstract {
+                ty: AbstractHeapType::Extern,
+                ..
+            })),
+            Val::FuncRef(_),
+        ) => false,
+        (
+            WastRetCore::RefNull(Some(
+                HeapType::Abstract {
+                    ty: AbstractHeapType::Func,
+                    ..
+                }
+                | HeapType::Concrete(_),
+            )),
+            Val::ExternRef(_),
+        ) => false,
         (WastRetCore::RefNull(_), Val::FuncRef(f)) => f.is_none(),
         (WastRetCore::RefNull(_), Val::ExternRef(e)) => e.is_none(),
         (WastRetCore::RefExtern(None), Val::ExternRef(e)) => e.is_some(),
@@ -171,13 +192,13 @@ pub fn define_spectest(store: &mut Store<()>, linker: &mut Linker<()>) -> weft::
     linker.define("spectest", "shared_memory", Extern::Memory(shared))?;
     let table = Table::new(
         &mut *store,
-        TableType::new(ValType::FuncRef, 10, Some(20)),
+        TableType::new(ValType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define("spectest", "table", Extern::Table(table))?;
     let table64 = Table::new(
         &mut *store,
-        TableType::new64(ValType::FuncRef, 10, Some(20)),
+        TableType::new64(ValType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define("spectest", "table64", Extern::Table(table64))?;

@@ -115,8 +115,7 @@ impl Runner {
                     .ok_or_else(|| Skip(format!("no exported function `{}`", call.name)))?;
                 let ty = func.ty(&self.store).map_err(|e| Skip(e.to_string()))?;
                 let args = call.args.iter().map(arg).collect::<Result<Vec<_>, _>>()?;
-                let mut results: Vec<Val> =
-                    ty.results().iter().map(|t| Val::default_for(*t)).collect();
+                let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
                 Ok(func
                     .call(&mut self.store, &args, &mut results)
                     .map(|()| results))

@@ -84,7 +84,7 @@ impl WeftExec {
         for a in &call.args {
             args.push(arg(a)?);
         }
-        let mut results: Vec<Val> = ty.results().iter().map(|t| Val::default_for(*t)).collect();
+        let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
         Ok(func
             .call(&mut self.store, &args, &mut results)
             .map(|()| results))

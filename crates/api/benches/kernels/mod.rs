@@ -53,3 +53,40 @@ pub fn many_functions(n: usize) -> Vec<u8> {
     wat.push(')');
     wat::parse_str(&wat).unwrap()
 }
+
+/// The serving workload of issue #21, as binary WebAssembly: a memory of
+/// `pages` 64 KiB pages (exported as `mem`) with a 64 KiB data segment at
+/// 0. A request writes its input at 512 KiB and calls `handle(len)`, which
+/// hashes the input against the data; `scribble` writes one word into
+/// every 4 KiB of the whole memory (a request that dirties all of it).
+pub fn serving_module(pages: u32) -> Vec<u8> {
+    let mut data = String::new();
+    for i in 0..65536u32 {
+        data.push_str(&format!(
+            "\\{:02x}",
+            (i.wrapping_mul(2_654_435_761) >> 24) as u8
+        ));
+    }
+    wat::parse_str(format!(
+        r#"(module (memory (export "mem") {pages} {pages}) (data (i32.const 0) "{data}")
+          (func (export "handle") (param $len i32) (result i32) (local $h i32) (local $i i32)
+            (local.set $h (i32.const 0x811c9dc5))
+            (block $d (loop $l
+              (br_if $d (i32.ge_u (local.get $i) (local.get $len)))
+              (local.set $h (i32.mul
+                (i32.xor (local.get $h)
+                  (i32.xor (i32.load8_u offset=524288 (local.get $i))
+                           (i32.load8_u (i32.and (i32.mul (local.get $i) (i32.const 64)) (i32.const 65535)))))
+                (i32.const 0x01000193)))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $l)))
+            (local.get $h))
+          (func (export "scribble") (param $v i32) (local $a i32)
+            (block $d (loop $l
+              (br_if $d (i32.ge_u (local.get $a) (i32.mul (memory.size) (i32.const 65536))))
+              (i32.store (local.get $a) (local.get $v))
+              (local.set $a (i32.add (local.get $a) (i32.const 4096)))
+              (br $l)))))"#
+    ))
+    .unwrap()
+}

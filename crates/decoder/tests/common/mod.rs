@@ -26,8 +26,8 @@ pub const VALTYPES: [ValType; 7] = [
     ValType::F32,
     ValType::F64,
     ValType::V128,
-    ValType::FuncRef,
-    ValType::ExternRef,
+    ValType::FUNCREF,
+    ValType::EXTERNREF,
 ];
 
 fn vt(i: u8) -> ValType {
@@ -41,23 +41,22 @@ fn enc_vt(t: ValType) -> enc::ValType {
         ValType::F32 => enc::ValType::F32,
         ValType::F64 => enc::ValType::F64,
         ValType::V128 => enc::ValType::V128,
-        ValType::FuncRef => enc::ValType::FUNCREF,
-        ValType::ExternRef => enc::ValType::EXTERNREF,
+        ValType::Ref(_) => enc::ValType::Ref(enc_ref(t)),
     }
 }
 
 fn enc_ref(t: ValType) -> enc::RefType {
     match t {
-        ValType::FuncRef => enc::RefType::FUNCREF,
-        ValType::ExternRef => enc::RefType::EXTERNREF,
+        ValType::FUNCREF => enc::RefType::FUNCREF,
+        ValType::EXTERNREF => enc::RefType::EXTERNREF,
         other => panic!("{other} is not a reference type"),
     }
 }
 
 fn heap(t: ValType) -> enc::HeapType {
     match t {
-        ValType::FuncRef => enc::HeapType::FUNC,
-        ValType::ExternRef => enc::HeapType::EXTERN,
+        ValType::FUNCREF => enc::HeapType::FUNC,
+        ValType::EXTERNREF => enc::HeapType::EXTERN,
         other => panic!("{other} is not a reference type"),
     }
 }
@@ -301,9 +300,9 @@ impl Spec {
                 1 => {
                     let t = TableType {
                         element: if flag {
-                            ValType::ExternRef
+                            ValType::EXTERNREF
                         } else {
-                            ValType::FuncRef
+                            ValType::FUNCREF
                         },
                         limits: Limits {
                             min: min.into(),
@@ -350,9 +349,9 @@ impl Spec {
         for &(ext, min, delta) in &r.tables {
             s.tables.push(TableType {
                 element: if ext {
-                    ValType::ExternRef
+                    ValType::EXTERNREF
                 } else {
-                    ValType::FuncRef
+                    ValType::FUNCREF
                 },
                 limits: Limits {
                     min: min.into(),
@@ -380,7 +379,7 @@ impl Spec {
                 .collect();
             let init = match how {
                 1 if ty.is_ref() => Init::Null(ty),
-                2 if ty == ValType::FuncRef && nfuncs > 0 => Init::RefFunc(sel % nfuncs),
+                2 if ty == ValType::FUNCREF && nfuncs > 0 => Init::RefFunc(sel % nfuncs),
                 3 if !readable.is_empty() => {
                     Init::GlobalGet(readable[sel as usize % readable.len()])
                 }
@@ -432,11 +431,11 @@ impl Spec {
             // The element type: the table's for active segments.
             let ty = match mode {
                 ElemMode::Active { table, .. } => s.tables[table as usize].element,
-                ElemMode::Declared => ValType::FuncRef,
-                ElemMode::Passive if sel % 2 == 1 => ValType::ExternRef,
-                ElemMode::Passive => ValType::FuncRef,
+                ElemMode::Declared => ValType::FUNCREF,
+                ElemMode::Passive if sel % 2 == 1 => ValType::EXTERNREF,
+                ElemMode::Passive => ValType::FUNCREF,
             };
-            let items = if ty == ValType::FuncRef && funcs_form && nfuncs > 0 {
+            let items = if ty == ValType::FUNCREF && funcs_form && nfuncs > 0 {
                 Items::Funcs(items.iter().map(|x| x % nfuncs).collect())
             } else {
                 Items::Exprs(
@@ -444,7 +443,7 @@ impl Spec {
                     items
                         .iter()
                         .map(|&x| {
-                            if ty == ValType::FuncRef && nfuncs > 0 && x % 3 != 0 {
+                            if ty == ValType::FUNCREF && nfuncs > 0 && x % 3 != 0 {
                                 Init::RefFunc(x % nfuncs)
                             } else {
                                 Init::Null(ty)
@@ -758,7 +757,7 @@ impl Spec {
                     ElemMode::Declared => SegmentMode::Declared,
                 };
                 let (ty, items) = match items {
-                    Items::Funcs(f) => (ValType::FuncRef, ElementItems2::Functions(f.clone())),
+                    Items::Funcs(f) => (ValType::FUNCREF, ElementItems2::Functions(f.clone())),
                     Items::Exprs(t, e) => (
                         *t,
                         ElementItems2::Expressions(e.iter().map(|i| i.expected()).collect()),

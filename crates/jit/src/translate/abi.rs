@@ -19,7 +19,7 @@ pub(crate) fn clif_type(t: ValType) -> Result<Type, CompileError> {
         ValType::I64 => I64,
         ValType::F32 => F32,
         ValType::F64 => F64,
-        ValType::FuncRef | ValType::ExternRef => I64,
+        ValType::Ref(_) => I64,
         ValType::V128 => V128,
     })
 }

@@ -4,7 +4,7 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
-    AbiParam, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, SigRef, Signature,
+    AbiParam, ExtFuncData, ExternalName, FuncRef, InstBuilder, MemFlagsData, SigRef, Signature,
     StackSlotData, StackSlotKind, UserExternalName, Value,
 };
 
@@ -20,7 +20,7 @@ use crate::vmoffsets::VMOffsets;
 enum Callee {
     /// A defined function of this module, by defined index: a direct call.
     Direct(u32),
-    /// Through a `*const VMFuncRef` (imports and `call_indirect`).
+    /// Through a `*const VMFuncRef` (imports, `call_indirect`, `call_ref`).
     FuncRef(Value),
 }
 
@@ -30,13 +30,78 @@ impl FuncTranslator<'_, '_> {
             return Ok(s);
         }
         let ty = &self.env.module.types[type_index as usize];
-        let sig = wasm_signature(ty, self.env.call_conv)?;
+        let sig = wasm_signature(ty, self.env.wasm_call_conv)?;
         let s = self.builder.import_signature(sig);
         self.sigs.insert(type_index, s);
         Ok(s)
     }
 
     pub(super) fn op_call(&mut self, func_index: u32) -> Result<(), CompileError> {
+        let (type_index, callee) = self.direct_callee(func_index);
+        self.emit_call(type_index, callee, false)
+    }
+
+    /// `return_call`: the call replaces this function's frame (constant
+    /// stack in any depth of tail recursion); its results are ours.
+    pub(super) fn op_return_call(&mut self, func_index: u32) -> Result<(), CompileError> {
+        let (type_index, callee) = self.direct_callee(func_index);
+        self.emit_call(type_index, callee, true)?;
+        self.reachable = false;
+        Ok(())
+    }
+
+    pub(super) fn op_call_indirect(
+        &mut self,
+        type_index: u32,
+        table: u32,
+    ) -> Result<(), CompileError> {
+        let callee = self.indirect_callee(type_index, table);
+        self.emit_call(type_index, callee, false)
+    }
+
+    /// `return_call_indirect`: [`op_call_indirect`](Self::op_call_indirect)'s
+    /// checks, then a tail call.
+    pub(super) fn op_return_call_indirect(
+        &mut self,
+        type_index: u32,
+        table: u32,
+    ) -> Result<(), CompileError> {
+        let callee = self.indirect_callee(type_index, table);
+        self.emit_call(type_index, callee, true)?;
+        self.reachable = false;
+        Ok(())
+    }
+
+    /// `call_ref $t`: a call through a typed function reference. Validation
+    /// gave the reference type `(ref null $t)`, so no type check is needed:
+    /// only null traps ("null function reference").
+    pub(super) fn op_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
+        let callee = self.ref_callee();
+        self.emit_call(type_index, callee, false)
+    }
+
+    /// `return_call_ref $t`: [`op_call_ref`](Self::op_call_ref)'s null
+    /// check, then a tail call.
+    pub(super) fn op_return_call_ref(&mut self, type_index: u32) -> Result<(), CompileError> {
+        let callee = self.ref_callee();
+        self.emit_call(type_index, callee, true)?;
+        self.reachable = false;
+        Ok(())
+    }
+
+    /// Pops the function reference of `call_ref`/`return_call_ref` and
+    /// traps if it is null.
+    fn ref_callee(&mut self) -> Callee {
+        let funcref = self.pop();
+        self.builder
+            .ins()
+            .trapz(funcref, Self::trap_code(TrapKind::NullFunctionReference));
+        Callee::FuncRef(funcref)
+    }
+
+    /// The type and callee of a call to function `func_index`: imports go
+    /// through their `VMFuncRef`, defined functions are called directly.
+    fn direct_callee(&mut self, func_index: u32) -> (u32, Callee) {
         let module = self.env.module;
         let type_index = module.functions[func_index as usize];
         let callee = if module.is_imported_func(func_index) {
@@ -51,18 +116,14 @@ impl FuncTranslator<'_, '_> {
         } else {
             Callee::Direct(func_index - module.num_imported_funcs)
         };
-        self.emit_call(type_index, callee)
+        (type_index, callee)
     }
 
-    /// `call_indirect (type type_index) table`: checks the index against the
-    /// table's length (`UndefinedElement`), the element for null
-    /// (`IndirectCallToNull`) and the callee's canonical type id against
-    /// ours (`BadSignature`), then calls through the funcref.
-    pub(super) fn op_call_indirect(
-        &mut self,
-        type_index: u32,
-        table: u32,
-    ) -> Result<(), CompileError> {
+    /// `call_indirect (type type_index) table`'s callee: checks the index
+    /// against the table's length (`UndefinedElement`), the element for
+    /// null (`IndirectCallToNull`) and the callee's canonical type id
+    /// against ours (`BadSignature`); the call goes through the funcref.
+    fn indirect_callee(&mut self, type_index: u32, table: u32) -> Callee {
         let index = self.pop();
         let addr = self.table_elem_addr(table, index, TrapKind::UndefinedElement);
         let f = self.table_elem_flags();
@@ -86,16 +147,62 @@ impl FuncTranslator<'_, '_> {
         self.builder
             .ins()
             .trapnz(mismatch, Self::trap_code(TrapKind::BadSignature));
-        self.emit_call(type_index, Callee::FuncRef(funcref))
+        Callee::FuncRef(funcref)
     }
 
     /// Pops the arguments of a call to a function of type `type_index`,
-    /// calls `callee` and pushes its results.
-    fn emit_call(&mut self, type_index: u32, callee: Callee) -> Result<(), CompileError> {
+    /// calls `callee` and pushes its results; or, for a tail call (`tail`),
+    /// jumps to it in place of this function's frame: the callee returns
+    /// straight to our caller, writing multiple results to our own return
+    /// area (validation made its result types ours).
+    fn emit_call(
+        &mut self,
+        type_index: u32,
+        callee: Callee,
+        tail: bool,
+    ) -> Result<(), CompileError> {
         let ty = &self.env.module.types[type_index as usize];
         let (nparams, results) = (ty.params.len(), ty.results.clone());
         let sig = self.signature_for_type(type_index)?;
         let args = self.popn(nparams);
+
+        if tail {
+            let mut call_args = Vec::with_capacity(args.len() + 3);
+            call_args.push(self.vmctx);
+            call_args.push(self.vmctx);
+            if results.len() > 1 {
+                call_args.push(
+                    self.ret_area
+                        .expect("multi-result function has a return area"),
+                );
+            }
+            call_args.extend_from_slice(&args);
+            // The callee reads fuel from the store, as after a return.
+            self.fuel_save();
+            match callee {
+                Callee::FuncRef(funcref) => {
+                    let ro = funcref_field_flags();
+                    let code = self.builder.ins().load(
+                        I64,
+                        ro,
+                        funcref,
+                        VMOffsets::FUNC_REF_WASM_CALL as i32,
+                    );
+                    call_args[0] =
+                        self.builder
+                            .ins()
+                            .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
+                    self.builder
+                        .ins()
+                        .return_call_indirect(sig, code, &call_args);
+                }
+                Callee::Direct(defined) => {
+                    let fref = self.direct_func_ref(defined, sig);
+                    self.builder.ins().return_call(fref, &call_args);
+                }
+            }
+            return Ok(());
+        }
 
         let ret_slot = (results.len() > 1).then(|| {
             self.builder.create_sized_stack_slot(StackSlotData::new(
@@ -129,23 +236,7 @@ impl FuncTranslator<'_, '_> {
                 self.builder.ins().call_indirect(sig, code, &call_args)
             }
             Callee::Direct(defined) => {
-                let fref = match self.direct_funcs.get(&defined) {
-                    Some(&f) => f,
-                    None => {
-                        let name = self
-                            .builder
-                            .func
-                            .declare_imported_user_function(UserExternalName::new(0, defined));
-                        let f = self.builder.import_function(ExtFuncData {
-                            name: ExternalName::User(name),
-                            signature: sig,
-                            colocated: true,
-                            patchable: false,
-                        });
-                        self.direct_funcs.insert(defined, f);
-                        f
-                    }
-                };
+                let fref = self.direct_func_ref(defined, sig);
                 self.fuel_save();
                 self.builder.ins().call(fref, &call_args)
             }
@@ -168,6 +259,25 @@ impl FuncTranslator<'_, '_> {
             self.stack.extend(rs);
         }
         Ok(())
+    }
+
+    /// The `FuncRef` of defined function `defined` (declared once).
+    fn direct_func_ref(&mut self, defined: u32, sig: SigRef) -> FuncRef {
+        if let Some(&f) = self.direct_funcs.get(&defined) {
+            return f;
+        }
+        let name = self
+            .builder
+            .func
+            .declare_imported_user_function(UserExternalName::new(0, defined));
+        let f = self.builder.import_function(ExtFuncData {
+            name: ExternalName::User(name),
+            signature: sig,
+            colocated: true,
+            patchable: false,
+        });
+        self.direct_funcs.insert(defined, f);
+        f
     }
 
     // ------------------------------------------------------------- builtins

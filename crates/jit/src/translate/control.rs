@@ -266,6 +266,34 @@ impl FuncTranslator<'_, '_> {
         self.builder.switch_to_block(next);
     }
 
+    /// `br_on_null`: branches with the values below the reference when it
+    /// is null (dropping it); otherwise goes on with the reference.
+    pub(super) fn op_br_on_null(&mut self, depth: u32) {
+        let r = self.pop();
+        let (target, n) = self.branch_target(depth);
+        let args = Self::block_args(self.top(n));
+        let next = self.builder.create_block();
+        self.fuel_flush();
+        self.builder.ins().brif(r, next, &[], target, &args);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+        self.push(r);
+    }
+
+    /// `br_on_non_null`: branches with the values and the reference on top
+    /// when it is not null; otherwise drops it and goes on.
+    pub(super) fn op_br_on_non_null(&mut self, depth: u32) {
+        let r = self.peek();
+        let (target, n) = self.branch_target(depth);
+        let args = Self::block_args(self.top(n));
+        let next = self.builder.create_block();
+        self.fuel_flush();
+        self.builder.ins().brif(r, target, &args, next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+        self.pop();
+    }
+
     pub(super) fn op_br_table(&mut self, targets: &[u32], default: u32) {
         let index = self.pop();
         let (def_block, n) = self.branch_target(default);

@@ -74,6 +74,7 @@ pub(crate) struct ModuleEnv<'a> {
     offsets: &'a VMOffsets,
     tunables: &'a Tunables,
     call_conv: CallConv,
+    wasm_call_conv: CallConv,
     frontend: TargetFrontendConfig,
 }
 
@@ -84,6 +85,7 @@ impl<'a> ModuleEnv<'a> {
             offsets,
             tunables: compiler.tunables(),
             call_conv: compiler.call_conv(),
+            wasm_call_conv: compiler.wasm_call_conv(),
             frontend: compiler.frontend_config(),
         }
     }
@@ -97,7 +99,7 @@ impl<'a> ModuleEnv<'a> {
         fctx: &mut FunctionBuilderContext,
     ) -> Result<(), CompileError> {
         let ty = self.module.func_type(func_index);
-        func.signature = wasm_signature(ty, self.call_conv)?;
+        func.signature = wasm_signature(ty, self.wasm_call_conv)?;
 
         // Prologues check the stack pointer against
         // `vmctx->store_ctx->stack_limit`.
@@ -385,6 +387,8 @@ impl FuncTranslator<'_, '_> {
             O::End => self.op_end(),
             O::Br { relative_depth } => self.op_br(relative_depth),
             O::BrIf { relative_depth } => self.op_br_if(relative_depth),
+            O::BrOnNull { relative_depth } => self.op_br_on_null(relative_depth),
+            O::BrOnNonNull { relative_depth } => self.op_br_on_non_null(relative_depth),
             O::BrTable { targets } => {
                 let default = targets.default();
                 let list = targets.targets().collect::<Result<Vec<u32>, _>>()?;
@@ -398,6 +402,13 @@ impl FuncTranslator<'_, '_> {
                 type_index,
                 table_index,
             } => self.op_call_indirect(type_index, table_index)?,
+            O::ReturnCall { function_index } => self.op_return_call(function_index)?,
+            O::ReturnCallIndirect {
+                type_index,
+                table_index,
+            } => self.op_return_call_indirect(type_index, table_index)?,
+            O::CallRef { type_index } => self.op_call_ref(type_index)?,
+            O::ReturnCallRef { type_index } => self.op_return_call_ref(type_index)?,
 
             // ---- parametric
             O::Drop => {
@@ -442,6 +453,7 @@ impl FuncTranslator<'_, '_> {
             O::TableGrow { table } => self.op_table_grow(table),
             O::RefNull { .. } => self.op_ref_null(),
             O::RefIsNull => self.op_ref_is_null(),
+            O::RefAsNonNull => self.op_ref_as_non_null(),
             O::RefFunc { function_index } => self.op_ref_func(function_index),
 
             // ---- constants (the other numeric operators are in `numeric_op`)

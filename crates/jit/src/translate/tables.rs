@@ -120,6 +120,15 @@ impl FuncTranslator<'_, '_> {
         self.unop(eqz);
     }
 
+    /// `ref.as_non_null`: traps on null ("null reference"), else leaves the
+    /// reference (now of a non-nullable type) on the stack.
+    pub(super) fn op_ref_as_non_null(&mut self) {
+        let v = self.peek();
+        self.builder
+            .ins()
+            .trapz(v, Self::trap_code(TrapKind::NullReference));
+    }
+
     /// `ref.func f`: the address of `f`'s `VMFuncRef`.
     pub(super) fn op_ref_func(&mut self, func_index: u32) {
         let module = self.env.module;

@@ -12,18 +12,23 @@ fn compile(src: &str) -> Result<weft_jit::CompiledModule, CompileError> {
 
 #[test]
 fn out_of_scope_instructions_are_unsupported() {
-    // Tail calls validate (with the feature on) but are not translated.
+    // Exception handling and GC validate (with their features on) but are
+    // not translated.
     let cases = [
-        "(module (func (return_call 0)))",
-        "(module (type $t (func)) (table 1 funcref)
-           (func (return_call_indirect (type $t) (i32.const 0))))",
+        ("(module (func (try_table)))", "TryTable"),
+        ("(module (func (drop (ref.i31 (i32.const 1)))))", "RefI31"),
     ];
-    let features = Features(WasmFeatures::WASM2 | WasmFeatures::TAIL_CALL);
+    let features = Features(
+        WasmFeatures::WASM2
+            | WasmFeatures::EXCEPTIONS
+            | WasmFeatures::GC
+            | WasmFeatures::FUNCTION_REFERENCES,
+    );
     let compiler = Compiler::new(Tunables::default()).unwrap();
-    for src in cases {
+    for (src, op) in cases {
         let module = Module::decode_with(&wat(src), features).unwrap();
         match compiler.compile(&module) {
-            Err(CompileError::Unsupported(msg)) => assert!(msg.contains("ReturnCall"), "{msg}"),
+            Err(CompileError::Unsupported(msg)) => assert!(msg.contains(op), "{msg}"),
             other => panic!("{src}: expected Unsupported, got {other:?}"),
         }
     }

@@ -56,9 +56,7 @@ impl ValRaw {
             ValType::I64 => Val::I64(i64::from_le_bytes(b[..8].try_into().unwrap())),
             ValType::F32 => Val::F32(u32::from_le_bytes(b[..4].try_into().unwrap())),
             ValType::F64 => Val::F64(u64::from_le_bytes(b[..8].try_into().unwrap())),
-            ValType::FuncRef | ValType::ExternRef => {
-                Val::Ref(u64::from_le_bytes(b[..8].try_into().unwrap()))
-            }
+            ValType::Ref(_) => Val::Ref(u64::from_le_bytes(b[..8].try_into().unwrap())),
             other => panic!("test harness does not support {other}"),
         }
     }

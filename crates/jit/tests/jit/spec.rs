@@ -300,8 +300,7 @@ impl Runner<'_> {
                     | weft_decoder::ValType::I64
                     | weft_decoder::ValType::F32
                     | weft_decoder::ValType::F64
-                    | weft_decoder::ValType::FuncRef
-                    | weft_decoder::ValType::ExternRef
+                    | weft_decoder::ValType::Ref(_)
             )
         }) {
             return None;

@@ -102,7 +102,7 @@ fn ref_func_ref_null_and_ref_is_null() {
     assert_eq!(m.call1("get_g", &[]), Val::Ref(fa));
     m.call("set_g", &[Val::Ref(fb)]);
     assert_eq!(m.call1("get_g", &[]), Val::Ref(fb));
-    assert_eq!(m.global(0, ValType::FuncRef), Val::Ref(fb));
+    assert_eq!(m.global(0, ValType::FUNCREF), Val::Ref(fb));
     assert_eq!(m.call1("get_e", &[]), Val::Ref(0));
     m.call("set_e", &[Val::Ref(EXT + 8)]);
     assert_eq!(m.call1("get_e", &[]), Val::Ref(EXT + 8));
