@@ -4,7 +4,8 @@
 //!   per MB of wasm code by divan's bytes counter);
 //! - fib(30): recursive calls;
 //! - loop: a tight arithmetic loop;
-//! - scan: a memory-scanning loop over 1 MiB;
+//! - scan: a memory-scanning loop over 1 MiB (`i64` loads), and the same
+//!   with `v128` loads and `i64x2.add` (scan_simd);
 //! - call: one host→wasm call through `TypedFunc` (ns/call);
 //! - host_call: one wasm→host call (ns/call, measured as a loop of 1000
 //!   calls from wasm into a host function).
@@ -22,7 +23,7 @@ fn kernels_wat() -> String {
     format!(
         r#"(module
   (import "host" "inc" (func $inc (param i32) (result i32)))
-  (memory 17)
+  (memory (export "mem") 17)
   (func (export "id") (param i32) (result i32) (local.get 0))
   (func (export "host_loop") (param i32) (result i32) (local i32)
     (block $d (loop $l
@@ -31,6 +32,13 @@ fn kernels_wat() -> String {
       (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
       (br $l)))
     (local.get 1))
+  (func (export "scan_simd") (param i32) (result i64) (local i32 v128)
+    (block $d (loop $l
+      (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
+      (local.set 2 (i64x2.add (local.get 2) (v128.load (local.get 1))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 16)))
+      (br $l)))
+    (i64.add (i64x2.extract_lane 0 (local.get 2)) (i64x2.extract_lane 1 (local.get 2))))
   {}
 )"#,
         kernels::FIB_LOOP_SCAN
@@ -92,6 +100,25 @@ fn scan_1mib(b: Bencher) {
     let f = typed::<i32, i64>(&mut k, "scan");
     b.counter(BytesCount::new(1usize << 20))
         .bench_local(|| f.call(&mut k.store, black_box(1 << 20)).unwrap());
+}
+
+#[divan::bench(sample_count = 20)]
+fn scan_simd_1mib(b: Bencher) {
+    let mut k = kernels();
+    let f = typed::<i32, i64>(&mut k, "scan_simd");
+    let scalar = typed::<i32, i64>(&mut k, "scan");
+    // Both sum the same 1 MiB (written here, so the sums are not zero).
+    let mem = k.inst.get_memory(&mut k.store, "mem").unwrap();
+    for (i, b) in mem.data_mut(&mut k.store)[..1 << 20].iter_mut().enumerate() {
+        *b = (i * 7 + i / 251) as u8;
+    }
+    let n = 1 << 20;
+    assert_eq!(
+        f.call(&mut k.store, n).unwrap(),
+        scalar.call(&mut k.store, n).unwrap()
+    );
+    b.counter(BytesCount::new(1usize << 20))
+        .bench_local(|| f.call(&mut k.store, black_box(n)).unwrap());
 }
 
 #[divan::bench]

@@ -63,8 +63,8 @@ pub use weft_runtime::{
     InstancePre, InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory,
     MemoryType, Module, OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, RefType,
     ResourceLimiter, Result, ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext,
-    StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, Val, ValType,
-    WaitOutcome, WasmList, WasmTy,
+    StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, V128, Val,
+    ValType, WaitOutcome, WasmList, WasmTy,
 };
 
 /// The guide in `docs/embedding.md`, compiled and run as doctests.

@@ -171,14 +171,12 @@ fn errors_have_kinds_users_can_match() {
         Err(Error::Wat(m)) => assert!(m.contains("1:"), "the message names the position: {m}"),
         other => panic!("expected a text error, got {other:?}"),
     }
-    // Valid WebAssembly 2.0 that weft cannot compile yet.
-    assert!(matches!(
-        Module::new(
-            &engine,
-            "(module (func (result v128) (v128.const i64x2 0 0)))"
-        ),
-        Err(Error::Unsupported(_))
-    ));
+    // SIMD compiles (on by default, as in WebAssembly 2.0).
+    Module::new(
+        &engine,
+        "(module (func (result v128) (v128.const i64x2 0 0)))",
+    )
+    .unwrap();
     // With SIMD switched off, the same module is invalid instead.
     let mut config = weft::Config::new();
     config.wasm_simd(false);
@@ -190,6 +188,31 @@ fn errors_have_kinds_users_can_match() {
         ),
         Err(Error::Invalid { .. })
     ));
+    // Relaxed SIMD likewise: on by default, invalid when switched off (and
+    // the message says which feature is missing).
+    let relaxed = "(module (func (param v128 v128) (result v128)
+        (i8x16.relaxed_swizzle (local.get 0) (local.get 1))))";
+    Module::new(&engine, relaxed).unwrap();
+    let mut config = weft::Config::new();
+    config.wasm_relaxed_simd(false);
+    let no_relaxed = Engine::new(&config).unwrap();
+    match Module::new(&no_relaxed, relaxed) {
+        Err(Error::Invalid { message, .. }) => {
+            assert!(message.contains("relaxed SIMD"), "{message}")
+        }
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    // Without SIMD, relaxed SIMD is invalid too, whatever its own switch says.
+    match Module::new(&no_simd, relaxed) {
+        Err(Error::Invalid { .. }) => {}
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    // Plain SIMD still compiles without relaxed SIMD.
+    Module::new(
+        &no_relaxed,
+        "(module (func (result v128) (v128.const i64x2 0 0)))",
+    )
+    .unwrap();
 }
 
 #[test]

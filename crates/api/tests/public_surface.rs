@@ -53,6 +53,7 @@ fn every_exported_type_is_weft_s_own() {
         defined_in_weft::<weft::TrapKind>(),
         defined_in_weft::<weft::TypedFunc<(), ()>>(),
         defined_in_weft::<weft::UpdateDeadline>(),
+        defined_in_weft::<weft::V128>(),
         defined_in_weft::<weft::Val>(),
         defined_in_weft::<weft::ValType>(),
         defined_in_weft::<weft::WaitOutcome>(),

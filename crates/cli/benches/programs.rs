@@ -1,7 +1,8 @@
 //! weft vs native on compute-heavy C programs: `cargo bench -p weft-cli`.
 //!
 //! Each of `tests/programs/bench_*.c` is compiled natively (cc -O2) and for
-//! wasm32-wasi (clang -O2, wasi-libc), then run alternately as a native
+//! wasm32-wasi (clang -O2, wasi-libc; `bench_simd` with -O3 on both sides
+//! and -msimd128 for wasm), then run alternately as a native
 //! process and under `weft run`, and the ratio of median wall times is
 //! reported (it includes weft's compile time, which is also reported apart).
 //! Needs clang and wasi-libc; without them it says so and exits.
@@ -10,14 +11,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// `bench_simd` is built with `-O3` on both sides (so both vectorise), and
+/// with `-msimd128` for wasm; the others with `-O2`.
 fn compile(src: &Path, out: &Path, wasm: bool) -> Result<(), String> {
+    let simd = src.file_stem().is_some_and(|s| s == "bench_simd");
+    let opt = if simd { "-O3" } else { "-O2" };
     let mut cmd = if wasm {
         let mut c = Command::new(std::env::var("WEFT_WASI_CC").unwrap_or_else(|_| "clang".into()));
-        c.args(["--target=wasm32-wasi", "-O2"]);
+        c.args(["--target=wasm32-wasi", opt]);
+        if simd {
+            c.arg("-msimd128");
+        }
         c
     } else {
         let mut c = Command::new(std::env::var("WEFT_NATIVE_CC").unwrap_or_else(|_| "cc".into()));
-        c.arg("-O2");
+        c.arg(opt);
         c
     };
     cmd.arg("-o").arg(out).arg(src);
@@ -62,7 +70,7 @@ fn main() {
         "program", "native", "weft", "ratio", "compile"
     );
     let mut ratios = Vec::new();
-    for name in ["bench_sort", "bench_hash", "bench_float"] {
+    for name in ["bench_sort", "bench_hash", "bench_float", "bench_simd"] {
         let src = root.join(format!("tests/programs/{name}.c"));
         let (nat, wasm) = (out.join(name), out.join(format!("{name}.wasm")));
         if let Err(e) = compile(&src, &nat, false).and_then(|()| compile(&src, &wasm, true)) {

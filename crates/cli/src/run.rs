@@ -393,7 +393,9 @@ fn parse_int(s: &str) -> Result<i128> {
 
 /// Parses a command-line argument as a value of type `ty`. Integers may be
 /// negative or hex and must fit (as signed or unsigned); floats take every
-/// form WebAssembly text does (`1.5`, `0x1p-3`, `inf`, `nan`, `nan:0x200000`).
+/// form WebAssembly text does (`1.5`, `0x1p-3`, `inf`, `nan`, `nan:0x200000`);
+/// a `v128` is one unsigned 128-bit number, decimal or hex (byte 0 in the low
+/// bits), as results are printed.
 pub fn parse_arg(ty: ValType, s: &str) -> Result<Val> {
     Ok(match ty {
         ValType::I32 => {
@@ -412,6 +414,15 @@ pub fn parse_arg(ty: ValType, s: &str) -> Result<Val> {
         }
         ValType::F32 => Val::F32(crate::wast::parse_f32(s)?),
         ValType::F64 => Val::F64(crate::wast::parse_f64(s)?),
+        ValType::V128 => {
+            // The 128 bits as one number, as results are printed.
+            let t = s.replace('_', "");
+            let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(hex) => u128::from_str_radix(hex, 16),
+                None => t.parse::<u128>(),
+            };
+            Val::V128(v.map_err(|_| anyhow!("not a 128-bit number (e.g. 0x0102…)"))?)
+        }
         other => bail!("arguments of type {other} cannot be given on the command line"),
     })
 }
@@ -485,5 +496,14 @@ mod tests {
         assert!(
             matches!(parse_arg(ValType::F32, "0x1.8p1"), Ok(Val::F32(b)) if f32::from_bits(b) == 3.0)
         );
+    }
+
+    #[test]
+    fn v128_arguments_read_back_what_results_print() {
+        let v = Val::V128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        assert_eq!(parse_arg(ValType::V128, &format_val(&v)).unwrap(), v);
+        assert_eq!(parse_arg(ValType::V128, "17").unwrap(), Val::V128(17));
+        assert!(parse_arg(ValType::V128, "0x1_0000_0000_0000_0000_0000_0000_0000_0000").is_err());
+        assert!(parse_arg(ValType::V128, "-1").is_err());
     }
 }

@@ -58,12 +58,13 @@ pub fn check(f: Target, data: &[u8]) -> Outcome {
     }
 }
 
-/// The wasm-smith configuration for what weft runs: WebAssembly 2.0 without
-/// SIMD, plus threads when `threads`.
-fn smith_config(threads: bool) -> wasm_smith::Config {
+/// The wasm-smith configuration for what weft runs: WebAssembly 2.0, plus
+/// threads and relaxed SIMD when `all`; without `all` (what the wasmi oracle
+/// of the differential target is compared on), no threads and no SIMD.
+fn smith_config(all: bool) -> wasm_smith::Config {
     wasm_smith::Config {
-        simd_enabled: false,
-        relaxed_simd_enabled: false,
+        simd_enabled: all,
+        relaxed_simd_enabled: all,
         exceptions_enabled: false,
         gc_enabled: false,
         memory64_enabled: false,
@@ -72,7 +73,7 @@ fn smith_config(threads: bool) -> wasm_smith::Config {
         extended_const_enabled: false,
         custom_page_sizes_enabled: false,
         compact_imports_enabled: false,
-        threads_enabled: threads,
+        threads_enabled: all,
         max_memories: 1,
         max_imports: 0,
         // Small memories and tables: compared byte by byte after each run.
@@ -84,9 +85,9 @@ fn smith_config(threads: bool) -> wasm_smith::Config {
 
 /// A wasm-smith module from `data`, made to terminate (a global fuel counter
 /// traps with `unreachable` when spent).
-fn smith(data: &[u8], threads: bool, canonical_nans: bool) -> Option<Vec<u8>> {
+fn smith(data: &[u8], all: bool, canonical_nans: bool) -> Option<Vec<u8>> {
     let mut u = Unstructured::new(data);
-    let mut cfg = smith_config(threads);
+    let mut cfg = smith_config(all);
     cfg.canonicalize_nans = canonical_nans;
     let mut m = wasm_smith::Module::new(cfg, &mut u).ok()?;
     m.ensure_termination(1_000).ok()?;
@@ -105,8 +106,18 @@ pub fn module_of(target: &str, data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The features of `Engine::default()`, for wasmparser as the decode
+/// target's oracle.
 fn features() -> wasmparser::WasmFeatures {
-    wasmparser::WasmFeatures::WASM2 | wasmparser::WasmFeatures::THREADS
+    use wasmparser::WasmFeatures as F;
+    F::WASM2
+        | F::THREADS
+        | F::MULTI_MEMORY
+        | F::MEMORY64
+        | F::EXTENDED_CONST
+        | F::TAIL_CALL
+        | F::FUNCTION_REFERENCES
+        | F::RELAXED_SIMD
 }
 
 /// Engines shared by every input (creating one per input would dominate).
@@ -173,12 +184,9 @@ pub fn compile(data: &[u8]) -> Outcome {
     }
 }
 
-/// Zero (default) arguments for a function type, if weft can pass them.
-fn args_for(params: &[ValType]) -> Option<Vec<Val>> {
-    params
-        .iter()
-        .map(|t| (!matches!(t, ValType::V128)).then(|| Val::default_for(t)))
-        .collect()
+/// Zero (default) arguments for a function type.
+fn args_for(params: &[ValType]) -> Vec<Val> {
+    params.iter().map(Val::default_for).collect()
 }
 
 /// Every export called, on a store of `engine`; each call's results or
@@ -210,9 +218,7 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
         let ExternType::Func(ty) = export.ty() else {
             continue;
         };
-        let Some(args) = args_for(ty.params()) else {
-            continue;
-        };
+        let args = args_for(ty.params());
         let f = instance
             .get_func(&mut store, export.name())
             .expect("exported");
@@ -414,8 +420,15 @@ pub fn interrupt(data: &[u8]) -> Outcome {
         }
     }
     for other in &runs[1..] {
-        // Here the stack limit is the same: any difference is a bug.
         if runs[0].0 != other.0 || runs[0].1 != other.1 {
+            // The stack limit is the same, but not the frame sizes: the
+            // checks' code needs registers, and a recursion that nearly
+            // fills the stack may exhaust it in one configuration only
+            // (found once 16-byte v128 values made frames larger). Any
+            // other difference is a bug.
+            if exhausted(&runs[0].0) != exhausted(&other.0) {
+                return Outcome::Skipped;
+            }
             return Outcome::Failed("results differ with interruption checks on".into());
         }
     }

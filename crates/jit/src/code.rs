@@ -94,10 +94,12 @@ impl CodeMemory {
         let mut builder =
             JITBuilder::with_isa(isa.clone(), cranelift_module::default_libcall_names());
         builder.memory_provider(Box::new(arena));
-        // Resolve the float libcalls Cranelift may emit (on CPUs without
-        // SSE4.1, say) to our own functions rather than to whatever `dlsym`
-        // finds in the process.
+        // Resolve the float and shuffle libcalls Cranelift may emit (on CPUs
+        // without SSE4.1 or SSSE3, say) to our own functions rather than to
+        // whatever `dlsym` finds in the process.
         builder.symbols(LIBCALLS);
+        #[cfg(target_arch = "x86_64")]
+        builder.symbol("__cranelift_x86_pshufb", x86_pshufb as *const u8);
         let mut module = JITModule::new(builder);
 
         let mut ids = Vec::with_capacity(funcs.len());
@@ -243,6 +245,41 @@ extern "C" fn fmaf(x: f32, y: f32, z: f32) -> f32 {
 }
 extern "C" fn fma(x: f64, y: f64, z: f64) -> f64 {
     x.mul_add(y, z)
+}
+
+/// `pshufb`, which Cranelift calls for byte shuffles on x86-64 CPUs without
+/// SSSE3: byte `i` of the result is 0 if bit 7 of `idx[i]` is set, else
+/// `x[idx[i] & 15]`.
+///
+/// Cranelift calls it with the target's default convention, System V on
+/// the Unix hosts weft runs on, where `extern "C"` passes and returns each
+/// `__m128i` in an XMM register, as Cranelift does
+/// (`shuffle_libcall_resolves_and_follows_wasm` runs it).
+#[cfg(target_arch = "x86_64")]
+#[allow(
+    improper_ctypes_definitions,
+    reason = "__m128i is an SSE register value in the System V C ABI"
+)]
+extern "C" fn x86_pshufb(
+    x: std::arch::x86_64::__m128i,
+    idx: std::arch::x86_64::__m128i,
+) -> std::arch::x86_64::__m128i {
+    // SAFETY: `__m128i` is 16 plain bytes; any bit pattern is valid either way.
+    let (x, idx) = unsafe {
+        (
+            std::mem::transmute::<std::arch::x86_64::__m128i, [u8; 16]>(x),
+            std::mem::transmute::<std::arch::x86_64::__m128i, [u8; 16]>(idx),
+        )
+    };
+    let r = idx.map(|i| {
+        if i & 0x80 != 0 {
+            0
+        } else {
+            x[usize::from(i & 15)]
+        }
+    });
+    // SAFETY: as above.
+    unsafe { std::mem::transmute::<[u8; 16], std::arch::x86_64::__m128i>(r) }
 }
 
 /// Libcall symbols (as `cranelift_module::default_libcall_names` spells

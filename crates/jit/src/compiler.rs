@@ -568,27 +568,31 @@ mod tests {
         for threads in [2, 3, 8] {
             assert!(one == fingerprint(threads), "{threads} threads differ");
         }
-        // Two functions weft cannot compile yet: the first one is reported.
+        // Two functions weft cannot compile yet (exception handling, GC):
+        // the first one is reported.
         let mut wat = String::from("(module");
         for i in 0..300 {
             if i == 40 {
-                wat.push_str("(func (drop (i8x16.splat (i32.const 1))))");
+                wat.push_str("(func (result i32) (try_table (result i32) (i32.const 1)))");
             } else if i == 250 {
-                wat.push_str("(func (drop (i16x8.splat (i32.const 1))))");
+                wat.push_str("(func (result i32) (drop (ref.i31 (i32.const 1))) (i32.const 1))");
             } else {
                 wat.push_str("(func (result i32) (i32.const 1))");
             }
         }
         wat.push(')');
         let bytes = wat::parse_str(&wat).unwrap();
-        let module = weft_decoder::Module::decode(&bytes).unwrap();
+        use weft_decoder::wasmparser::WasmFeatures as F;
+        let features = F::WASM2 | F::EXCEPTIONS | F::GC | F::FUNCTION_REFERENCES;
+        let module =
+            weft_decoder::Module::decode_with(&bytes, weft_decoder::Features(features)).unwrap();
         let offsets = super::VMOffsets::new(&module);
         let first = |threads| match compiler.compile_funcs(&module, &offsets, threads) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("compiled"),
         };
         let serial = first(1);
-        assert!(serial.contains("I8x16Splat"), "{serial}");
+        assert!(serial.contains("TryTable"), "{serial}");
         for threads in [2, 8] {
             assert_eq!(first(threads), serial);
         }
@@ -597,6 +601,100 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// On x86-64 CPUs without SSE4.1 or SSSE3 (which Cranelift's lowerings
+    /// of several SIMD operators need), SIMD modules compile or fail with
+    /// an error: never a panic.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn simd_without_sse41_compiles_or_errors() {
+        let bytes = wat::parse_str(
+            r#"(module (memory 1)
+              (func (param v128 v128) (result v128)
+                local.get 0 f32x4.ceil f32x4.nearest
+                local.get 1 i8x16.swizzle
+                local.get 1 i8x16.shuffle 0 17 2 19 4 21 6 23 8 25 10 27 12 29 14 31
+                i64x2.abs i8x16.popcnt
+                local.get 1 i32x4.dot_i16x8_s
+                i32x4.trunc_sat_f64x2_u_zero f64x2.promote_low_f32x4
+                i32x4.trunc_sat_f32x4_u
+                local.get 1 i8x16.relaxed_swizzle
+                local.get 1 local.get 0 f32x4.relaxed_madd
+                i16x8.extend_high_i8x16_u local.set 0
+                i32.const 0 local.get 0 v128.load32_lane 2))"#,
+        )
+        .unwrap();
+        let module = Module::decode_with(
+            &bytes,
+            weft_decoder::Features(
+                weft_decoder::wasmparser::WasmFeatures::WASM2
+                    | weft_decoder::wasmparser::WasmFeatures::RELAXED_SIMD,
+            ),
+        )
+        .unwrap();
+        for flags in [
+            &[("has_sse41", "false")][..],
+            &[("has_ssse3", "false"), ("has_sse41", "false")][..],
+        ] {
+            let compiler = Compiler::with_isa_flags(Tunables::default(), flags).unwrap();
+            match compiler.compile(&module) {
+                Ok(_) | Err(CompileError::Codegen { .. } | CompileError::Unsupported(_)) => {}
+                Err(e) => panic!("{flags:?}: {e}"),
+            }
+        }
+    }
+
+    /// Without SSSE3, Cranelift lowers byte shuffles to a `pshufb` libcall,
+    /// which must resolve to our implementation and compute wasm's results.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn shuffle_libcall_resolves_and_follows_wasm() {
+        let compiler = Compiler::with_isa_flags(
+            Tunables::default(),
+            &[("has_ssse3", "false"), ("has_sse41", "false")],
+        )
+        .unwrap();
+        let bytes = wat::parse_str(
+            r#"(module
+              (func (export "f") (param v128 v128) (result v128)
+                local.get 0 local.get 1 i8x16.swizzle
+                local.get 0
+                i8x16.shuffle 16 1 18 3 20 5 22 7 24 9 26 11 28 13 30 15))"#,
+        )
+        .unwrap();
+        let module = Module::decode(&bytes).unwrap();
+        let compiled = compiler.compile(&module).unwrap();
+        let offsets = compiled.offsets();
+        // As in `rounding_libcalls_resolve`.
+        let epoch = 0u64;
+        let poll = [0u8; 64];
+        let store_ctx: [u64; 5] = [
+            0,
+            0,
+            u64::MAX,
+            &epoch as *const u64 as u64,
+            poll.as_ptr() as u64,
+        ];
+        let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
+        vmctx[0] = store_ctx.as_ptr() as u128;
+        let x: [u8; 16] = std::array::from_fn(|i| 100 + i as u8);
+        let idx: [u8; 16] = [0, 15, 16, 0x80, 0xff, 1, 2, 3, 17, 4, 5, 6, 7, 8, 9, 200];
+        let mut values = [u128::from_le_bytes(x), u128::from_le_bytes(idx)];
+        // SAFETY: as in `rounding_libcalls_resolve`; `values` holds two
+        // 16-byte slots.
+        unsafe {
+            let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) =
+                std::mem::transmute(compiled.array_call(0));
+            let v = vmctx.as_mut_ptr().cast::<u8>();
+            f(v, v, values.as_mut_ptr(), 2);
+        }
+        let swizzled: [u8; 16] = idx.map(|i| if i < 16 { x[usize::from(i)] } else { 0 });
+        // Even bytes from `x` (shuffle indices 16.. pick the second
+        // operand), odd bytes from the swizzle.
+        let expected: [u8; 16] =
+            std::array::from_fn(|i| if i % 2 == 0 { x[i] } else { swizzled[i] });
+        assert_eq!(values[0].to_le_bytes(), expected);
+    }
 
     /// Without SSE4.1, Cranelift lowers rounding to libcalls, which must
     /// resolve to our own implementations.

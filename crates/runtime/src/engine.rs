@@ -63,7 +63,8 @@ impl Default for Config {
                 | WasmFeatures::MEMORY64
                 | WasmFeatures::EXTENDED_CONST
                 | WasmFeatures::TAIL_CALL
-                | WasmFeatures::FUNCTION_REFERENCES,
+                | WasmFeatures::FUNCTION_REFERENCES
+                | WasmFeatures::RELAXED_SIMD,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -84,7 +85,7 @@ impl Default for Config {
 
 impl Config {
     /// The default configuration: WebAssembly 2.0 plus threads,
-    /// multi-memory, memory64 and extended constants, 4 GiB
+    /// multi-memory, memory64, extended constants and relaxed SIMD, 4 GiB
     /// reservations with 2 GiB guards (no explicit bounds checks for 32-bit
     /// memories on 64-bit hosts), a 512 KiB wasm stack.
     pub fn new() -> Self {
@@ -97,12 +98,56 @@ impl Config {
         self
     }
 
-    /// Enables or disables 128-bit SIMD. When disabled, modules that use
-    /// `v128` are invalid; when enabled (the default, as in WebAssembly 2.0),
-    /// they validate but weft cannot compile them yet
-    /// ([`Error::Unsupported`](crate::Error::Unsupported)).
+    /// Enables or disables 128-bit SIMD (`v128` values and their
+    /// operators). On by default, as in WebAssembly 2.0. When disabled,
+    /// modules that use `v128` are invalid, and so are modules using relaxed
+    /// SIMD (see [`wasm_relaxed_simd`](Self::wasm_relaxed_simd)), whatever
+    /// that setting says.
     pub fn wasm_simd(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::SIMD, enable);
+        self
+    }
+
+    /// Enables or disables relaxed SIMD (WebAssembly 3.0: the `relaxed_*`
+    /// operators, whose results the spec lets depend on the host). On by
+    /// default; it needs [`wasm_simd`](Self::wasm_simd) on as well. When
+    /// disabled, modules that use a relaxed operator are invalid
+    /// ([`Error::Invalid`](crate::Error::Invalid)).
+    ///
+    /// weft picks one of the allowed results for each relaxed operator, the
+    /// same on every host, every run and every optimisation level:
+    ///
+    /// * `i8x16.relaxed_swizzle` is `i8x16.swizzle`: an index of 16 or more
+    ///   selects 0;
+    /// * `i32x4.relaxed_trunc_*` are the matching `trunc_sat` conversions:
+    ///   NaN becomes 0 and out-of-range values saturate;
+    /// * `f32x4`/`f64x2` `relaxed_madd` and `relaxed_nmadd` are *unfused*:
+    ///   the product `a * b` is rounded, then `c` is added (`nmadd` negates
+    ///   the product first), as `mul` then `add` would compute;
+    /// * `relaxed_laneselect` is `v128.bitselect`: every bit is chosen by the
+    ///   mask's bit, not only by the top bit of each lane;
+    /// * `relaxed_min`/`relaxed_max` are `min`/`max`: a NaN operand gives NaN,
+    ///   and -0 is less than +0;
+    /// * `i16x8.relaxed_q15mulr_s` is `i16x8.q15mulr_sat_s` (saturating);
+    /// * the dot products treat both `i8x16` operands as signed:
+    ///   `i16x8.relaxed_dot_i8x16_i7x16_s` sums two products per lane,
+    ///   wrapping on overflow, and `i32x4.relaxed_dot_i8x16_i7x16_add_s` adds
+    ///   the exact sum of four products to the accumulator lane (wrapping).
+    ///
+    /// ```
+    /// let mut config = weft_runtime::Config::new();
+    /// config.wasm_relaxed_simd(false);
+    /// let engine = weft_runtime::Engine::new(&config)?;
+    /// let relaxed = r#"(module (func (param v128 v128) (result v128)
+    ///     (i8x16.relaxed_swizzle (local.get 0) (local.get 1))))"#;
+    /// assert!(matches!(
+    ///     weft_runtime::Module::new(&engine, relaxed),
+    ///     Err(weft_runtime::Error::Invalid { .. })
+    /// ));
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn wasm_relaxed_simd(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::RELAXED_SIMD, enable);
         self
     }
 

@@ -58,4 +58,4 @@ pub use types::{
     ExportType, ExternType, FuncType, GlobalType, HeapType, ImportType, MemoryType, RefType,
     TableType, ValType,
 };
-pub use values::{ExternRef, Val, WasmList, WasmTy};
+pub use values::{ExternRef, V128, Val, WasmList, WasmTy};

@@ -168,6 +168,15 @@ impl Val {
         }
     }
 
+    /// The value as a `v128`, if it is one.
+    pub fn v128(&self) -> Option<V128> {
+        if let Val::V128(v) = self {
+            Some(V128(*v))
+        } else {
+            None
+        }
+    }
+
     /// Encodes the value into a raw 16-byte slot (the contract's `ValRaw`).
     pub(crate) fn to_raw(&self, store: &mut StoreOpaque) -> Result<u128> {
         Ok(match self {
@@ -231,6 +240,11 @@ impl From<f32> for Val {
 impl From<f64> for Val {
     fn from(v: f64) -> Val {
         Val::F64(v.to_bits())
+    }
+}
+impl From<V128> for Val {
+    fn from(v: V128) -> Val {
+        Val::V128(v.0)
     }
 }
 impl From<Func> for Val {
@@ -333,6 +347,85 @@ wasm_ty!(f32, F32, |self| u128::from(self.to_bits()), |r| {
 wasm_ty!(f64, F64, |self| u128::from(self.to_bits()), |r| {
     f64::from_bits(r as u64)
 });
+
+wasm_ty!(V128, V128, |self| self.0, |r| V128(r));
+
+/// A `v128` value, for typed calls and host functions (and [`Val::V128`]).
+///
+/// The 128 bits are kept as a `u128` whose least significant byte is the
+/// vector's byte 0, the byte `v128.store` writes to the lowest address: lane
+/// 0 of any shape is in the lowest bits.
+///
+/// ```
+/// use weft_runtime::{Engine, Instance, Module, Store, V128};
+///
+/// let engine = Engine::default();
+/// let module = Module::new(&engine, r#"(module
+///     (func (export "add") (param v128 v128) (result v128)
+///         (i32x4.add (local.get 0) (local.get 1))))"#)?;
+/// let mut store = Store::new(&engine, ());
+/// let instance = Instance::new(&mut store, &module, &[])?;
+/// let add = instance.get_typed_func::<(V128, V128), V128>(&mut store, "add")?;
+/// let a = V128::from_i32x4([1, 2, 3, 4]);
+/// let b = V128::from_i32x4([10, 20, 30, -40]);
+/// assert_eq!(add.call(&mut store, (a, b))?.to_i32x4(), [11, 22, 33, -36]);
+/// # Ok::<(), weft_runtime::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct V128(u128);
+
+impl V128 {
+    /// The vector whose bits are `bits` (byte 0 in the low bits).
+    pub const fn new(bits: u128) -> V128 {
+        V128(bits)
+    }
+
+    /// The vector's bits (byte 0 in the low bits).
+    pub const fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// The vector with these 16 bytes, in memory order.
+    pub const fn from_bytes(bytes: [u8; 16]) -> V128 {
+        V128(u128::from_le_bytes(bytes))
+    }
+
+    /// The vector's 16 bytes, in memory order.
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+
+    /// The vector with these `i32x4` lanes.
+    pub fn from_i32x4(lanes: [i32; 4]) -> V128 {
+        let mut bytes = [0; 16];
+        for (chunk, lane) in bytes.chunks_exact_mut(4).zip(lanes) {
+            chunk.copy_from_slice(&lane.to_le_bytes());
+        }
+        V128::from_bytes(bytes)
+    }
+
+    /// The vector's `i32x4` lanes.
+    pub fn to_i32x4(self) -> [i32; 4] {
+        let bytes = self.to_bytes();
+        let mut lanes = [0; 4];
+        for (lane, chunk) in lanes.iter_mut().zip(bytes.chunks_exact(4)) {
+            *lane = i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        lanes
+    }
+}
+
+impl From<u128> for V128 {
+    fn from(bits: u128) -> V128 {
+        V128(bits)
+    }
+}
+
+impl From<V128> for u128 {
+    fn from(v: V128) -> u128 {
+        v.0
+    }
+}
 
 impl WasmTy for Option<ExternRef> {
     const TY: ValType = ValType::EXTERNREF;

@@ -61,12 +61,22 @@ fn build(name: &str, wasm: bool) -> Built {
     }
 }
 
+/// Programs named `simd_*` are built with `-O3` (auto-vectorised) and, for
+/// wasm, `-msimd128`.
+fn is_simd(name: &str) -> bool {
+    name.starts_with("simd_")
+}
+
 fn compile(name: &str, wasm: bool) -> Result<PathBuf, String> {
     let src = programs_dir().join(format!("{name}.c"));
+    let opt = if is_simd(name) { "-O3" } else { "-O2" };
     let (out, mut cmd) = if wasm {
         let cc = std::env::var("WEFT_WASI_CC").unwrap_or_else(|_| "clang".into());
         let mut cmd = Command::new(&cc);
-        cmd.args(["--target=wasm32-wasi", "-O2"]);
+        cmd.args(["--target=wasm32-wasi", opt]);
+        if is_simd(name) {
+            cmd.arg("-msimd128");
+        }
         if let Ok(sysroot) = std::env::var("WEFT_WASI_SYSROOT") {
             cmd.arg(format!("--sysroot={sysroot}"));
         }
@@ -74,7 +84,7 @@ fn compile(name: &str, wasm: bool) -> Result<PathBuf, String> {
     } else {
         let cc = std::env::var("WEFT_NATIVE_CC").unwrap_or_else(|_| "cc".into());
         let mut cmd = Command::new(cc);
-        cmd.arg("-O2");
+        cmd.arg(opt);
         (out_dir().join(format!("{name}.native")), cmd)
     };
     cmd.arg("-o").arg(&out).arg(&src);
@@ -240,6 +250,28 @@ fn clock_and_random() {
     if let Some(native) = native_program("clock_random") {
         let n = run_native(&native, &[], &[]);
         assert_eq!((n.status, n.stdout), (0, expected.to_string()));
+    }
+}
+
+#[test]
+fn simd_kernels_match_native() {
+    let Some(wasm) = wasm_program("simd_kernels") else {
+        return;
+    };
+    // The build really uses SIMD: without it the module is invalid.
+    let mut no_simd = weft::Config::new();
+    no_simd.wasm_simd(false);
+    let no_simd = Engine::new(&no_simd).unwrap();
+    assert!(matches!(
+        Module::from_file(&no_simd, &wasm),
+        Err(weft::Error::Invalid { .. })
+    ));
+    let r = run_wasm(&wasm, |_| {});
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 10, "{}", r.stdout);
+    if let Some(native) = native_program("simd_kernels") {
+        let n = run_native(&native, &[], &[]);
+        assert_eq!((n.status, n.stdout), (r.status, r.stdout));
     }
 }
 

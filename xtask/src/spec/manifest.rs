@@ -122,7 +122,8 @@ const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY
     .union(WasmFeatures::MEMORY64)
     .union(WasmFeatures::EXTENDED_CONST)
     .union(WasmFeatures::TAIL_CALL)
-    .union(WasmFeatures::FUNCTION_REFERENCES);
+    .union(WasmFeatures::FUNCTION_REFERENCES)
+    .union(WasmFeatures::RELAXED_SIMD);
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =

@@ -8,9 +8,11 @@ use cranelift_codegen::isa::CallConv;
 use weft_decoder::wasmparser;
 use weft_decoder::{FuncType, ValType};
 
+use super::simd::V128;
 use crate::error::CompileError;
 
-/// The Cranelift type of a wasm value type. References are pointers.
+/// The Cranelift type of a wasm value type. References are pointers; `v128`
+/// is always [`V128`] (see `simd`).
 pub(crate) fn clif_type(t: ValType) -> Result<Type, CompileError> {
     Ok(match t {
         ValType::I32 => I32,
@@ -18,9 +20,7 @@ pub(crate) fn clif_type(t: ValType) -> Result<Type, CompileError> {
         ValType::F32 => F32,
         ValType::F64 => F64,
         ValType::Ref(_) => I64,
-        ValType::V128 => {
-            return Err(CompileError::Unsupported("v128 values (SIMD)".into()));
-        }
+        ValType::V128 => V128,
     })
 }
 
@@ -32,9 +32,7 @@ pub(super) fn wasmparser_type(t: wasmparser::ValType) -> Result<Type, CompileErr
         wasmparser::ValType::F32 => F32,
         wasmparser::ValType::F64 => F64,
         wasmparser::ValType::Ref(_) => I64,
-        wasmparser::ValType::V128 => {
-            return Err(CompileError::Unsupported("v128 values (SIMD)".into()));
-        }
+        wasmparser::ValType::V128 => V128,
     })
 }
 

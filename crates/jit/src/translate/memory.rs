@@ -9,6 +9,7 @@ use weft_decoder::MemoryType;
 use weft_decoder::wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::abi::readonly_flags;
+use super::simd::V128;
 use super::{FuncTranslator, unsupported};
 use crate::builtins::Builtin;
 use crate::error::CompileError;
@@ -55,11 +56,13 @@ pub(super) fn memory_access(op: &Operator<'_>) -> Option<(MemArg, Access)> {
         O::I64Load16U { memarg } => (memarg, Load(I64, Ext::U16)),
         O::I64Load32S { memarg } => (memarg, Load(I64, Ext::S32)),
         O::I64Load32U { memarg } => (memarg, Load(I64, Ext::U32)),
+        O::V128Load { memarg } => (memarg, Load(V128, Ext::None)),
         O::I32Store { memarg } | O::F32Store { memarg } => (memarg, Store(4)),
         O::I64Store { memarg } | O::F64Store { memarg } => (memarg, Store(8)),
         O::I32Store8 { memarg } | O::I64Store8 { memarg } => (memarg, Store(1)),
         O::I32Store16 { memarg } | O::I64Store16 { memarg } => (memarg, Store(2)),
         O::I64Store32 { memarg } => (memarg, Store(4)),
+        O::V128Store { memarg } => (memarg, Store(16)),
         _ => return None,
     })
 }
@@ -141,7 +144,11 @@ impl FuncTranslator<'_, '_> {
     /// Pops the address operand of an access of `size` bytes and returns the
     /// native address and the static offset to add to it, after the bounds
     /// check this access needs.
-    fn heap_addr(&mut self, memarg: &MemArg, size: u32) -> Result<(Value, i32), CompileError> {
+    pub(super) fn heap_addr(
+        &mut self,
+        memarg: &MemArg,
+        size: u32,
+    ) -> Result<(Value, i32), CompileError> {
         let mem = Self::memarg_memory(memarg)?;
         let mty = self.memory_type(mem);
         let index = self.pop_index(&mty);

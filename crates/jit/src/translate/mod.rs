@@ -25,7 +25,8 @@
 //! * `bulk`: the bulk memory and table operations (builtin calls);
 //! * `tables`: table accesses and references;
 //! * `numeric`: constants and the numeric operators, driven by a table
-//!   that maps each operator to the Cranelift instruction it becomes.
+//!   that maps each operator to the Cranelift instruction it becomes;
+//! * `simd`: 128-bit SIMD and relaxed SIMD, table-driven the same way.
 
 use std::collections::HashMap;
 
@@ -55,6 +56,7 @@ mod control;
 mod interrupt;
 mod memory;
 mod numeric;
+mod simd;
 mod tables;
 mod variables;
 
@@ -64,6 +66,7 @@ use atomics::atomic_op;
 use control::{Frame, FrameKind};
 use memory::memory_access;
 use numeric::numeric_op;
+use simd::{simd_access, simd_op};
 
 /// Module-wide state shared by the translation of every function.
 pub(crate) struct ModuleEnv<'a> {
@@ -313,6 +316,7 @@ impl FuncTranslator<'_, '_> {
         match ty {
             F32 => self.builder.ins().f32const(Ieee32::with_bits(0)),
             F64 => self.builder.ins().f64const(Ieee64::with_bits(0)),
+            simd::V128 => simd::zero(&mut self.builder),
             _ => self.builder.ins().iconst(ty, 0),
         }
     }
@@ -351,7 +355,7 @@ impl FuncTranslator<'_, '_> {
     // ------------------------------------------------------------ operators
 
     /// Translates one reachable operator: the table-driven families first
-    /// (numeric operators, loads and stores, atomic accesses), then the
+    /// (numeric operators, loads and stores, atomic accesses, SIMD), then the
     /// rest, each handled in the module of its family.
     fn operator(&mut self, op: Operator<'_>) -> Result<(), CompileError> {
         use Operator as O;
@@ -364,6 +368,13 @@ impl FuncTranslator<'_, '_> {
         }
         if let Some((memarg, atomic)) = atomic_op(&op) {
             return self.op_atomic(&memarg, atomic);
+        }
+        if let Some(simd) = simd_op(&op) {
+            self.op_simd(simd);
+            return Ok(());
+        }
+        if let Some((memarg, access)) = simd_access(&op) {
+            return self.op_simd_access(&memarg, access);
         }
         match op {
             // ---- control

@@ -1,4 +1,5 @@
-use weft_decoder::{FuncType, Module, ValType};
+use weft_decoder::wasmparser::WasmFeatures;
+use weft_decoder::{Features, FuncType, Module, ValType};
 use weft_jit::{CompileError, Compiler, TrapKind, Tunables};
 
 use crate::harness::wat;
@@ -11,26 +12,50 @@ fn compile(src: &str) -> Result<weft_jit::CompiledModule, CompileError> {
 
 #[test]
 fn out_of_scope_instructions_are_unsupported() {
+    // Exception handling and GC validate (with their features on) but are
+    // not translated.
     let cases = [
-        "(module (func (result v128) v128.const i64x2 0 0))",
-        "(module (func (param v128)))",
+        ("(module (func (try_table)))", "TryTable"),
+        ("(module (func (drop (ref.i31 (i32.const 1)))))", "RefI31"),
     ];
-    for src in cases {
-        match compile(src) {
-            Err(CompileError::Unsupported(msg)) => assert!(!msg.is_empty()),
+    let features = Features(
+        WasmFeatures::WASM2
+            | WasmFeatures::EXCEPTIONS
+            | WasmFeatures::GC
+            | WasmFeatures::FUNCTION_REFERENCES,
+    );
+    let compiler = Compiler::new(Tunables::default()).unwrap();
+    for (src, op) in cases {
+        let module = Module::decode_with(&wat(src), features).unwrap();
+        match compiler.compile(&module) {
+            Err(CompileError::Unsupported(msg)) => assert!(msg.contains(op), "{msg}"),
             other => panic!("{src}: expected Unsupported, got {other:?}"),
         }
     }
 }
 
 #[test]
-fn host_trampoline_rejects_v128() {
+fn v128_compiles_everywhere_a_value_goes() {
+    // Parameters, results (several: through the return area), locals,
+    // globals, block parameters and calls.
+    let src = r#"(module
+      (global $g (mut v128) (v128.const i32x4 1 2 3 4))
+      (func $f (param v128 i32) (result v128 v128)
+        (local v128)
+        (local.set 2 (global.get $g))
+        (local.get 0)
+        (block (param v128) (result v128))
+        (local.get 2))
+      (func (param v128) (result v128)
+        (call $f (local.get 0) (i32.const 0))
+        (global.set $g)))"#;
+    compile(src).unwrap();
     let compiler = Compiler::new(Tunables::default()).unwrap();
-    let ty = FuncType::new([ValType::V128], []);
-    assert!(matches!(
-        compiler.host_trampoline(&ty),
-        Err(CompileError::Unsupported(_))
-    ));
+    let ty = FuncType::new(
+        [ValType::V128, ValType::I32],
+        [ValType::V128, ValType::V128],
+    );
+    compiler.host_trampoline(&ty).unwrap();
 }
 
 #[test]
