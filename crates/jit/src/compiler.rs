@@ -664,30 +664,10 @@ mod tests {
         .unwrap();
         let module = Module::decode(&bytes).unwrap();
         let compiled = compiler.compile(&module).unwrap();
-        let offsets = compiled.offsets();
-        // As in `rounding_libcalls_resolve`.
-        let epoch = 0u64;
-        let poll = [0u8; 64];
-        let store_ctx: [u64; 5] = [
-            0,
-            0,
-            u64::MAX,
-            &epoch as *const u64 as u64,
-            poll.as_ptr() as u64,
-        ];
-        let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
-        vmctx[0] = store_ctx.as_ptr() as u128;
         let x: [u8; 16] = std::array::from_fn(|i| 100 + i as u8);
         let idx: [u8; 16] = [0, 15, 16, 0x80, 0xff, 1, 2, 3, 17, 4, 5, 6, 7, 8, 9, 200];
         let mut values = [u128::from_le_bytes(x), u128::from_le_bytes(idx)];
-        // SAFETY: as in `rounding_libcalls_resolve`; `values` holds two
-        // 16-byte slots.
-        unsafe {
-            let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) =
-                std::mem::transmute(compiled.array_call(0));
-            let v = vmctx.as_mut_ptr().cast::<u8>();
-            f(v, v, values.as_mut_ptr(), 2);
-        }
+        call_first_function(&compiled, &mut values);
         let swizzled: [u8; 16] = idx.map(|i| if i < 16 { x[usize::from(i)] } else { 0 });
         // Even bytes from `x` (shuffle indices 16.. pick the second
         // operand), odd bytes from the swizzle.
@@ -712,9 +692,21 @@ mod tests {
         .unwrap();
         let module = Module::decode(&bytes).unwrap();
         let compiled = compiler.compile(&module).unwrap();
-        let offsets = compiled.offsets();
-        // VMStoreContext: stack limit 0, no fuel, epoch 0 < deadline MAX,
-        // a readable poll page.
+        let mut values = [
+            u128::from(2.5f32.to_bits()),
+            u128::from((-3.5f64).to_bits()),
+        ];
+        call_first_function(&compiled, &mut values);
+        assert_eq!(f32::from_bits(values[0] as u32), 2.0);
+        assert_eq!(f64::from_bits(values[1] as u64), -4.0);
+    }
+
+    /// Calls defined function 0 of `compiled` through its `array_call`
+    /// entry on `values` (parameters in, results out), with a minimal
+    /// vmctx: a store context with stack limit 0, no fuel, epoch 0 far
+    /// from its deadline and a readable poll page. For functions that
+    /// touch nothing else.
+    fn call_first_function(compiled: &CompiledModule, values: &mut [u128]) {
         let epoch = 0u64;
         let poll = [0u8; 64];
         let store_ctx: [u64; 5] = [
@@ -724,23 +716,18 @@ mod tests {
             &epoch as *const u64 as u64,
             poll.as_ptr() as u64,
         ];
-        let mut vmctx = vec![0u128; offsets.vmctx_size() as usize / 16];
+        let mut vmctx = vec![0u128; compiled.offsets().vmctx_size() as usize / 16];
         vmctx[0] = store_ctx.as_ptr() as u128;
-        let mut values = [[0u64; 2]; 2];
-        values[0][0] = u64::from(2.5f32.to_bits());
-        values[1][0] = (-3.5f64).to_bits();
         // SAFETY: `array_call` has the contract's signature; the vmctx's
-        // `store_ctx` points at a valid store context (zero stack limit,
-        // epoch far from the deadline, readable poll page) and the function
-        // touches nothing else; `values` holds two 16-byte slots.
+        // `store_ctx` points at a valid store context that outlives the
+        // call, and the function (the caller's promise) touches nothing
+        // else; `values` holds `values.len()` 16-byte slots.
         unsafe {
-            let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut [u64; 2], usize) =
+            let f: unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize) =
                 std::mem::transmute(compiled.array_call(0));
             let v = vmctx.as_mut_ptr().cast::<u8>();
-            f(v, v, values.as_mut_ptr(), 2);
+            f(v, v, values.as_mut_ptr(), values.len());
         }
-        assert_eq!(f32::from_bits(values[0][0] as u32), 2.0);
-        assert_eq!(f64::from_bits(values[1][0]), -4.0);
     }
 
     #[test]
