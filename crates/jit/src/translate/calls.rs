@@ -166,45 +166,9 @@ impl FuncTranslator<'_, '_> {
         let sig = self.signature_for_type(type_index)?;
         let args = self.popn(nparams);
 
-        if tail {
-            let mut call_args = Vec::with_capacity(args.len() + 3);
-            call_args.push(self.vmctx);
-            call_args.push(self.vmctx);
-            if results.len() > 1 {
-                call_args.push(
-                    self.ret_area
-                        .expect("multi-result function has a return area"),
-                );
-            }
-            call_args.extend_from_slice(&args);
-            // The callee reads fuel from the store, as after a return.
-            self.fuel_save();
-            match callee {
-                Callee::FuncRef(funcref) => {
-                    let ro = funcref_field_flags();
-                    let code = self.builder.ins().load(
-                        I64,
-                        ro,
-                        funcref,
-                        VMOffsets::FUNC_REF_WASM_CALL as i32,
-                    );
-                    call_args[0] =
-                        self.builder
-                            .ins()
-                            .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
-                    self.builder
-                        .ins()
-                        .return_call_indirect(sig, code, &call_args);
-                }
-                Callee::Direct(defined) => {
-                    let fref = self.direct_func_ref(defined, sig);
-                    self.builder.ins().return_call(fref, &call_args);
-                }
-            }
-            return Ok(());
-        }
-
-        let ret_slot = (results.len() > 1).then(|| {
+        // Several results go through a return area: a tail call passes on
+        // our own, an ordinary call makes one in its frame.
+        let ret_slot = (!tail && results.len() > 1).then(|| {
             self.builder.create_sized_stack_slot(StackSlotData::new(
                 StackSlotKind::ExplicitSlot,
                 results.len() as u32 * VMOffsets::VAL_RAW_SIZE,
@@ -214,32 +178,55 @@ impl FuncTranslator<'_, '_> {
         let mut call_args = Vec::with_capacity(args.len() + 3);
         call_args.push(self.vmctx); // the callee's, replaced below for funcrefs
         call_args.push(self.vmctx);
-        if let Some(slot) = ret_slot {
-            let addr = self.builder.ins().stack_addr(I64, slot, 0);
-            call_args.push(addr);
+        if results.len() > 1 {
+            let area = match ret_slot {
+                Some(slot) => self.builder.ins().stack_addr(I64, slot, 0),
+                None => self
+                    .ret_area
+                    .expect("validation: a tail callee's results are ours"),
+            };
+            call_args.push(area);
         }
         call_args.extend_from_slice(&args);
 
-        let inst = match callee {
+        enum Target {
+            Code(Value),
+            Func(FuncRef),
+        }
+        let target = match callee {
             Callee::FuncRef(funcref) => {
-                self.fuel_save();
                 let ro = funcref_field_flags();
                 let code =
                     self.builder
                         .ins()
                         .load(I64, ro, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
-                let callee_vmctx =
+                call_args[0] =
                     self.builder
                         .ins()
                         .load(I64, ro, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
-                call_args[0] = callee_vmctx;
-                self.builder.ins().call_indirect(sig, code, &call_args)
+                Target::Code(code)
             }
-            Callee::Direct(defined) => {
-                let fref = self.direct_func_ref(defined, sig);
-                self.fuel_save();
-                self.builder.ins().call(fref, &call_args)
+            Callee::Direct(defined) => Target::Func(self.direct_func_ref(defined, sig)),
+        };
+        // The callee reads fuel from the store (after a tail call, as after
+        // a return).
+        self.fuel_save();
+        if tail {
+            match target {
+                Target::Code(code) => {
+                    self.builder
+                        .ins()
+                        .return_call_indirect(sig, code, &call_args);
+                }
+                Target::Func(f) => {
+                    self.builder.ins().return_call(f, &call_args);
+                }
             }
+            return Ok(());
+        }
+        let inst = match target {
+            Target::Code(code) => self.builder.ins().call_indirect(sig, code, &call_args),
+            Target::Func(f) => self.builder.ins().call(f, &call_args),
         };
         self.fuel_reload();
 
