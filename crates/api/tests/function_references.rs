@@ -438,3 +438,37 @@ fn non_null_extern_parameter_through_the_typed_view() {
     let e = f.call(&mut store, None).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
 }
+
+/// Hostile type sections: each type naming the previous one twice doubles
+/// its structural size, and a long chain nests deeply. Both are refused
+/// quickly with an error naming the limit instead of hanging, exhausting
+/// memory or overflowing the stack.
+#[test]
+fn exploding_type_structures_are_refused() {
+    let engine = Engine::default();
+    let mut doubling = String::from("(module (type $t0 (func))");
+    for k in 1..48 {
+        doubling.push_str(&format!(
+            " (type $t{k} (func (param (ref $t{p}) (ref $t{p}))))",
+            p = k - 1
+        ));
+    }
+    doubling.push(')');
+    let mut chain = String::from("(module (type $t0 (func))");
+    for k in 1..20_000 {
+        chain.push_str(&format!(
+            " (type $t{k} (func (param (ref $t{p}))))",
+            p = k - 1
+        ));
+    }
+    chain.push(')');
+    for wat in [doubling, chain] {
+        let err = Module::new(&engine, &wat).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+    // A modest nesting still works.
+    let ok = "(module (type $a (func)) (type $b (func (param (ref $a)) (result (ref null $a))))
+        (type $c (func (param (ref $b) (ref $a)))))";
+    Module::new(&engine, ok).unwrap();
+}

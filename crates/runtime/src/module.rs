@@ -54,6 +54,46 @@ impl ModuleInner {
     }
 }
 
+/// The most function types one of a module's types may expand to in the
+/// API's structural [`FuncType`] (a `(ref $t)` parameter embeds all of
+/// `$t`), and all of a module's types together. Types that name an earlier
+/// type twice each double in size, so a few hundred bytes of type section
+/// would otherwise expand to terabytes (and nest deep enough to overflow
+/// the stack); real modules stay far below these limits.
+const MAX_TYPE_EXPANSION: u64 = 1_000;
+const MAX_MODULE_TYPE_EXPANSION: u64 = 2_000_000;
+
+/// Refuses a module whose types expand beyond the limits above, computed
+/// in one pass (each type's size from the sizes of the earlier types it
+/// names: validation admits only those).
+fn check_type_expansion(types: &[weft_decoder::FuncType]) -> Result<()> {
+    let mut sizes: Vec<u64> = Vec::with_capacity(types.len());
+    let mut total = 0u64;
+    for (k, t) in types.iter().enumerate() {
+        let mut size = 1u64;
+        for v in t.params.iter().chain(t.results.iter()) {
+            if let weft_decoder::ValType::Ref(weft_decoder::RefType {
+                heap: weft_decoder::HeapType::Concrete(i),
+                ..
+            }) = v
+            {
+                let named = sizes.get(*i as usize).copied().unwrap_or(u64::MAX);
+                size = size.saturating_add(named);
+            }
+        }
+        total = total.saturating_add(size);
+        if size > MAX_TYPE_EXPANSION || total > MAX_MODULE_TYPE_EXPANSION {
+            return Err(Error::Unsupported(format!(
+                "type {k}: its typed references expand to more than weft's limit of \
+                 {MAX_TYPE_EXPANSION} function types per type ({MAX_MODULE_TYPE_EXPANSION} \
+                 per module)"
+            )));
+        }
+        sizes.push(size);
+    }
+    Ok(())
+}
+
 pub(crate) struct ModuleInner {
     pub(crate) engine: Engine,
     pub(crate) decoded: Arc<weft_decoder::Module>,
@@ -312,6 +352,7 @@ impl Module {
         if let Some(pool) = &engine.inner.pool {
             pool.check_module(&decoded, compiled.offsets().vmctx_size() as usize)?;
         }
+        check_type_expansion(&decoded.types)?;
         let type_ids: Vec<u32> = engine.module_type_ids(&decoded.types);
         let func_types = type_ids
             .iter()

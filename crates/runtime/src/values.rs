@@ -126,7 +126,14 @@ impl Val {
         Err(crate::Error::InvalidArgument(format!(
             "{what} has type {want}, got {got}{}",
             match self {
-                Val::FuncRef(Some(_)) if want.is_ref() => " of another function type",
+                Val::FuncRef(Some(_))
+                    if matches!(
+                        want.as_ref_type().map(|r| r.heap_type()),
+                        Some(crate::types::HeapType::Concrete(_))
+                    ) =>
+                {
+                    " of another function type"
+                }
                 _ => "",
             }
         )))
