@@ -222,7 +222,12 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    fn op_load(&mut self, memarg: &MemArg, ty: Type, ext: Ext) -> Result<(), CompileError> {
+    pub(super) fn op_load(
+        &mut self,
+        memarg: &MemArg,
+        ty: Type,
+        ext: Ext,
+    ) -> Result<(), CompileError> {
         let size = match ext {
             Ext::None => ty.bytes(),
             Ext::S8 | Ext::U8 => 1,
@@ -245,7 +250,7 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
-    fn op_store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
+    pub(super) fn op_store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
         let v = self.pop();
         let (addr, off) = self.heap_addr(memarg, size)?;
         let f = self.heap_flags();

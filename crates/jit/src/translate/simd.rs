@@ -37,6 +37,7 @@ use cranelift_frontend::FunctionBuilder;
 use weft_decoder::wasmparser::{MemArg, Operator};
 
 use super::FuncTranslator;
+use super::memory::Ext;
 use crate::error::CompileError;
 
 /// The Cranelift type of every `v128` value between operators.
@@ -122,9 +123,9 @@ pub(super) enum SimdAccess {
     LoadSplat(Type),
     /// `v128.loadN_zero`: one `lane` scalar in lane 0, zeros elsewhere.
     LoadZero(Type),
-    /// `v128.loadN_lane`: one scalar into lane `1` of the operand.
+    /// `v128.loadN_lane`: one scalar into the given lane of the operand.
     LoadLane(Type, u8),
-    /// `v128.storeN_lane`: lane `1` of the operand to memory.
+    /// `v128.storeN_lane`: the given lane of the operand to memory.
     StoreLane(Type, u8),
 }
 
@@ -747,22 +748,19 @@ impl FuncTranslator<'_, '_> {
             SimdAccess::StoreLane(ty, lane) => {
                 let v = self.pop_lanes(ty);
                 let x = self.builder.ins().extractlane(v, lane);
-                let (addr, off) = self.heap_addr(memarg, ty.lane_type().bytes())?;
-                let f = self.heap_flags();
-                self.builder.ins().store(f, x, addr, off);
-                return Ok(());
+                self.push(x);
+                return self.op_store(memarg, ty.lane_type().bytes());
             }
         };
         self.push_canonical(r);
         Ok(())
     }
 
-    /// Pops an address and loads one lane of a `ty` vector from it.
+    /// Pops an address and loads one lane of a `ty` vector from it (the
+    /// scalar load of `memory.rs`).
     fn load_lane_scalar(&mut self, memarg: &MemArg, ty: Type) -> Result<Value, CompileError> {
-        let lane = ty.lane_type();
-        let (addr, off) = self.heap_addr(memarg, lane.bytes())?;
-        let f = self.heap_flags();
-        Ok(self.builder.ins().load(lane, f, addr, off))
+        self.op_load(memarg, ty.lane_type(), Ext::None)?;
+        Ok(self.pop())
     }
 }
 
