@@ -267,7 +267,9 @@ impl Module {
 
     /// Decodes and validates `bytes` with the given features, in one pass.
     pub fn decode_with(bytes: &[u8], features: Features) -> Result<Module> {
-        Decoder::new(bytes, features.0).run()
+        Decoder::new(bytes, features.0)
+            .run()
+            .map_err(|e| number_cut_by_section_end(bytes, e))
     }
 
     /// Type of function `index`.
@@ -321,6 +323,41 @@ struct Decoder<'a> {
 
 fn err(e: wasmparser::BinaryReaderError) -> DecodeError {
     DecodeError::from(e)
+}
+
+/// Reports a malformed number that a section's end cuts through as the
+/// malformed number, not as the end of the section.
+///
+/// The specification decodes a LEB128 number to its last byte and only then
+/// checks that the section's length was respected, so a number that is too
+/// long (or too large) is malformed for that reason even when the declared
+/// section length ends inside it. wasmparser stops reading at the section's
+/// end and reports "unexpected end-of-file". Both defects are real; this
+/// picks the spec's. A number that is well-formed when read past the
+/// section's end keeps the end-of-file error, and so does a truncated
+/// module (there is nothing past its end to read).
+fn number_cut_by_section_end(bytes: &[u8], e: DecodeError) -> DecodeError {
+    let DecodeError::Invalid { message, offset } = &e else {
+        return e;
+    };
+    let end = *offset;
+    if !message.starts_with("unexpected end-of-file") || end == 0 || end >= bytes.len() {
+        return e;
+    }
+    // A LEB128 number's bytes before its last all have the top bit set; a
+    // u32 has at most four of them before the byte that must end it.
+    let mut start = end;
+    while start > 0 && end - start < 4 && bytes[start - 1] & 0x80 != 0 {
+        start -= 1;
+    }
+    if start == end {
+        return e;
+    }
+    let mut past_the_end = BinaryReader::new(&bytes[start..], start as u64);
+    match past_the_end.read_var_u32() {
+        Err(number) if !number.message().starts_with("unexpected end-of-file") => number.into(),
+        _ => e,
+    }
 }
 
 /// Converts a wasmparser value type.

@@ -94,3 +94,45 @@ proptest! {
         }
     }
 }
+
+/// A module whose function section declares 3 bytes but whose one entry is a
+/// 6-byte (over-long) LEB128 number: the spec reads the number to its end
+/// and calls it too long; the section's end comes second.
+#[test]
+fn an_over_long_number_cut_by_its_sections_end_is_reported_as_too_long() {
+    let cut = |entry: &[u8]| {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.extend_from_slice(b"\x01\x04\x01\x60\x00\x00"); // type section: () -> ()
+        m.extend_from_slice(b"\x03\x03\x01"); // function section, 3 bytes, 1 entry
+        m.extend_from_slice(entry);
+        m.extend_from_slice(b"\x0a\x04\x01\x02\x00\x0b"); // code section
+        Module::decode_with(&m, Features(FEATURES)).unwrap_err()
+    };
+    let too_long = cut(b"\x80\x80\x80\x80\x80\x00");
+    assert!(
+        too_long
+            .message()
+            .contains("integer representation too long"),
+        "{too_long}"
+    );
+    let too_large = cut(b"\x80\x80\x80\x80\x70");
+    assert!(
+        too_large.message().contains("integer too large"),
+        "{too_large}"
+    );
+    // Read past the section's end this number is well-formed (type 0), so the
+    // section's end is the defect.
+    let well_formed = cut(b"\x80\x80\x00");
+    assert!(
+        well_formed.message().contains("unexpected end-of-file"),
+        "{well_formed}"
+    );
+    // A module truncated inside a number has nothing past its end to read.
+    let truncated = Module::decode_with(b"\0asm\x01\0\0\0\x01\x84\x80", Features(FEATURES));
+    assert!(
+        truncated
+            .unwrap_err()
+            .message()
+            .contains("unexpected end-of-file")
+    );
+}

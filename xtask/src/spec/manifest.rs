@@ -195,25 +195,6 @@ pub const CONTRADICTIONS: &[(&str, u32, &str)] = &[
     ),
 ];
 
-/// Must-fail modules with more than one defect, where wasmparser (and so
-/// weft) reports a different, real defect first than the reference
-/// interpreter does: (path, line, reason). They are counted as excluded (not
-/// as passed), with the reason printed; each entry was reviewed by hand.
-pub const OTHER_DEFECT_FIRST: &[(&str, u32, &str)] = &[
-    (
-        "core/align.wast",
-        1016,
-        "two defects (offset 2^64-1 does not fit a 32-bit memory; alignment 2^63); \
-         weft reports the offset's encoding, the spec the alignment",
-    ),
-    (
-        "core/binary-leb128.wast",
-        347,
-        "two defects (an over-long LEB128 and a section length that ends inside it); \
-         weft reports the end of the section, the spec the LEB128",
-    ),
-];
-
 /// Text-form `assert_malformed` modules that the `wast` text parser accepts
 /// and only validation rejects (testsuite README): "encodes but fails
 /// validation" is a pass for these.
