@@ -57,14 +57,14 @@
 #![deny(missing_docs)]
 
 pub use weft_runtime::{
-    AsContext, AsContextMut, AtomicInt, Caller, Config, Engine, Error, ExportType, Extern,
+    AsContext, AsContextMut, AtomicInt, Caller, Config, Engine, Error, Exn, ExportType, Extern,
     ExternRef, ExternType, FrameInfo, Func, FuncType, Global, GlobalType, HeapType, ImportType,
     Instance, InstanceAllocationStrategy, InstancePool, InstancePoolConfig, InstancePoolStats,
-    InstancePre, InterruptHandle, IntoFunc, IntoResults, Linker, MAX_TABLE_ELEMENTS, Memory,
-    MemoryType, Module, OptLevel, PooledInstance, PoolingAllocationConfig, PoolingStats, RefType,
-    ResourceLimiter, Result, ReturnPolicy, RmwOp, SharedMemory, Store, StoreContext,
-    StoreContextMut, Table, TableType, Trap, TrapKind, TypedFunc, UpdateDeadline, V128, Val,
-    ValType, WaitOutcome, WasmList, WasmTy,
+    InstancePre, InterruptHandle, IntoFunc, IntoResults, Linker, MAX_LIVE_EXCEPTIONS,
+    MAX_TABLE_ELEMENTS, Memory, MemoryType, Module, OptLevel, PooledInstance,
+    PoolingAllocationConfig, PoolingStats, RefType, ResourceLimiter, Result, ReturnPolicy, RmwOp,
+    SharedMemory, Store, StoreContext, StoreContextMut, Table, TableType, Tag, TagType, Trap,
+    TrapKind, TypedFunc, UpdateDeadline, V128, Val, ValType, WaitOutcome, WasmList, WasmTy,
 };
 
 /// The guide in `docs/embedding.md`, compiled and run as doctests.

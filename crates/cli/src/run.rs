@@ -437,9 +437,10 @@ pub fn format_val(v: &Val) -> String {
         Val::F32(b) => format_float(f64::from(f32::from_bits(*b)), u64::from(*b), 32),
         Val::F64(b) => format_float(f64::from_bits(*b), *b, 64),
         Val::V128(x) => format!("{x:#034x}"),
-        Val::FuncRef(None) | Val::ExternRef(None) => "null".to_string(),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => "null".to_string(),
         Val::FuncRef(Some(_)) => "funcref".to_string(),
         Val::ExternRef(Some(_)) => "externref".to_string(),
+        Val::ExnRef(Some(_)) => "exnref".to_string(),
     }
 }
 

@@ -239,6 +239,11 @@ pub struct Module {
     pub num_imported_memories: u32,
     /// Number of imported globals.
     pub num_imported_globals: u32,
+    /// Every tag (imported first): the index of its function type in
+    /// [`Module::types`].
+    pub tags: Vec<u32>,
+    /// Number of imported tags.
+    pub num_imported_tags: u32,
 }
 
 /// Which WebAssembly features a module may use.
@@ -383,6 +388,10 @@ pub(crate) fn ref_type(r: wasmparser::RefType, offset: usize) -> Result<ValType>
             shared: false,
             ty: A::Extern,
         } => HeapType::Extern,
+        wasmparser::HeapType::Abstract {
+            shared: false,
+            ty: A::Exn,
+        } => HeapType::Exn,
         wasmparser::HeapType::Concrete(UnpackedIndex::Module(i)) => HeapType::Concrete(i),
         _ => {
             return Err(DecodeError::unsupported(
@@ -490,6 +499,8 @@ impl<'a> Decoder<'a> {
                 num_imported_tables: 0,
                 num_imported_memories: 0,
                 num_imported_globals: 0,
+                tags: Vec::new(),
+                num_imported_tags: 0,
             },
         }
     }
@@ -606,11 +617,10 @@ impl<'a> Decoder<'a> {
                             m.num_imported_globals += 1;
                             EntityType::Global(t)
                         }
-                        TypeRef::Tag(_) => {
-                            return Err(DecodeError::unsupported(
-                                "tag imports (exceptions proposal) are not supported".into(),
-                                offset,
-                            ));
+                        TypeRef::Tag(t) => {
+                            m.tags.push(t.func_type_idx);
+                            m.num_imported_tags += 1;
+                            EntityType::Tag(t.func_type_idx)
                         }
                     };
                     m.imports.push(Import {
@@ -656,8 +666,8 @@ impl<'a> Decoder<'a> {
                 }
             }
             Payload::ExportSection(r) => {
-                for e in r.into_iter_with_offsets() {
-                    let (offset, e) = e.map_err(err)?;
+                for e in r {
+                    let e = e.map_err(err)?;
                     let index = match e.kind {
                         ExternalKind::Func | ExternalKind::FuncExact => {
                             referenced.push(e.index);
@@ -666,12 +676,7 @@ impl<'a> Decoder<'a> {
                         ExternalKind::Table => ExternIndex::Table(e.index),
                         ExternalKind::Memory => ExternIndex::Memory(e.index),
                         ExternalKind::Global => ExternIndex::Global(e.index),
-                        ExternalKind::Tag => {
-                            return Err(DecodeError::unsupported(
-                                "tag exports (exceptions proposal) are not supported".into(),
-                                offset as usize,
-                            ));
-                        }
+                        ExternalKind::Tag => ExternIndex::Tag(e.index),
                     };
                     m.exports.push(Export {
                         name: e.name.to_string(),
@@ -680,6 +685,11 @@ impl<'a> Decoder<'a> {
                 }
             }
             Payload::StartSection { func, .. } => m.start = Some(func),
+            Payload::TagSection(r) => {
+                for t in r {
+                    m.tags.push(t.map_err(err)?.func_type_idx);
+                }
+            }
             Payload::ElementSection(r) => {
                 for e in r {
                     let e = e.map_err(err)?;

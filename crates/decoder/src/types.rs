@@ -43,6 +43,8 @@ pub enum HeapType {
     Func,
     /// Any host value (`extern`).
     Extern,
+    /// An exception (`exn`, exception-handling proposal).
+    Exn,
     /// A function of one function type (function-references proposal).
     Concrete(u32),
 }
@@ -61,6 +63,8 @@ impl RefType {
     pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
     /// `externref`: `(ref null extern)`.
     pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
+    /// `exnref`: `(ref null exn)`.
+    pub const EXNREF: RefType = RefType::new(true, HeapType::Exn);
 
     /// A reference type.
     pub const fn new(nullable: bool, heap: HeapType) -> RefType {
@@ -70,7 +74,7 @@ impl RefType {
     /// Whether the references point to functions (`func` or a concrete
     /// function type), rather than host values.
     pub fn is_func(&self) -> bool {
-        !matches!(self.heap, HeapType::Extern)
+        matches!(self.heap, HeapType::Func | HeapType::Concrete(_))
     }
 
     /// Subtyping without indirection: `self <: other` when both use the same
@@ -92,11 +96,13 @@ impl fmt::Display for RefType {
         match (self.nullable, self.heap) {
             (true, HeapType::Func) => f.write_str("funcref"),
             (true, HeapType::Extern) => f.write_str("externref"),
+            (true, HeapType::Exn) => f.write_str("exnref"),
             (nullable, heap) => {
                 f.write_str(if nullable { "(ref null " } else { "(ref " })?;
                 match heap {
                     HeapType::Func => f.write_str("func")?,
                     HeapType::Extern => f.write_str("extern")?,
+                    HeapType::Exn => f.write_str("exn")?,
                     HeapType::Concrete(i) => write!(f, "{i}")?,
                 }
                 f.write_str(")")
@@ -110,6 +116,8 @@ impl ValType {
     pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`, the nullable reference to any host value.
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+    /// `exnref`.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
 
     /// Whether this is a reference type.
     pub fn is_ref(self) -> bool {
@@ -315,6 +323,9 @@ pub enum EntityType {
     Memory(MemoryType),
     /// A global.
     Global(GlobalType),
+    /// An exception tag whose parameters are those of the function type
+    /// with the given index (its results are empty).
+    Tag(u32),
 }
 
 /// What an export refers to.
@@ -328,4 +339,6 @@ pub enum ExternIndex {
     Memory(u32),
     /// A global index.
     Global(u32),
+    /// A tag index.
+    Tag(u32),
 }

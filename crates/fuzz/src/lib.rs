@@ -252,6 +252,7 @@ fn raw(v: &Val) -> u128 {
         Val::V128(x) => *x,
         Val::FuncRef(f) => u128::from(f.is_some()),
         Val::ExternRef(e) => u128::from(e.is_some()),
+        Val::ExnRef(e) => u128::from(e.is_some()),
     }
 }
 

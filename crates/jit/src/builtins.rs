@@ -110,11 +110,33 @@ pub enum Builtin {
     /// [`Builtin::MemoryAtomicWait32`] with an 8-byte value (`addr` must be
     /// a multiple of 8).
     MemoryAtomicWait64 = 14,
+    /// `throw $tag`: `extern "C" fn(vmctx, tag: u32, values: *const ValRaw)
+    /// -> u32` (status).
+    ///
+    /// Makes an exception of tag `tag` (in the module's tag index space)
+    /// whose fields are the tag's parameters, read from `values` (one
+    /// 16-byte `ValRaw` each), and makes it the store's pending exception:
+    /// sets `VMStoreContext::exception` and `exception_tag`. Compiled code
+    /// then goes to its handlers (see
+    /// [`VMOffsets::STORE_CTX_EXCEPTION`](crate::VMOffsets::STORE_CTX_EXCEPTION)).
+    Throw = 15,
+    /// `throw_ref`: `extern "C" fn(vmctx, exn: u64) -> u32` (status).
+    /// Makes the exception `exn` (an `exnref`, never null: compiled code
+    /// traps on null first) the store's pending exception again.
+    ThrowRef = 16,
+    /// A handler caught the pending exception: `extern "C" fn(vmctx,
+    /// values: *mut ValRaw, keep: u32) -> u64`.
+    ///
+    /// Clears `VMStoreContext::exception`, writes the exception's fields to
+    /// `values` (one `ValRaw` each; `values` may be null for a handler that
+    /// takes no fields), and returns the exception as an `exnref` when
+    /// `keep` is non-zero (`catch_ref`, `catch_all_ref`), else 0.
+    CatchException = 17,
 }
 
 impl Builtin {
     /// Number of builtins: the length of the table the runtime provides.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 18;
 
     /// Every builtin, in table order.
     pub const ALL: [Builtin; Builtin::COUNT] = [
@@ -133,6 +155,9 @@ impl Builtin {
         Builtin::MemoryAtomicNotify,
         Builtin::MemoryAtomicWait32,
         Builtin::MemoryAtomicWait64,
+        Builtin::Throw,
+        Builtin::ThrowRef,
+        Builtin::CatchException,
     ];
 
     /// Index of this builtin in the table.
@@ -162,6 +187,9 @@ impl Builtin {
             B::MemoryAtomicNotify => (&[I32, I64, I32], Some(I64)),
             B::MemoryAtomicWait32 => (&[I32, I64, I32, I64], Some(I64)),
             B::MemoryAtomicWait64 => (&[I32, I64, I64, I64], Some(I64)),
+            B::Throw => (&[I32, I64], Some(I32)),
+            B::ThrowRef => (&[I64], Some(I32)),
+            B::CatchException => (&[I64, I32], Some(I64)),
         }
     }
 }

@@ -67,6 +67,15 @@ pub struct Tunables {
     /// [`crate::Builtin::OutOfFuel`] at function entries and loop headers
     /// when it is `>= 0`. Off by default.
     pub consume_fuel: bool,
+    /// Exception handling: after every call that may throw, compiled code
+    /// reads `VMStoreContext::exception` and, when an exception is pending,
+    /// goes to the innermost enclosing `try_table`'s handlers or returns to
+    /// its caller (see [`crate::VMOffsets::STORE_CTX_EXCEPTION`]). Must be
+    /// on for modules that use exceptions, and for every module of an
+    /// engine in which exceptions may cross it (from host functions or
+    /// other modules): a module compiled without it would go on after a
+    /// call that threw.
+    pub exceptions: bool,
 }
 
 impl Default for Tunables {
@@ -80,6 +89,7 @@ impl Default for Tunables {
             epoch_interruption: false,
             interrupt_poll: false,
             consume_fuel: false,
+            exceptions: true,
         }
     }
 }

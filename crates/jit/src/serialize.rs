@@ -27,7 +27,7 @@ use crate::vmoffsets::VMOffsets;
 
 /// Format version of the function list and code (bumped on any layout or
 /// code ABI change; 2: `wasm_call` functions use the `tail` convention).
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 fn err(msg: impl Into<String>) -> CompileError {
     CompileError::Serialized(msg.into())

@@ -49,11 +49,13 @@ pub enum TrapKind {
     NullFunctionReference,
     /// `ref.as_non_null` of a null reference.
     NullReference,
+    /// `throw_ref` of a null exception reference.
+    NullExceptionReference,
 }
 
 impl TrapKind {
     /// Every trap kind.
-    pub const ALL: [TrapKind; 18] = [
+    pub const ALL: [TrapKind; 19] = [
         TrapKind::StackOverflow,
         TrapKind::MemoryOutOfBounds,
         TrapKind::HeapMisaligned,
@@ -72,6 +74,7 @@ impl TrapKind {
         TrapKind::Host,
         TrapKind::NullFunctionReference,
         TrapKind::NullReference,
+        TrapKind::NullExceptionReference,
     ];
 
     /// The message the spec testsuite expects for this trap.
@@ -95,6 +98,7 @@ impl TrapKind {
             TrapKind::Host => "host function error",
             TrapKind::NullFunctionReference => "null function reference",
             TrapKind::NullReference => "null reference",
+            TrapKind::NullExceptionReference => "null exception reference",
         }
     }
 
@@ -119,6 +123,7 @@ impl TrapKind {
             TrapKind::UndefinedElement => TrapCode::unwrap_user(11),
             TrapKind::NullFunctionReference => TrapCode::unwrap_user(12),
             TrapKind::NullReference => TrapCode::unwrap_user(13),
+            TrapKind::NullExceptionReference => TrapCode::unwrap_user(14),
         }
     }
 

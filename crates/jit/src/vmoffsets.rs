@@ -22,6 +22,7 @@ pub const PTR_SIZE: u32 = 8;
 /// | .. | `memories: [*mut VMMemoryDefinition; num_memories]` |
 /// | .. | `tables: [*mut VMTableDefinition; num_tables]` |
 /// | .. | `globals: [*mut VMGlobal; num_globals]` |
+/// | .. | `tags: [*const VMTag; num_tags]` |
 /// | .. | `type_ids: [u32; num_types]`, padded to 8 bytes |
 /// | .. | `func_refs: [VMFuncRef; num_defined_funcs]` |
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +32,13 @@ pub struct VMOffsets {
     num_memories: u32,
     num_tables: u32,
     num_globals: u32,
+    num_tags: u32,
     num_types: u32,
     imported_funcs: u32,
     memories: u32,
     tables: u32,
     globals: u32,
+    tags: u32,
     type_ids: u32,
     func_refs: u32,
     size: u32,
@@ -65,9 +68,19 @@ impl VMOffsets {
     /// `Tunables::interrupt_poll`) reads one byte of at every check; the
     /// runtime makes it unreadable to interrupt. Fixed while wasm runs.
     pub const STORE_CTX_POLL_PAGE: u32 = 32;
+    /// `VMStoreContext::exception: u64`: non-zero while an exception is
+    /// being thrown (the runtime's handle for it). Compiled code (with
+    /// `Tunables::exceptions`) reads it after every call that may throw and,
+    /// when it is set, goes to the innermost `try_table`'s handlers or
+    /// returns at once (its results are then meaningless).
+    pub const STORE_CTX_EXCEPTION: u32 = 40;
+    /// `VMStoreContext::exception_tag: *const u8`: the tag (a `tags[i]`
+    /// pointer of some vmctx) of the exception being thrown; valid while
+    /// `exception` is non-zero. Handlers compare it with their tags.
+    pub const STORE_CTX_EXCEPTION_TAG: u32 = 48;
     /// Size of the `VMStoreContext` fields compiled code knows (the runtime
     /// may append its own).
-    pub const STORE_CTX_SIZE: u32 = 40;
+    pub const STORE_CTX_SIZE: u32 = 56;
 
     // ---- VMFuncRef ----
     /// `VMFuncRef::wasm_call: *const u8`.
@@ -112,14 +125,16 @@ impl VMOffsets {
         let num_tables = module.tables.len() as u32;
         let num_globals = module.globals.len() as u32;
         let num_types = module.types.len() as u32;
-        Self::from_counts(
+        let mut o = Self::from_counts(
             num_imported_funcs,
             num_defined_funcs,
             num_memories,
             num_tables,
             num_globals,
             num_types,
-        )
+        );
+        o.add_tags(module.tags.len() as u32);
+        o
     }
 
     /// Computes the layout from the entity counts directly.
@@ -144,15 +159,30 @@ impl VMOffsets {
             num_memories,
             num_tables,
             num_globals,
+            num_tags: 0,
             num_types,
             imported_funcs,
             memories,
             tables,
             globals,
+            tags: type_ids,
             type_ids,
             func_refs,
             size,
         }
+    }
+
+    /// Makes room for `num_tags` tag pointers after the globals (the
+    /// arrays after them move up).
+    pub fn add_tags(&mut self, num_tags: u32) {
+        let extra = (num_tags - self.num_tags) * PTR_SIZE;
+        self.num_tags = num_tags;
+        self.type_ids += extra;
+        self.func_refs = align(self.type_ids + self.num_types * 4, 8);
+        self.size = align(
+            self.func_refs + self.num_defined_funcs * Self::FUNC_REF_SIZE,
+            16,
+        );
     }
 
     /// Total size of the vmctx in bytes (a multiple of 16; allocate it
@@ -208,6 +238,14 @@ impl VMOffsets {
         self.globals + i * PTR_SIZE
     }
 
+    /// Offset of `tags[i]: *const VMTag` (imported and defined), the
+    /// identity of tag `i`: two tags are the same tag exactly when these
+    /// pointers are equal.
+    pub fn tag(&self, i: u32) -> u32 {
+        assert!(i < self.num_tags, "tag {i} out of range");
+        self.tags + i * PTR_SIZE
+    }
+
     /// Offset of `type_ids[i]: u32`, the canonical id of type `i`.
     pub fn type_ids(&self, i: u32) -> u32 {
         assert!(i < self.num_types, "type {i} out of range");
@@ -247,6 +285,11 @@ impl VMOffsets {
     /// Number of globals (imported and defined).
     pub fn num_globals(&self) -> u32 {
         self.num_globals
+    }
+
+    /// Number of tags (imported and defined).
+    pub fn num_tags(&self) -> u32 {
+        self.num_tags
     }
 
     /// Number of function types.
@@ -291,7 +334,21 @@ mod tests {
         assert_eq!(VMOffsets::STORE_CTX_EPOCH_DEADLINE, 16);
         assert_eq!(VMOffsets::STORE_CTX_EPOCH_PTR, 24);
         assert_eq!(VMOffsets::STORE_CTX_POLL_PAGE, 32);
-        assert_eq!(VMOffsets::STORE_CTX_SIZE, 40);
+        assert_eq!(VMOffsets::STORE_CTX_EXCEPTION, 40);
+        assert_eq!(VMOffsets::STORE_CTX_EXCEPTION_TAG, 48);
+        assert_eq!(VMOffsets::STORE_CTX_SIZE, 56);
+    }
+
+    #[test]
+    fn tags_sit_between_globals_and_type_ids() {
+        let mut o = VMOffsets::from_counts(2, 3, 1, 1, 2, 3);
+        o.add_tags(2);
+        assert_eq!(o.tag(0), 72);
+        assert_eq!(o.tag(1), 80);
+        assert_eq!(o.type_ids(0), 88);
+        // 88 + 12 = 100, padded to 104.
+        assert_eq!(o.func_ref(0), 104);
+        assert_eq!(o.vmctx_size(), 208);
     }
 
     #[test]

@@ -444,8 +444,72 @@ unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
     }
 }
 
+unsafe extern "C" fn throw(vmctx: *mut u8, tag: u32, values: *const u128) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    unsafe {
+        with_context(vmctx, 1, |o, inst| {
+            let t = *o.instances[inst]
+                .tags
+                .get(tag as usize)
+                .ok_or(TrapKind::Host)?;
+            let n = o.tags[t].ty.params().len();
+            let fields: Box<[u128]> = (0..n)
+                // SAFETY: compiled code passes one 16-byte slot per tag
+                // parameter at `values` (not necessarily 16-aligned).
+                .map(|i| std::ptr::read_unaligned(values.add(i)))
+                .collect();
+            let handle = o
+                .exceptions
+                .alloc(t, fields)
+                .ok_or_else(|| pending_error(crate::exception::too_many()))?;
+            o.set_pending_exception(handle);
+            Ok(0)
+        })
+    }
+}
+
+unsafe extern "C" fn throw_ref(vmctx: *mut u8, exn: u64) -> u32 {
+    // SAFETY: called by compiled code with its own vmctx.
+    unsafe {
+        with_context(vmctx, 1, |o, _| {
+            // Compiled code trapped on null; an `exnref` it holds always
+            // names an exception of this store (they are never freed while
+            // they are values).
+            if o.exceptions.get(exn).is_none() {
+                return Err(TrapKind::NullExceptionReference.into());
+            }
+            o.set_pending_exception(exn);
+            Ok(0)
+        })
+    }
+}
+
+unsafe extern "C" fn catch_exception(vmctx: *mut u8, values: *mut u128, keep: u32) -> u64 {
+    // SAFETY: called by compiled code with its own vmctx.
+    unsafe {
+        with_context(vmctx, 0, |o, _| {
+            let handle = o.take_pending_exception().ok_or(TrapKind::Host)?;
+            let obj = o.exceptions.get(handle).ok_or(TrapKind::Host)?;
+            if !values.is_null() {
+                for (i, &f) in obj.fields.iter().enumerate() {
+                    // SAFETY: compiled code passes one 16-byte slot per
+                    // field of the tag its clause names (this exception's).
+                    std::ptr::write_unaligned(values.add(i), f);
+                }
+            }
+            if keep != 0 {
+                o.exceptions.escape(handle);
+                Ok(handle)
+            } else {
+                o.exceptions.release(handle);
+                Ok(0)
+            }
+        })
+    }
+}
+
 /// Builtins this runtime provides (in `Builtin` order).
-const PROVIDED: usize = 15;
+const PROVIDED: usize = 18;
 
 // Compiled code must never index past the table (the runtime may provide
 // builtins that a JIT version does not use yet).
@@ -467,6 +531,9 @@ type Status0 = unsafe extern "C" fn(*mut u8) -> u32;
 type Notify = unsafe extern "C" fn(*mut u8, u32, u64, u32) -> u64;
 type Wait32 = unsafe extern "C" fn(*mut u8, u32, u64, u32, i64) -> u64;
 type Wait64 = unsafe extern "C" fn(*mut u8, u32, u64, u64, i64) -> u64;
+type Throw = unsafe extern "C" fn(*mut u8, u32, *const u128) -> u32;
+type ThrowRef = unsafe extern "C" fn(*mut u8, u64) -> u32;
+type Catch = unsafe extern "C" fn(*mut u8, *mut u128, u32) -> u64;
 
 /// The builtins in `weft_jit::Builtin` order.
 static TABLE: Table = Table([
@@ -485,6 +552,9 @@ static TABLE: Table = Table([
     atomic_notify as Notify as *const u8,
     atomic_wait32 as Wait32 as *const u8,
     atomic_wait64 as Wait64 as *const u8,
+    throw as Throw as *const u8,
+    throw_ref as ThrowRef as *const u8,
+    catch_exception as Catch as *const u8,
 ]);
 
 /// The address of the builtins table stored in every vmctx.

@@ -64,7 +64,8 @@ impl Default for Config {
                 | WasmFeatures::EXTENDED_CONST
                 | WasmFeatures::TAIL_CALL
                 | WasmFeatures::FUNCTION_REFERENCES
-                | WasmFeatures::RELAXED_SIMD,
+                | WasmFeatures::RELAXED_SIMD
+                | WasmFeatures::EXCEPTIONS,
             tunables: Tunables {
                 // Interruption is on by default (see `interruptible`).
                 interrupt_poll: true,
@@ -164,6 +165,21 @@ impl Config {
     /// offsets). On by default.
     pub fn wasm_extended_const(&mut self, enable: bool) -> &mut Self {
         self.features.set(WasmFeatures::EXTENDED_CONST, enable);
+        self
+    }
+
+    /// Enables or disables exception handling (WebAssembly 3.0: tags,
+    /// `throw`, `throw_ref`, `try_table` and `exnref`; see [`crate::Exn`]).
+    /// On by default.
+    ///
+    /// Compiled code then reads the store's pending exception after every
+    /// call (a load and a branch that is not taken), in every module of
+    /// the engine, since an exception may pass through any of them; turning
+    /// the feature off removes that check, and modules that use
+    /// exceptions are then refused.
+    pub fn wasm_exceptions(&mut self, enable: bool) -> &mut Self {
+        self.features.set(WasmFeatures::EXCEPTIONS, enable);
+        self.tunables.exceptions = enable;
         self
     }
 

@@ -50,6 +50,9 @@ pub enum TrapKind {
     NullFunctionReference,
     /// `ref.as_non_null` of a null reference ("null reference").
     NullReference,
+    /// `throw_ref` of a null exception reference ("null exception
+    /// reference").
+    NullExceptionReference,
 }
 
 impl TrapKind {
@@ -78,6 +81,7 @@ impl TrapKind {
             J::UnalignedAtomic => TrapKind::UnalignedAtomic,
             J::AtomicWaitNonShared => TrapKind::AtomicWaitNonShared,
             J::NullFunctionReference => TrapKind::NullFunctionReference,
+            J::NullExceptionReference => TrapKind::NullExceptionReference,
             J::NullReference => TrapKind::NullReference,
             _ => TrapKind::Host,
         }
@@ -104,6 +108,7 @@ impl TrapKind {
             TrapKind::Host => J::Host,
             TrapKind::NullFunctionReference => J::NullFunctionReference,
             TrapKind::NullReference => J::NullReference,
+            TrapKind::NullExceptionReference => J::NullExceptionReference,
         }
     }
 }
@@ -291,6 +296,10 @@ pub enum Error {
     /// Reading a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A WebAssembly exception that no handler caught. A host function
+    /// throws one into its wasm caller by returning this error.
+    #[error("uncaught WebAssembly exception")]
+    Exception(crate::Exn),
 }
 
 impl Error {
@@ -298,6 +307,15 @@ impl Error {
     pub fn as_trap(&self) -> Option<&Trap> {
         if let Error::Trap(t) = self {
             Some(t)
+        } else {
+            None
+        }
+    }
+
+    /// The exception, if this error is an uncaught one.
+    pub fn as_exception(&self) -> Option<&crate::Exn> {
+        if let Error::Exception(e) = self {
+            Some(e)
         } else {
             None
         }

@@ -586,10 +586,21 @@ pub(crate) fn invoke(
     opaque.depth -= 1;
     drop(activation);
     let info = match r {
-        Ok(()) => return Ok(()),
+        Ok(()) => match opaque.take_pending_exception() {
+            None => return Ok(()),
+            // No handler took it: the embedder gets it. The call failed,
+            // so an instance pool resets the instance before reuse.
+            Some(handle) => {
+                opaque.failed_calls += 1;
+                return Err(opaque.uncaught(handle));
+            }
+        },
         Err(info) => info,
     };
     opaque.failed_calls += 1;
+    // A trap ends any throw in progress (none can be: handlers take the
+    // exception before their code runs; cleared for certain).
+    opaque.take_pending_exception();
     let mut kind = info.kind;
     // An interrupt stops calls at the next prologue by raising the stack
     // limit (see `VMStoreContext::interrupt`).
@@ -651,6 +662,17 @@ where
     let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, caller_vmctx, slots)));
     match r {
         Ok(Ok(())) => 0,
+        // A host function throws a wasm exception into its caller: it
+        // becomes the pending exception, and the caller's check after the
+        // call finds it (only when compiled code checks: exceptions on).
+        Ok(Err(Error::Exception(exn)))
+            if exn.store_id == store.opaque.id
+                && store.opaque.check_exceptions().is_ok()
+                && store.opaque.exceptions.get(exn.handle).is_some() =>
+        {
+            store.opaque.set_pending_exception(exn.handle);
+            0
+        }
         Ok(Err(e)) => {
             store.opaque.pending = Some(Pending::Error(e));
             1
@@ -750,7 +772,7 @@ fn check_typed_ref_args(store: &StoreOpaque, func: Func, args: &[u128]) -> Resul
                     let have = unsafe { (*funcref).type_id };
                     have == id
                 }
-                H::Func | H::Extern => true,
+                H::Func | H::Extern | H::Exn => true,
             }
         };
         if !ok {

@@ -30,6 +30,8 @@ pub enum Extern {
     Global(Global),
     /// A shared memory (not tied to a store).
     SharedMemory(SharedMemory),
+    /// An exception tag.
+    Tag(crate::Tag),
 }
 
 impl Extern {
@@ -64,6 +66,21 @@ impl Extern {
         } else {
             None
         }
+    }
+
+    /// The tag, if this is one.
+    pub fn into_tag(self) -> Option<crate::Tag> {
+        if let Extern::Tag(t) = self {
+            Some(t)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<crate::Tag> for Extern {
+    fn from(t: crate::Tag) -> Self {
+        Extern::Tag(t)
     }
 }
 
@@ -131,6 +148,8 @@ pub(crate) struct InstanceData {
     pub(crate) tables: Vec<usize>,
     /// Store global index for every global index.
     pub(crate) globals: Vec<usize>,
+    /// Store indices of the instance's tags (imported and defined).
+    pub(crate) tags: Vec<usize>,
     /// Element segments' items (`None` once dropped).
     pub(crate) elems: Vec<Option<Vec<usize>>>,
     /// Whether each data segment has been dropped.
@@ -225,6 +244,10 @@ impl Instance {
                 store_id: id,
                 index: inst.tables[i as usize],
             }),
+            ExternIndex::Tag(i) => Extern::Tag(crate::Tag {
+                store_id: id,
+                index: inst.tags[i as usize],
+            }),
         })
     }
 
@@ -287,6 +310,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     let mut memories = Vec::with_capacity(m.memories.len());
     let mut tables = Vec::with_capacity(m.tables.len());
     let mut globals = Vec::with_capacity(m.globals.len());
+    let mut tags = Vec::with_capacity(m.tags.len());
 
     // Imports: check kinds and types (the spec's matching rules).
     for (imp, ext) in m.imports.iter().zip(imports) {
@@ -345,6 +369,17 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
                 }
                 globals.push(g.index);
             }
+            (EntityType::Tag(t), Extern::Tag(tag)) => {
+                opaque.check(tag.store_id, "imported tag")?;
+                // Tag types match exactly (they are function types with no
+                // results, compared by structure).
+                if Some(opaque.tags[tag.index].type_id)
+                    != module.inner.type_ids.get(t as usize).copied()
+                {
+                    return Err(incompatible());
+                }
+                tags.push(tag.index);
+            }
             _ => return Err(incompatible()),
         }
     }
@@ -380,6 +415,13 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         let index = opaque.funcs.len() - 1;
         opaque.funcref_index.insert(funcref as usize, index);
         funcs.push(index);
+    }
+
+    // Defined tags: new identities, one per instantiation.
+    for &t in &m.tags[m.num_imported_tags as usize..] {
+        let ty = crate::TagType::from_func_type((*module.inner.func_types[t as usize]).clone());
+        let tag = opaque.push_tag(ty, module.inner.type_ids[t as usize]);
+        tags.push(tag.index);
     }
 
     // Defined memories, tables and globals, in order.
@@ -447,6 +489,9 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     for (i, &g) in globals.iter().enumerate() {
         vmctx.write(offsets.global(i as u32), opaque.globals[g].ptr());
     }
+    for (i, &t) in tags.iter().enumerate() {
+        vmctx.write(offsets.tag(i as u32), opaque.tag_ptr(t));
+    }
     for (i, &id) in module.inner.type_ids.iter().enumerate() {
         vmctx.write(offsets.type_ids(i as u32), id);
     }
@@ -460,6 +505,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
         memories,
         tables,
         globals,
+        tags,
         elems,
         data_dropped: vec![false; m.data.len()],
         _slot: slot,

@@ -44,6 +44,10 @@ pub(crate) struct VMStoreContext {
     /// One page compiled code reads a byte of at every check; unreadable
     /// while the store is interrupted.
     pub(crate) poll_page: AtomicPtr<u8>,
+    /// The pending exception's handle (0: none); see `exception.rs`.
+    pub(crate) exception: AtomicU64,
+    /// The pending exception's tag identity.
+    pub(crate) exception_tag: AtomicPtr<u8>,
     /// Set by an interrupt handle or an expired wall-clock deadline; cleared
     /// when the embedder sets a new deadline.
     pub(crate) interrupted: AtomicBool,
@@ -152,6 +156,13 @@ const _: () = {
     assert!(
         std::mem::offset_of!(VMStoreContext, epoch_ptr) == VMOffsets::STORE_CTX_EPOCH_PTR as usize
     );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, exception) == VMOffsets::STORE_CTX_EXCEPTION as usize
+    );
+    assert!(
+        std::mem::offset_of!(VMStoreContext, exception_tag)
+            == VMOffsets::STORE_CTX_EXCEPTION_TAG as usize
+    );
 };
 
 impl VMStoreContext {
@@ -171,6 +182,8 @@ impl VMStoreContext {
             epoch_deadline: AtomicU64::new(u64::MAX),
             epoch_ptr: AtomicPtr::new(epoch as *mut u64),
             poll_page: AtomicPtr::new(page),
+            exception: AtomicU64::new(0),
+            exception_tag: AtomicPtr::new(std::ptr::null_mut()),
             interrupted: AtomicBool::new(false),
             deadline_generation: AtomicU64::new(0),
             wait_cancel: weft_memory::WaitCanceller::new(),

@@ -346,6 +346,7 @@ impl<T: 'static> Linker<T> {
                             | (Extern::Memory(_), crate::types::ExternType::Memory(_))
                             | (Extern::SharedMemory(_), crate::types::ExternType::Memory(_))
                             | (Extern::Global(_), crate::types::ExternType::Global(_))
+                            | (Extern::Tag(_), crate::types::ExternType::Tag(_))
                     )
                 }
             };

@@ -507,6 +507,9 @@ impl Module {
                 EntityType::Global(t) => {
                     ExternType::Global(GlobalType::from_wasm(&inner.canon_global(t), engine))
                 }
+                EntityType::Tag(t) => ExternType::Tag(crate::TagType::from_func_type(
+                    (*inner.func_types[t as usize]).clone(),
+                )),
             },
         })
     }
@@ -532,6 +535,9 @@ impl Module {
                 ExternIndex::Global(i) => ExternType::Global(GlobalType::from_wasm(
                     &inner.canon_global(m.globals[i as usize]),
                     engine,
+                )),
+                ExternIndex::Tag(i) => ExternType::Tag(crate::TagType::from_func_type(
+                    (*inner.func_types[m.tags[i as usize] as usize]).clone(),
                 )),
             },
         })

@@ -80,6 +80,11 @@ pub struct StoreOpaque {
     /// Every `externref` that has entered the store (kept until the store
     /// is dropped; see `ExternRef`).
     pub(crate) externrefs: HashMap<usize, ExternRef>,
+    /// Tags (boxed: a tag's address is its identity in compiled code).
+    #[allow(clippy::vec_box, reason = "tags need stable addresses")]
+    pub(crate) tags: Vec<Box<crate::exception::TagEntity>>,
+    /// Thrown exceptions.
+    pub(crate) exceptions: crate::exception::ExnHeap,
     /// Tables.
     pub(crate) tables: Vec<crate::table::TableData>,
     /// A host error or panic waiting to be delivered to the outermost caller.
@@ -150,6 +155,8 @@ impl<T> Store<T> {
                 host_func_cache: HashMap::new(),
                 funcref_index: HashMap::new(),
                 externrefs: HashMap::new(),
+                tags: Vec::new(),
+                exceptions: Default::default(),
                 tables: Vec::new(),
                 pending: None,
                 depth: 0,
@@ -198,6 +205,15 @@ impl<T> Store<T> {
     /// The embedder's data, mutably.
     pub fn data_mut(&mut self) -> &mut T {
         &mut self.inner_mut().data
+    }
+
+    /// How many exceptions the store holds: those that became values
+    /// (`exnref`s, [`Exn`](crate::Exn)s given to the host), which are kept
+    /// until the store is dropped. An exception caught for its fields
+    /// only is freed at once. At most
+    /// [`MAX_LIVE_EXCEPTIONS`](crate::MAX_LIVE_EXCEPTIONS).
+    pub fn exceptions_held(&self) -> usize {
+        self.inner().opaque.exceptions.held()
     }
 
     /// Sets the epoch deadline `ticks` epochs from now (see

@@ -56,6 +56,8 @@ pub enum HeapType {
     Func,
     /// Any host value (`extern`).
     Extern,
+    /// An exception (`exn`): see [`Exn`](crate::Exn).
+    Exn,
     /// Functions of one type (`$t` in `(ref $t)`), described by its
     /// structure: types of different modules with the same structure are
     /// the same type.
@@ -67,6 +69,8 @@ impl RefType {
     pub const FUNCREF: RefType = RefType::new(true, HeapType::Func);
     /// `externref`: `(ref null extern)`.
     pub const EXTERNREF: RefType = RefType::new(true, HeapType::Extern);
+    /// `exnref`: `(ref null exn)`.
+    pub const EXNREF: RefType = RefType::new(true, HeapType::Exn);
 
     /// A reference type.
     pub const fn new(nullable: bool, heap: HeapType) -> RefType {
@@ -99,11 +103,13 @@ impl fmt::Display for RefType {
         match (self.nullable, &self.heap) {
             (true, HeapType::Func) => f.write_str("funcref"),
             (true, HeapType::Extern) => f.write_str("externref"),
+            (true, HeapType::Exn) => f.write_str("exnref"),
             (nullable, heap) => {
                 f.write_str(if nullable { "(ref null " } else { "(ref " })?;
                 match heap {
                     HeapType::Func => f.write_str("func")?,
                     HeapType::Extern => f.write_str("extern")?,
+                    HeapType::Exn => f.write_str("exn")?,
                     HeapType::Concrete(t) => t.fmt(f)?,
                 }
                 f.write_str(")")
@@ -117,6 +123,8 @@ impl ValType {
     pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`, the nullable reference to any host value.
     pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+    /// `exnref`, the nullable reference to an exception.
+    pub const EXNREF: ValType = ValType::Ref(RefType::EXNREF);
 
     /// Whether this is a reference type.
     pub fn is_ref(&self) -> bool {
@@ -154,6 +162,7 @@ impl ValType {
                 match r.heap {
                     wd::HeapType::Func => HeapType::Func,
                     wd::HeapType::Extern => HeapType::Extern,
+                    wd::HeapType::Exn => HeapType::Exn,
                     wd::HeapType::Concrete(id) => HeapType::Concrete(
                         engine
                             .canonical_type(id)
@@ -179,6 +188,7 @@ impl ValType {
                 match &r.heap {
                     HeapType::Func => wd::HeapType::Func,
                     HeapType::Extern => wd::HeapType::Extern,
+                    HeapType::Exn => wd::HeapType::Exn,
                     HeapType::Concrete(t) => {
                         wd::HeapType::Concrete(engine.type_id(&t.to_wasm(engine)))
                     }
@@ -532,6 +542,8 @@ pub enum ExternType {
     Memory(MemoryType),
     /// A global.
     Global(GlobalType),
+    /// An exception tag.
+    Tag(crate::TagType),
 }
 
 impl fmt::Display for ExternType {
@@ -541,6 +553,7 @@ impl fmt::Display for ExternType {
             ExternType::Table(t) => t.fmt(f),
             ExternType::Memory(t) => t.fmt(f),
             ExternType::Global(t) => t.fmt(f),
+            ExternType::Tag(t) => t.fmt(f),
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum Val {
     FuncRef(Option<Func>),
     /// An `externref` (`None` is the null reference).
     ExternRef(Option<ExternRef>),
+    /// An `exnref` (`None` is the null reference).
+    ExnRef(Option<crate::Exn>),
 }
 
 impl Val {
@@ -45,6 +47,7 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExnRef(_) => ValType::EXNREF,
         }
     }
 
@@ -59,6 +62,7 @@ impl Val {
             ValType::F64 => Val::F64(0),
             ValType::V128 => Val::V128(0),
             ValType::Ref(r) if *r.heap_type() == HeapType::Extern => Val::ExternRef(None),
+            ValType::Ref(r) if *r.heap_type() == HeapType::Exn => Val::ExnRef(None),
             ValType::Ref(_) => Val::FuncRef(None),
         }
     }
@@ -98,10 +102,12 @@ impl Val {
             (Val::FuncRef(Some(f)), W::Ref(r)) => match r.heap {
                 H::Func => true,
                 H::Concrete(id) => f.type_id_in(store) == Some(id),
-                H::Extern => false,
+                H::Extern | H::Exn => false,
             },
             (Val::ExternRef(None), W::Ref(r)) => r.nullable && r.heap == H::Extern,
             (Val::ExternRef(Some(_)), W::Ref(r)) => r.heap == H::Extern,
+            (Val::ExnRef(None), W::Ref(r)) => r.nullable && r.heap == H::Exn,
+            (Val::ExnRef(Some(e)), W::Ref(r)) => r.heap == H::Exn && e.store_id == store.id,
             _ => false,
         }
     }
@@ -120,7 +126,9 @@ impl Val {
         }
         let want = ValType::from_wasm(ty, &store.engine);
         let got = match self {
-            Val::FuncRef(None) | Val::ExternRef(None) => format!("a null {}", self.ty()),
+            Val::FuncRef(None) | Val::ExternRef(None) | Val::ExnRef(None) => {
+                format!("a null {}", self.ty())
+            }
             _ => self.ty().to_string(),
         };
         Err(crate::Error::InvalidArgument(format!(
@@ -194,6 +202,8 @@ impl Val {
             Val::V128(v) => *v,
             Val::FuncRef(f) => f.to_raw_checked(store)?,
             Val::ExternRef(e) => e.clone().into_raw(store),
+            Val::ExnRef(None) => 0,
+            Val::ExnRef(Some(e)) => e.to_raw(store)?,
         })
     }
 
@@ -209,6 +219,7 @@ impl Val {
             W::Ref(r) if r.heap == H::Extern => {
                 Val::ExternRef(Option::<ExternRef>::from_raw(raw, store))
             }
+            W::Ref(r) if r.heap == H::Exn => Val::ExnRef(crate::Exn::from_raw(raw, store)),
             W::Ref(_) => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
         }
     }
@@ -223,6 +234,9 @@ impl Val {
             ValType::V128 => Val::V128(raw),
             ValType::Ref(r) if *r.heap_type() == HeapType::Extern => {
                 Val::ExternRef(Option::<ExternRef>::from_raw(raw, store))
+            }
+            ValType::Ref(r) if *r.heap_type() == HeapType::Exn => {
+                Val::ExnRef(crate::Exn::from_raw(raw, store))
             }
             ValType::Ref(_) => Val::FuncRef(Option::<Func>::from_raw(raw, store)),
         }

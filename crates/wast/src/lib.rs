@@ -31,6 +31,7 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, Skip> {
         WastArg::Core(WastArgCore::RefNull(HeapType::Abstract { ty, .. })) => match ty {
             AbstractHeapType::Func => Val::FuncRef(None),
             AbstractHeapType::Extern => Val::ExternRef(None),
+            AbstractHeapType::Exn => Val::ExnRef(None),
             other => return Err(Skip(format!("ref.null {other:?} not supported"))),
         },
         // A concrete heap type is a function type (no GC types in weft).
@@ -108,6 +109,15 @@ pub fn ret_matches(expected: &WastRetCore<'_>, got: &Val) -> Result<bool, Skip> 
             }
             false
         }
+        // `ref.null exn` is only a null exception reference.
+        (
+            WastRetCore::RefNull(Some(HeapType::Abstract {
+                ty: AbstractHeapType::Exn,
+                ..
+            })),
+            g,
+        ) => matches!(g, Val::ExnRef(None)),
+        (WastRetCore::RefNull(_), Val::ExnRef(_)) => false,
         // `ref.null extern` is no function reference, and `ref.null func`
         // or `ref.null $t` (a function type) no host reference.
         (

@@ -123,7 +123,8 @@ const SUPPORTED_POST2: WasmFeatures = WasmFeatures::MULTI_MEMORY
     .union(WasmFeatures::EXTENDED_CONST)
     .union(WasmFeatures::TAIL_CALL)
     .union(WasmFeatures::FUNCTION_REFERENCES)
-    .union(WasmFeatures::RELAXED_SIMD);
+    .union(WasmFeatures::RELAXED_SIMD)
+    .union(WasmFeatures::EXCEPTIONS);
 
 fn read_tsv(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
     let text =

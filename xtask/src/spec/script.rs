@@ -890,6 +890,9 @@ const WORDING: &[(&str, &str)] = &[
         "legacy_exceptions feature required for catch",
     ),
     // Validation wording.
+    // The exceptions proposal's tests spell out the operand types; the
+    // defect is the same operand type mismatch.
+    ("type mismatch: instruction requires", "type mismatch"),
     ("immutable global", "global is immutable"),
     ("invalid lane index", "SIMD index out of bounds"),
     (

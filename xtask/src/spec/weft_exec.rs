@@ -200,6 +200,15 @@ impl Executor for WeftExec {
         }
     }
 
+    fn assert_exception(&mut self, exec: Exec<'_, '_>) -> Outcome {
+        match self.exec(exec) {
+            Ok(Ok(v)) => fail(format!("expected an uncaught exception, got {v:?}")),
+            Ok(Err(Error::Exception(_))) => Outcome::Pass,
+            Ok(Err(e)) => fail(format!("expected an uncaught exception, got: {e}")),
+            Err(o) => o,
+        }
+    }
+
     fn assert_exhaustion(&mut self, call: &WastInvoke<'_>, message: &str) -> Outcome {
         match self.call(call) {
             Ok(Ok(v)) => fail(format!("expected exhaustion, got {v:?}")),

@@ -229,6 +229,9 @@ impl FuncTranslator<'_, '_> {
             Target::Func(f) => self.builder.ins().call(f, &call_args),
         };
         self.fuel_reload();
+        // The results are read below the check: on an exception they are
+        // not defined (the callee returned early), and no path uses them.
+        self.exception_check();
 
         if let Some(slot) = ret_slot {
             for (i, &r) in results.iter().enumerate() {

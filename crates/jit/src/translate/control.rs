@@ -5,7 +5,7 @@
 use cranelift_codegen::ir::{
     Block, BlockArg, InstBuilder, JumpTableData, MemFlagsData, Type, Value,
 };
-use weft_decoder::wasmparser::{BlockType, Operator};
+use weft_decoder::wasmparser::{BlockType, Catch, Operator};
 
 use super::FuncTranslator;
 use super::abi::{clif_type, wasmparser_type};
@@ -24,6 +24,13 @@ pub(super) enum FrameKind {
         /// The block's parameter values, re-pushed for the `else` arm.
         params: Vec<Value>,
         has_else: bool,
+    },
+    /// A `try_table` (a block with catch clauses).
+    TryTable {
+        catches: Vec<Catch>,
+        /// Where exceptions thrown inside go; made on first use and filled
+        /// at `end` (see `exceptions.rs`).
+        dispatch: Option<Block>,
     },
 }
 
@@ -82,7 +89,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Where a branch to relative depth `depth` goes, and with how many values.
-    fn branch_target(&mut self, depth: u32) -> (Block, usize) {
+    pub(super) fn branch_target(&mut self, depth: u32) -> (Block, usize) {
         let i = self.control.len() - 1 - depth as usize;
         let frame = &mut self.control[i];
         match frame.kind {
@@ -94,7 +101,7 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    fn emit_return(&mut self, values: &[Value]) {
+    pub(super) fn emit_return(&mut self, values: &[Value]) {
         self.fuel_save();
         if let Some(area) = self.ret_area {
             let flags = MemFlagsData::trusted();
@@ -229,6 +236,10 @@ impl FuncTranslator<'_, '_> {
                 frame.dest_reachable = true;
             }
             FrameKind::Loop { header } => self.builder.seal_block(header),
+            FrameKind::TryTable {
+                dispatch: Some(dispatch),
+                ref catches,
+            } => self.emit_dispatch(dispatch, catches),
             _ => {}
         }
         self.stack.truncate(frame.stack_base);
@@ -323,7 +334,10 @@ impl FuncTranslator<'_, '_> {
     pub(super) fn unreachable_operator(&mut self, op: &Operator<'_>) -> Result<(), CompileError> {
         debug_assert_eq!(self.fuel_pending, 0, "fuel left unflushed");
         match op {
-            Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::TryTable { .. } => {
                 self.dead_depth += 1;
             }
             Operator::Else if self.dead_depth == 0 => self.op_else(),

@@ -53,6 +53,7 @@ mod atomics;
 mod bulk;
 mod calls;
 mod control;
+mod exceptions;
 mod interrupt;
 mod memory;
 mod numeric;
@@ -164,6 +165,7 @@ impl<'a> ModuleEnv<'a> {
             vmctx_region,
             heap_region,
             table_region,
+            unwind: None,
         };
 
         // Parameters, then declared locals (zero-initialised).
@@ -224,6 +226,7 @@ impl<'a> ModuleEnv<'a> {
                 "function {func_index}: body ends inside a block"
             )));
         }
+        t.emit_unwind()?;
         t.builder.seal_all_blocks();
         t.builder.finalize(self.frontend);
         Ok(())
@@ -261,6 +264,9 @@ struct FuncTranslator<'e, 'f> {
     vmctx_region: AliasRegion,
     heap_region: AliasRegion,
     table_region: AliasRegion,
+    /// Returns with an exception pending (see `exceptions.rs`); made when
+    /// something may throw out of this function.
+    unwind: Option<ir::Block>,
 }
 
 fn unsupported(what: impl Into<String>) -> CompileError {
@@ -395,6 +401,9 @@ impl FuncTranslator<'_, '_> {
                 self.op_br_table(&list, default);
             }
             O::Return => self.op_return(),
+            O::TryTable { try_table } => self.op_try_table(try_table)?,
+            O::Throw { tag_index } => self.op_throw(tag_index)?,
+            O::ThrowRef => self.op_throw_ref(),
 
             // ---- calls
             O::Call { function_index } => self.op_call(function_index)?,
