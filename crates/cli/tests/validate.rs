@@ -138,6 +138,12 @@ fn check_summary(out: &Output, m: &Module, file_size: usize) {
                 assert_eq!(line.contains("(mut "), g.mutable, "{line}");
                 "(global"
             }
+            EntityType::Tag(t) => {
+                for v in m.types[t as usize].params.iter() {
+                    assert!(line.contains(&v.to_string()), "{line}");
+                }
+                "(tag"
+            }
         };
         assert!(line.contains(kind), "{line}");
     }
@@ -156,6 +162,7 @@ fn check_summary(out: &Output, m: &Module, file_size: usize) {
             ExternIndex::Table(_) => "(table",
             ExternIndex::Memory(_) => "(memory",
             ExternIndex::Global(_) => "(global",
+            ExternIndex::Tag(_) => "(tag",
         };
         assert!(
             exports[i].starts_with(&format!("{:?}: {kind}", e.name)),

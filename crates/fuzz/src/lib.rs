@@ -59,13 +59,14 @@ pub fn check(f: Target, data: &[u8]) -> Outcome {
 }
 
 /// The wasm-smith configuration for what weft runs: WebAssembly 2.0, plus
-/// threads and relaxed SIMD when `all`; without `all` (what the wasmi oracle
-/// of the differential target is compared on), no threads and no SIMD.
+/// threads, relaxed SIMD and exception handling when `all`; without `all`
+/// (what the wasmi oracle of the differential target is compared on), none
+/// of those.
 fn smith_config(all: bool) -> wasm_smith::Config {
     wasm_smith::Config {
         simd_enabled: all,
         relaxed_simd_enabled: all,
-        exceptions_enabled: false,
+        exceptions_enabled: all,
         gc_enabled: false,
         memory64_enabled: false,
         tail_call_enabled: false,
@@ -207,6 +208,12 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
                 Vec::new(),
             ));
         }
+        Err(weft::Error::Exception(_)) => {
+            return Ok((
+                vec![("<start>".into(), Err("uncaught exception".into()))],
+                Vec::new(),
+            ));
+        }
         Err(e) => return Err(format!("instantiate: {e}")),
     };
     let mut calls = Vec::new();
@@ -226,6 +233,7 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
         let r = match f.call(&mut store, &args, &mut results) {
             Ok(()) => Ok(results.iter().map(raw).collect()),
             Err(weft::Error::Trap(t)) => Err(t.message().to_string()),
+            Err(weft::Error::Exception(_)) => Err("uncaught exception".to_string()),
             Err(e) => return Err(format!("call {}: {e}", export.name())),
         };
         calls.push((export.name().to_string(), r));

@@ -35,6 +35,7 @@ pub const MAX_LIVE_EXCEPTIONS: usize = 1 << 20;
 /// use weft_runtime::{TagType, ValType};
 /// let t = TagType::new([ValType::I32, ValType::F64]);
 /// assert_eq!(t.params(), &[ValType::I32, ValType::F64]);
+/// assert_eq!(t.to_string(), "(tag (param i32 f64))");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TagType {
@@ -65,7 +66,15 @@ impl TagType {
 
 impl fmt::Display for TagType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tag {}", self.ty)
+        f.write_str("(tag")?;
+        if !self.params().is_empty() {
+            f.write_str(" (param")?;
+            for t in self.params() {
+                write!(f, " {t}")?;
+            }
+            f.write_str(")")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -341,9 +350,14 @@ impl StoreOpaque {
 
     /// Takes the pending exception, if one is being thrown.
     pub(crate) fn take_pending_exception(&mut self) -> Option<u64> {
-        match self.vmstore.exception.swap(0, Ordering::Relaxed) {
+        // Only this store's thread writes it: a plain load decides (the
+        // common case, nothing pending, costs no read-modify-write).
+        match self.vmstore.exception.load(Ordering::Relaxed) {
             0 => None,
-            h => Some(h),
+            h => {
+                self.vmstore.exception.store(0, Ordering::Relaxed);
+                Some(h)
+            }
         }
     }
 

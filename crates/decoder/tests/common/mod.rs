@@ -507,6 +507,10 @@ impl Spec {
                         mutable: g.mutable,
                         shared: false,
                     }),
+                    EntityType::Tag(t) => enc::EntityType::Tag(enc::TagType {
+                        kind: enc::TagKind::Exception,
+                        func_type_idx: t,
+                    }),
                 };
                 imports.import(&i.module, &i.name, ty);
             }
@@ -560,6 +564,7 @@ impl Spec {
                     ExternIndex::Table(i) => (enc::ExportKind::Table, i),
                     ExternIndex::Memory(i) => (enc::ExportKind::Memory, i),
                     ExternIndex::Global(i) => (enc::ExportKind::Global, i),
+                    ExternIndex::Tag(i) => (enc::ExportKind::Tag, i),
                 };
                 exports.export(&e.name, kind, index);
             }

@@ -193,6 +193,10 @@ impl FuncTranslator<'_, '_> {
             Code(Value),
             Func(FuncRef),
         }
+        let direct = match callee {
+            Callee::Direct(d) => Some(d),
+            Callee::FuncRef(_) => None,
+        };
         let target = match callee {
             Callee::FuncRef(funcref) => {
                 let ro = funcref_field_flags();
@@ -231,7 +235,7 @@ impl FuncTranslator<'_, '_> {
         self.fuel_reload();
         // The results are read below the check: on an exception they are
         // not defined (the callee returned early), and no path uses them.
-        self.exception_check();
+        self.exception_check(direct);
 
         if let Some(slot) = ret_slot {
             for (i, &r) in results.iter().enumerate() {

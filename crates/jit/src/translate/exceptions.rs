@@ -10,7 +10,9 @@
 //! So an exception travels up the stack as a chain of ordinary returns
 //! until a dispatch block catches it: no unwinder, no frame tables, no
 //! frame pointers, and tail calls need nothing (the frame they return to
-//! checks). The price is a load and a not-taken branch after each call.
+//! checks). The price is a load and a not-taken branch after each call
+//! that may throw: a direct call of a function of this module that cannot
+//! throw (see [`may_throw`]) needs no check.
 //!
 //! A dispatch block compares the exception's tag with each catch clause's
 //! tag in order; the first that matches (or a `catch_all`) takes the
@@ -23,7 +25,8 @@ use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{
     Block, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Value,
 };
-use weft_decoder::wasmparser::{Catch, TryTable};
+use weft_decoder::Module;
+use weft_decoder::wasmparser::{Catch, Operator, TryTable};
 
 use super::FuncTranslator;
 use super::abi::{clif_type, readonly_flags};
@@ -32,6 +35,56 @@ use crate::builtins::Builtin;
 use crate::error::CompileError;
 use crate::trap::TrapKind;
 use crate::vmoffsets::VMOffsets;
+
+/// Which defined functions of `module` may return with an exception
+/// pending: those that throw, call an import (a host function or another
+/// module's function may throw), call through a table or a reference (any
+/// function), or call, directly or by a tail call, a function that may
+/// throw. A body that cannot be read counts as throwing.
+pub(crate) fn may_throw(module: &Module) -> Vec<bool> {
+    let n = module.bodies.len();
+    let imported = module.num_imported_funcs;
+    let mut throws = vec![false; n];
+    // callers[d]: the defined functions that call defined function d.
+    let mut callers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, body) in module.bodies.iter().enumerate() {
+        let Ok(mut ops) = module.body_reader(body).get_operators_reader() else {
+            throws[i] = true;
+            continue;
+        };
+        while !ops.eof() {
+            let Ok(op) = ops.read() else {
+                throws[i] = true;
+                break;
+            };
+            match op {
+                Operator::Throw { .. }
+                | Operator::ThrowRef
+                | Operator::CallIndirect { .. }
+                | Operator::ReturnCallIndirect { .. }
+                | Operator::CallRef { .. }
+                | Operator::ReturnCallRef { .. } => throws[i] = true,
+                Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                    match function_index.checked_sub(imported) {
+                        Some(d) => callers[d as usize].push(i),
+                        None => throws[i] = true,
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut work: Vec<usize> = (0..n).filter(|&i| throws[i]).collect();
+    while let Some(callee) = work.pop() {
+        for &caller in &callers[callee] {
+            if !throws[caller] {
+                throws[caller] = true;
+                work.push(caller);
+            }
+        }
+    }
+    throws
+}
 
 impl FuncTranslator<'_, '_> {
     /// `try_table`: a block whose catch clauses handle exceptions thrown
@@ -82,9 +135,12 @@ impl FuncTranslator<'_, '_> {
         self.go_to_handler();
     }
 
-    /// After a call: if it left an exception pending, goes to the handler.
-    pub(super) fn exception_check(&mut self) {
-        if !self.env.tunables.exceptions {
+    /// After a call of a function that may throw (`defined`: the defined
+    /// function called directly, if it is one): if the call left an
+    /// exception pending, goes to the handler.
+    pub(super) fn exception_check(&mut self, defined: Option<u32>) {
+        if !self.env.tunables.exceptions || defined.is_some_and(|d| !self.env.may_throw[d as usize])
+        {
             return;
         }
         let store_ctx = self.builder.ins().load(

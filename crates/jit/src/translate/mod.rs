@@ -77,6 +77,9 @@ pub(crate) struct ModuleEnv<'a> {
     call_conv: CallConv,
     wasm_call_conv: CallConv,
     frontend: TargetFrontendConfig,
+    /// Per defined function: whether it may return with an exception
+    /// pending (empty when exceptions are off; see `exceptions::may_throw`).
+    may_throw: Vec<bool>,
 }
 
 impl<'a> ModuleEnv<'a> {
@@ -88,6 +91,11 @@ impl<'a> ModuleEnv<'a> {
             call_conv: compiler.call_conv(),
             wasm_call_conv: compiler.wasm_call_conv(),
             frontend: compiler.frontend_config(),
+            may_throw: if compiler.tunables().exceptions {
+                exceptions::may_throw(module)
+            } else {
+                Vec::new()
+            },
         }
     }
 

@@ -197,3 +197,49 @@ fn every_function_starts_at_the_isa_preferred_alignment() {
         assert_eq!(addr % align, 0, "function {i} at {addr:#x}");
     }
 }
+
+/// Exceptions against the harness's fake runtime: a throw two calls down
+/// reaches the try_table's clause with its fields; a clause for another tag
+/// passes it on; an uncaught one is left pending with the callers' results
+/// unused; a direct call of a function that cannot throw has no check (it
+/// still computes the same).
+#[test]
+fn exceptions_reach_their_handlers_through_calls() {
+    use weft_decoder::Features;
+    use weft_decoder::wasmparser::WasmFeatures as F;
+    let features = Features(F::WASM2 | F::EXCEPTIONS);
+    let mut m = Instance::with_features(
+        r#"(module
+          (tag $a (param i32 i64))
+          (tag $b)
+          (func $pure (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+          (func $throw (param i32) (result i32)
+            (throw $a (call $pure (local.get 0)) (i64.const 5)))
+          (func $mid (param i32) (result i32) (i32.add (call $throw (local.get 0)) (i32.const 1000)))
+          (func (export "catch_a") (param i32) (result i64) (local $f i64)
+            (block $none
+              (block $h (result i32 i64)
+                (try_table (catch $b $none) (catch $a $h) (drop (call $mid (local.get 0))))
+                (return (i64.const -1)))
+              (local.set $f)
+              (return (i64.add (i64.extend_i32_u) (local.get $f))))
+            (i64.const -2))
+          (func (export "catch_b_only") (param i32) (result i32)
+            (block $h
+              (try_table (catch $b $h) (return (call $mid (local.get 0)))))
+            (i32.const -2)))"#,
+        small_tunables(),
+        Vec::new(),
+        features,
+    );
+    // The clause gets both fields: 7 * 3 = 21 and 5.
+    assert_eq!(m.call1("catch_a", &[Val::I32(7)]), Val::I64(26));
+    assert_eq!(m.store.exception, 0, "caught");
+    assert_eq!(m.exceptions.len(), 1);
+    let raw = m.exceptions[0].1.clone();
+    assert_eq!(i32::from_le_bytes(raw[0].0[..4].try_into().unwrap()), 21);
+    assert_eq!(i64::from_le_bytes(raw[1].0[..8].try_into().unwrap()), 5);
+    m.call("catch_b_only", &[Val::I32(2)]);
+    assert_eq!(m.store.exception, 2, "uncaught: still pending");
+    assert_eq!(m.store.exception_tag, 1, "tag $a");
+}

@@ -12,11 +12,13 @@ fn compile(src: &str) -> Result<weft_jit::CompiledModule, CompileError> {
 
 #[test]
 fn out_of_scope_instructions_are_unsupported() {
-    // Exception handling and GC validate (with their features on) but are
-    // not translated.
+    // GC validates (with its features on) but is not translated.
     let cases = [
-        ("(module (func (try_table)))", "TryTable"),
         ("(module (func (drop (ref.i31 (i32.const 1)))))", "RefI31"),
+        (
+            "(module (func (drop (any.convert_extern (ref.null extern)))))",
+            "AnyConvertExtern",
+        ),
     ];
     let features = Features(
         WasmFeatures::WASM2

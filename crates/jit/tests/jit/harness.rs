@@ -115,6 +115,10 @@ pub struct VMStoreContext {
     pub epoch_deadline: u64,
     pub epoch_ptr: *const AtomicU64,
     pub poll_page: *const u8,
+    /// The pending exception (0: none): an index into
+    /// `Instance::exceptions`, plus one.
+    pub exception: u64,
+    pub exception_tag: usize,
 }
 
 /// A readable page for the interrupt poll (the fake runtime never
@@ -378,6 +382,8 @@ pub struct Instance {
     pub builtin_log: Vec<(Builtin, Vec<u64>)>,
     /// What the fake `memory.atomic.notify` returns (the "woken" count).
     pub notify_result: u64,
+    /// Thrown exceptions: tag index and fields (never freed).
+    pub exceptions: Vec<(u32, Vec<ValRaw>)>,
 }
 
 /// The instance whose vmctx compiled code passed to a builtin.
@@ -694,6 +700,49 @@ type Status = extern "C" fn(*mut u8) -> u32;
 type Notify = extern "C" fn(*mut u8, u32, u64, u32) -> u64;
 type Wait32 = extern "C" fn(*mut u8, u32, u64, u32, i64) -> u64;
 type Wait64 = extern "C" fn(*mut u8, u32, u64, u64, i64) -> u64;
+type ThrowFn = extern "C" fn(*mut u8, u32, *const ValRaw) -> u32;
+type ThrowRefFn = extern "C" fn(*mut u8, u64) -> u32;
+type CatchFn = extern "C" fn(*mut u8, *mut ValRaw, u32) -> u64;
+
+extern "C" fn throw(vmctx: *mut u8, tag: u32, values: *const ValRaw) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::Throw, &[tag.into()]);
+    let ty = inst.module.tags[tag as usize];
+    let n = inst.module.types[ty as usize].params.len();
+    // SAFETY: compiled code passes one slot per tag parameter.
+    let fields = (0..n)
+        .map(|i| unsafe { values.add(i).read_unaligned() })
+        .collect();
+    inst.exceptions.push((tag, fields));
+    inst.store.exception = inst.exceptions.len() as u64;
+    inst.store.exception_tag = tag as usize + 1;
+    0
+}
+
+extern "C" fn throw_ref(vmctx: *mut u8, exn: u64) -> u32 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    inst.log(Builtin::ThrowRef, &[exn]);
+    let tag = inst.exceptions[exn as usize - 1].0;
+    inst.store.exception = exn;
+    inst.store.exception_tag = tag as usize + 1;
+    0
+}
+
+extern "C" fn catch_exception(vmctx: *mut u8, values: *mut ValRaw, keep: u32) -> u64 {
+    // SAFETY: see `memory_grow`.
+    let inst = unsafe { instance(vmctx) };
+    let exn = std::mem::take(&mut inst.store.exception);
+    inst.log(Builtin::CatchException, &[exn, keep.into()]);
+    if !values.is_null() {
+        for (i, f) in inst.exceptions[exn as usize - 1].1.iter().enumerate() {
+            // SAFETY: compiled code passes one slot per field of the tag.
+            unsafe { values.add(i).write_unaligned(*f) };
+        }
+    }
+    if keep != 0 { exn } else { 0 }
+}
 
 /// The fake builtins, in `Builtin` order.
 pub fn builtins_table() -> [usize; Builtin::COUNT] {
@@ -715,6 +764,9 @@ pub fn builtins_table() -> [usize; Builtin::COUNT] {
             Builtin::MemoryAtomicNotify => memory_atomic_notify as Notify as usize,
             Builtin::MemoryAtomicWait32 => memory_atomic_wait32 as Wait32 as usize,
             Builtin::MemoryAtomicWait64 => memory_atomic_wait64 as Wait64 as usize,
+            Builtin::Throw => throw as ThrowFn as usize,
+            Builtin::ThrowRef => throw_ref as ThrowRefFn as usize,
+            Builtin::CatchException => catch_exception as CatchFn as usize,
             other => panic!("harness lacks builtin {other:?}"),
         };
     }
@@ -799,6 +851,8 @@ impl Instance {
                 epoch_deadline: u64::MAX,
                 epoch_ptr: Arc::as_ptr(&epoch),
                 poll_page: POLL_PAGE.0.as_ptr(),
+                exception: 0,
+                exception_tag: 0,
             }),
             epoch,
             on_epoch: epoch_far_deadline,
@@ -819,6 +873,7 @@ impl Instance {
             grows: 0,
             builtin_log: Vec::new(),
             notify_result: 0,
+            exceptions: Vec::new(),
             module,
             compiled,
         });
@@ -940,6 +995,10 @@ impl Instance {
         }
         for (i, g) in inst.globals.iter_mut().enumerate() {
             put(o.global(i as u32), &mut **g as *mut ValRaw as usize);
+        }
+        // Tag identities: tag i is i + 1 (modules here import no tags).
+        for i in 0..o.num_tags() {
+            put(o.tag(i), i as usize + 1);
         }
         for (i, ty) in inst.module.types.iter().enumerate() {
             let off = o.type_ids(i as u32);

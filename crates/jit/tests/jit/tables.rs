@@ -401,7 +401,10 @@ fn builtin_table_is_in_contract_order() {
             "OutOfFuel",
             "MemoryAtomicNotify",
             "MemoryAtomicWait32",
-            "MemoryAtomicWait64"
+            "MemoryAtomicWait64",
+            "Throw",
+            "ThrowRef",
+            "CatchException"
         ]
     );
     for (i, b) in Builtin::ALL.iter().enumerate() {
