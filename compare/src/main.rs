@@ -85,7 +85,16 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--serving`: only the serving section (for profiling it).
     let serving_only = std::env::args().any(|a| a == "--serving");
-    let rounds = if quick { 3 } else { 15 };
+    // `--calls`: only the host→wasm and wasm→host rows, with more rounds
+    // (for working on the call paths).
+    let calls_only = std::env::args().any(|a| a == "--calls");
+    let rounds = if quick {
+        3
+    } else if calls_only {
+        31
+    } else {
+        15
+    };
     let calls: u32 = if quick { 100_000 } else { 2_000_000 };
     let add_bytes = wat::parse_str(ADD).unwrap();
     let small_bytes = wat::parse_str(SMALL).unwrap();
@@ -166,6 +175,19 @@ fn main() {
             std::hint::black_box(t_add.call(&mut t_store, (i as i32, 1)).unwrap());
         }));
         let n = calls / 1000;
+        if calls_only {
+            rows[1].weft.push(
+                per_iter(n, |_| {
+                    std::hint::black_box(w_loop.call(&mut w_store, 1000).unwrap());
+                }) / 1000.0,
+            );
+            rows[1].wasmtime.push(
+                per_iter(n, |_| {
+                    std::hint::black_box(t_loop.call(&mut t_store, 1000).unwrap());
+                }) / 1000.0,
+            );
+            continue;
+        }
         rows[1].weft.push(
             per_iter(n, |_| {
                 std::hint::black_box(w_loop.call(&mut w_store, 1000).unwrap());
@@ -218,7 +240,7 @@ fn main() {
         ),
         "ms",
     );
-    if !serving_only {
+    if !serving_only && !calls_only {
         let t = Instant::now();
         drop(weft::Module::new(&w_engine, &large).unwrap());
         big.weft.push(t.elapsed().as_secs_f64() * 1e3);
@@ -251,7 +273,12 @@ fn main() {
             dirty_all,
             keep,
         };
-        (title, serving_section(rounds.min(7), per_thread, cores, &shape))
+        let results = if calls_only {
+            Vec::new()
+        } else {
+            serving_section(rounds.min(7), per_thread, cores, &shape)
+        };
+        (title, results)
     });
     println!(
         "weft vs Wasmtime 48.0.8 (same Cranelift 0.135.8), {cores} cores, median of {rounds} interleaved rounds"
@@ -270,6 +297,9 @@ fn main() {
         println!("| {} | {} | {} | {:.2}× |", r.what, fmt(w), fmt(t), w / t);
     }
     for (title, results) in serving {
+        if calls_only {
+            break;
+        }
         println!();
         println!(
             "serving (issue #21), {title}; a fresh instance per request, {cores} threads; requests/s, median of rounds"

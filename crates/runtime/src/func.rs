@@ -569,7 +569,8 @@ pub(crate) fn invoke(
     let marker = 0u8;
     let sp = &marker as *const u8 as usize;
     let max = opaque.engine.inner.config.max_wasm_stack;
-    let (activation, limit) = crate::stack::Activation::enter(sp, max);
+    let mut state = traphandlers::CallState::new();
+    let (limit, prev) = crate::stack::enter(sp, max, &mut state as *mut _ as usize);
     let outermost = opaque.depth == 0;
     if outermost {
         opaque.vmstore.enter(limit);
@@ -579,12 +580,13 @@ pub(crate) fn invoke(
     let values = slots.as_mut_ptr();
     let opaque_ptr = opaque.self_ptr;
     // SAFETY: see `call_raw`; while wasm runs, the store is reached only
-    // through raw pointers held by compiled code and host contexts.
-    let r = unsafe { traphandlers::call_wasm(f, vmctx, vmctx, values, len) };
+    // through raw pointers held by compiled code and host contexts. `state`
+    // is the thread's current trap slot until `exit`.
+    let r = unsafe { traphandlers::call_entered(&mut state, f, vmctx, vmctx, values, len) };
+    crate::stack::exit(prev);
     // SAFETY: the call has returned; no other reference to the store is live.
     let opaque = unsafe { &mut *opaque_ptr };
     opaque.depth -= 1;
-    drop(activation);
     let info = match r {
         Ok(()) => match opaque.take_pending_exception() {
             None => return Ok(()),

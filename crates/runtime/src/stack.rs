@@ -26,13 +26,72 @@ use std::cell::Cell;
 /// wasm calls (host functions, builtins, WASI).
 pub const HOST_SLACK: usize = 32 * 1024;
 
-thread_local! {
+/// Everything a call into wasm reads or changes on its thread, in one
+/// thread-local so that entering and leaving wasm each touch it once.
+/// Const-initialised and without a destructor: the signal handler reads
+/// `call_state` without any lazy initialisation.
+pub(crate) struct ThreadState {
     /// Wasm activations on this thread, from any store.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    depth: Cell<usize>,
     /// The stack limit fixed by the outermost activation.
-    static LIMIT: Cell<usize> = const { Cell::new(0) };
+    limit: Cell<usize>,
     /// The low end of this thread's stack (0: not known yet; 1: unknown).
-    static LOW: Cell<usize> = const { Cell::new(0) };
+    low: Cell<usize>,
+    /// The innermost `call_wasm`'s trap slot (a `traphandlers::CallState`).
+    pub(crate) call_state: Cell<usize>,
+    /// Whether this OS thread has weft's signal handlers and alternate
+    /// signal stack (never swapped with a fiber's state: it belongs to the
+    /// OS thread).
+    ready: Cell<bool>,
+}
+
+thread_local! {
+    pub(crate) static THREAD: ThreadState = const {
+        ThreadState {
+            depth: Cell::new(0),
+            limit: Cell::new(0),
+            low: Cell::new(0),
+            call_state: Cell::new(0),
+            ready: Cell::new(false),
+        }
+    };
+}
+
+/// Enters wasm on this thread: returns the stack limit compiled code must
+/// use and the previous trap slot (for [`exit`]); `call_state` becomes the
+/// innermost one. `sp` is (an address near) the current stack pointer.
+///
+/// Never inlined (nor is [`exit`]): an async call's fiber may suspend
+/// between the two and resume on another thread, and an inlined
+/// thread-local access could reuse the first thread's address.
+#[inline(never)]
+pub(crate) fn enter(sp: usize, max_wasm_stack: usize, call_state: usize) -> (usize, usize) {
+    THREAD.with(|t| {
+        if !t.ready.get() {
+            crate::traphandlers::prepare_thread();
+            t.ready.set(true);
+        }
+        let depth = t.depth.get();
+        let limit = if depth == 0 {
+            let limit = limit_for(sp, max_wasm_stack, stack_low(t));
+            t.limit.set(limit);
+            limit
+        } else {
+            t.limit.get()
+        };
+        t.depth.set(depth + 1);
+        (limit, t.call_state.replace(call_state))
+    })
+}
+
+/// Leaves wasm on this thread: undoes [`enter`] (`prev` is what it
+/// returned as the previous trap slot).
+#[inline(never)]
+pub(crate) fn exit(prev: usize) {
+    THREAD.with(|t| {
+        t.depth.set(t.depth.get().saturating_sub(1));
+        t.call_state.set(prev);
+    })
 }
 
 /// The per-thread stack state, saved and replaced when a fiber (an async
@@ -59,43 +118,11 @@ impl StackState {
     /// Installs `self` as this thread's state and returns the one it
     /// replaces.
     pub(crate) fn swap_in(self) -> StackState {
-        StackState {
-            depth: DEPTH.with(|c| c.replace(self.depth)),
-            limit: LIMIT.with(|c| c.replace(self.limit)),
-            low: LOW.with(|c| c.replace(self.low)),
-        }
-    }
-}
-
-/// An active wasm entry on this thread; leaving it (drop) ends it.
-pub(crate) struct Activation(());
-
-impl Activation {
-    /// Enters wasm on this thread and returns the stack limit compiled code
-    /// must use. `sp` is (an address near) the current stack pointer.
-    ///
-    /// Never inlined (nor is the drop): an async call's fiber may suspend
-    /// between the two and resume on another thread, and inlined
-    /// thread-local accesses could reuse the first thread's address.
-    #[inline(never)]
-    pub(crate) fn enter(sp: usize, max_wasm_stack: usize) -> (Activation, usize) {
-        let depth = DEPTH.with(Cell::get);
-        let limit = if depth == 0 {
-            let limit = limit_for(sp, max_wasm_stack, thread_stack_low());
-            LIMIT.with(|l| l.set(limit));
-            limit
-        } else {
-            LIMIT.with(Cell::get)
-        };
-        DEPTH.with(|d| d.set(depth + 1));
-        (Activation(()), limit)
-    }
-}
-
-impl Drop for Activation {
-    #[inline(never)]
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        THREAD.with(|t| StackState {
+            depth: t.depth.replace(self.depth),
+            limit: t.limit.replace(self.limit),
+            low: t.low.replace(self.low),
+        })
     }
 }
 
@@ -119,12 +146,16 @@ pub(crate) fn remaining() -> Option<usize> {
 /// The lowest usable address of the current thread's stack, if the platform
 /// tells (cached per thread).
 pub fn thread_stack_low() -> Option<usize> {
-    let cached = LOW.with(Cell::get);
+    THREAD.with(stack_low)
+}
+
+fn stack_low(t: &ThreadState) -> Option<usize> {
+    let cached = t.low.get();
     if cached != 0 {
         return (cached != 1).then_some(cached);
     }
     let low = query_stack_low();
-    LOW.with(|l| l.set(low.unwrap_or(1)));
+    t.low.set(low.unwrap_or(1));
     low
 }
 
@@ -208,13 +239,16 @@ mod tests {
         let marker = 0u8;
         let sp = &marker as *const u8 as usize;
         let budget = 256 << 10;
-        let (outer, l1) = Activation::enter(sp, budget);
-        let (inner, l2) = Activation::enter(sp - 4096, budget);
+        let (l1, outer) = enter(sp, budget, 1);
+        let (l2, inner) = enter(sp - 4096, budget, 2);
         assert_eq!(l1, l2);
-        drop(inner);
-        drop(outer);
+        assert_eq!(inner, 1, "the inner entry replaced the outer trap slot");
+        exit(inner);
+        exit(outer);
         // A new outermost entry computes a new limit.
-        let (_a, l3) = Activation::enter(sp - 8192, budget);
+        let (l3, prev) = enter(sp - 8192, budget, 3);
         assert_eq!(l3, l1 - 8192);
+        exit(prev);
+        assert_eq!(THREAD.with(|t| t.call_state.get()), 0);
     }
 }

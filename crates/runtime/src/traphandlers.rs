@@ -64,34 +64,28 @@ pub struct TrapInfo {
     pub last_frame: usize,
 }
 
-struct CallState {
+/// The trap slot of one call into wasm: where the signal handler finds the
+/// jump buffer and records the trap. The innermost one is the thread's
+/// `stack::THREAD.call_state` (set by `stack::enter`).
+pub(crate) struct CallState {
     jmp_buf: *mut c_void,
     trap: Option<TrapInfo>,
 }
 
-thread_local! {
-    // Const-initialised and without a destructor, so reading it from a signal
-    // handler performs no lazy initialisation or allocation.
-    static CURRENT: Cell<*mut CallState> = const { Cell::new(ptr::null_mut()) };
-}
-
-/// Sets this thread's current call state, returning the previous one.
-///
-/// Never inlined, like every thread-local access made on both sides of a
-/// call into wasm: an async call's fiber may suspend inside that call and
-/// resume on another thread, and an inlined access could reuse the first
-/// thread's thread-local address computed before the call (the compiler
-/// assumes a function runs on one thread).
-#[inline(never)]
-fn replace_current(state: *mut CallState) -> *mut CallState {
-    CURRENT.with(|c| c.replace(state))
+impl CallState {
+    pub(crate) fn new() -> CallState {
+        CallState {
+            jmp_buf: ptr::null_mut(),
+            trap: None,
+        }
+    }
 }
 
 /// Replaces this thread's current call state (the innermost `call_wasm`'s
 /// trap slot) and returns the previous one: a fiber's when it is resumed on
 /// a thread, the thread's own when the fiber suspends.
 pub(crate) fn swap_call_state(state: usize) -> usize {
-    CURRENT.with(|c| c.replace(state as *mut CallState)) as usize
+    crate::stack::THREAD.with(|t| t.call_state.replace(state))
 }
 
 /// Makes sure the current thread has an alternate signal stack (a fiber may
@@ -112,6 +106,7 @@ pub type ArrayCall = unsafe extern "C" fn(*mut u8, *mut u8, *mut u128, usize);
 /// alive and registered in the code registry for the duration of the call;
 /// `vmctx` must be an instance context laid out as that code expects, and
 /// `values` must point to `len` valid slots holding the parameters.
+#[cfg(test)]
 pub unsafe fn call_wasm(
     f: ArrayCall,
     vmctx: *mut u8,
@@ -119,17 +114,33 @@ pub unsafe fn call_wasm(
     values: *mut u128,
     len: usize,
 ) -> Result<(), Box<TrapInfo>> {
-    init();
-    ensure_alt_stack();
-    let mut state = CallState {
-        jmp_buf: ptr::null_mut(),
-        trap: None,
-    };
-    let prev = replace_current(&mut state);
+    let mut state = CallState::new();
+    let marker = 0u8;
+    let sp = &marker as *const u8 as usize;
+    let (_, prev) = crate::stack::enter(sp, usize::MAX / 2, &mut state as *mut CallState as usize);
+    // SAFETY: forwarded from the caller; `state` is the thread's current
+    // trap slot until `exit`.
+    let r = unsafe { call_entered(&mut state, f, vmctx, caller_vmctx, values, len) };
+    crate::stack::exit(prev);
+    r
+}
+
+/// [`call_wasm`] after `stack::enter` made `state` the thread's current
+/// trap slot (the caller calls `stack::exit` afterwards).
+///
+/// # Safety
+/// As for [`call_wasm`]; `state` must be the thread's current trap slot.
+pub(crate) unsafe fn call_entered(
+    state: &mut CallState,
+    f: ArrayCall,
+    vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut u128,
+    len: usize,
+) -> Result<(), Box<TrapInfo>> {
     // SAFETY: the caller guarantees `f`, `vmctx` and `values`; the jump slot
     // points into `state`, which lives until after the call returns.
     let ok = unsafe { weft_call_wasm(&mut state.jmp_buf, f, vmctx, caller_vmctx, values, len) };
-    replace_current(prev);
     if ok != 0 {
         Ok(())
     } else {
@@ -177,7 +188,7 @@ pub fn init() {
 }
 
 unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    let state = CURRENT.with(|c| c.get());
+    let state = crate::stack::THREAD.with(|t| t.call_state.get()) as *mut CallState;
     if !state.is_null() {
         // SAFETY: `state` points at the live `CallState` of the innermost
         // `call_wasm` on this thread (it is reset before that frame returns).
