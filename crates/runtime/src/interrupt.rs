@@ -262,9 +262,15 @@ impl VMStoreContext {
     /// A call's exit writes nothing: the limit only matters while wasm
     /// runs, every outermost entry sets it anew, and leaving it alone keeps
     /// an interrupt that arrived meanwhile.
+    ///
+    /// When the limit already has the value (the common case: the same
+    /// thread entering at the same depth as last time), nothing is written:
+    /// that is the compare-exchange of a value with itself, so an interrupt
+    /// racing it is kept exactly as above, without the cost of a locked
+    /// instruction on every call.
     pub(crate) fn enter(&self, limit: usize) {
         let mut cur = self.stack_limit.load(Ordering::SeqCst);
-        while cur != INTERRUPTED_STACK_LIMIT {
+        while cur != INTERRUPTED_STACK_LIMIT && cur != limit {
             match self
                 .stack_limit
                 .compare_exchange(cur, limit, Ordering::SeqCst, Ordering::SeqCst)
@@ -491,6 +497,25 @@ mod loom_tests {
     fn loom_interrupt_racing_a_call_entry_is_not_lost() {
         loom::model(|| {
             let c = ctx();
+            let h = c.clone();
+            let t = thread::spawn(move || h.interrupt());
+            c.enter(0x1000);
+            t.join().unwrap();
+            assert!(c.is_interrupted());
+            assert_eq!(
+                c.stack_limit.load(Ordering::SeqCst),
+                INTERRUPTED_STACK_LIMIT
+            );
+        });
+    }
+
+    /// The same with the limit already in place (a repeated entry, which
+    /// writes nothing): the interrupt still wins.
+    #[test]
+    fn loom_interrupt_racing_a_repeated_entry_is_not_lost() {
+        loom::model(|| {
+            let c = ctx();
+            c.enter(0x1000);
             let h = c.clone();
             let t = thread::spawn(move || h.interrupt());
             c.enter(0x1000);

@@ -695,13 +695,18 @@ impl StoreOpaque {
         }
     }
 
+    #[inline]
     pub(crate) fn check(&self, store_id: u64, what: &str) -> crate::Result<()> {
         if self.id == store_id {
             Ok(())
         } else {
-            Err(crate::Error::InvalidArgument(format!(
-                "{what} belongs to a different store"
-            )))
+            Err(other_store(what))
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn other_store(what: &str) -> crate::Error {
+    crate::Error::InvalidArgument(format!("{what} belongs to a different store"))
 }
