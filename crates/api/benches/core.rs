@@ -25,13 +25,7 @@ fn kernels_wat() -> String {
   (import "host" "inc" (func $inc (param i32) (result i32)))
   (memory (export "mem") 17)
   (func (export "id") (param i32) (result i32) (local.get 0))
-  (func (export "host_loop") (param i32) (result i32) (local i32)
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (call $inc (local.get 1)))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 1))
+  {}
   (func (export "scan_simd") (param i32) (result i64) (local i32 v128)
     (block $d (loop $l
       (br_if $d (i32.ge_u (local.get 1) (local.get 0)))
@@ -41,6 +35,7 @@ fn kernels_wat() -> String {
     (i64.add (i64x2.extract_lane 0 (local.get 2)) (i64x2.extract_lane 1 (local.get 2))))
   {}
 )"#,
+        kernels::call_loop("host_loop", "$inc"),
         kernels::FIB_LOOP_SCAN
     )
 }

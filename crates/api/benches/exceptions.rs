@@ -18,17 +18,13 @@ use std::time::Instant;
 
 use weft::{Config, Engine, Linker, Module, Store, TypedFunc};
 
-const CALLS: &str = r#"
+/// Calls of a small wasm function, through a table, and of a host function.
+fn calls_wat() -> String {
+    format!(
+        r#"
   (import "host" "inc" (func $inc (param i32) (result i32)))
   (func $leaf (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
-  ;; n calls of a small wasm function.
-  (func (export "call_loop") (param i32) (result i32) (local i32)
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (call $leaf (local.get 1)))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 1))
+  {}
   ;; fib through a table: calls through a table are always checked.
   (type $un (func (param i32) (result i32)))
   (table $tf 1 funcref)
@@ -39,15 +35,12 @@ const CALLS: &str = r#"
       (else (i32.add
         (call_indirect $tf (type $un) (i32.sub (local.get 0) (i32.const 1)) (i32.const 0))
         (call_indirect $tf (type $un) (i32.sub (local.get 0) (i32.const 2)) (i32.const 0))))))
-  ;; n calls of a host function.
-  (func (export "host_loop") (param i32) (result i32) (local i32)
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (call $inc (local.get 1)))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 1))
-"#;
+  {}
+"#,
+        kernels::call_loop("call_loop", "$leaf"),
+        kernels::call_loop("host_loop", "$inc"),
+    )
+}
 
 const THROWS: &str = r#"
   (tag $t (param i32))
@@ -81,7 +74,8 @@ fn setup(exceptions: bool) -> Setup {
     let engine = Engine::new(&config).unwrap();
     let throws = if exceptions { THROWS } else { "" };
     let wat = format!(
-        "(module {CALLS} (memory 17) {throws} {})",
+        "(module {} (memory 17) {throws} {})",
+        calls_wat(),
         kernels::FIB_LOOP_SCAN
     );
     let module = Module::new(&engine, wat).unwrap();

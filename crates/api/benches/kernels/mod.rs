@@ -31,6 +31,21 @@ pub const FIB_LOOP_SCAN: &str = r#"
     (local.get 2))
 "#;
 
+/// An exported function `name` that calls `callee` (an `(i32) -> i32`
+/// function, e.g. `$inc`) `n` times in a loop, threading the value
+/// through: `(func (export name) (param n i32) (result i32))`.
+pub fn call_loop(name: &str, callee: &str) -> String {
+    format!(
+        r#"(func (export "{name}") (param i32) (result i32) (local i32)
+    (block $d (loop $l
+      (br_if $d (i32.eqz (local.get 0)))
+      (local.set 1 (call {callee} (local.get 1)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+      (br $l)))
+    (local.get 1))"#
+    )
+}
+
 /// A module of `n` mid-sized exported functions (a loop with loads, stores
 /// and a branch each), as binary WebAssembly: compile-time workloads.
 pub fn many_functions(n: usize) -> Vec<u8> {
