@@ -126,7 +126,7 @@ fn an_uncaught_exception_reaches_the_embedder_with_its_tag_and_fields() {
     let err = throw
         .call(&mut store, &[Val::I32(11)], &mut [])
         .unwrap_err();
-    let exn = *err.as_exception().expect("an uncaught exception");
+    let exn = err.as_exception().expect("an uncaught exception").clone();
     assert_eq!(exn.tag(&store).unwrap(), tag);
     let fields = exn.fields(&store).unwrap();
     assert_eq!(fields[0], Val::I32(11));
@@ -147,7 +147,7 @@ fn exnref_values_reach_the_host_and_a_null_one_traps() {
     let escape = instance.get_func(&mut store, "escape").unwrap();
     let mut out = [Val::I32(0)];
     escape.call(&mut store, &[], &mut out).unwrap();
-    let Val::ExnRef(Some(exn)) = out[0] else {
+    let Val::ExnRef(Some(exn)) = out[0].clone() else {
         panic!("expected an exnref, got {:?}", out[0]);
     };
     assert_eq!(exn.fields(&store).unwrap()[0], Val::I32(3));
@@ -172,27 +172,97 @@ fn exceptions_caught_for_their_fields_are_freed_and_values_are_kept() {
         (200_000u64 * 200_001 / 2) as u32 as i32
     );
     assert_eq!(store.exceptions_held(), 0);
+    // 1000 kept as values and dropped: collections free them, and an
+    // explicit one frees whatever is left.
     let f = instance
         .get_typed_func::<i32, ()>(&mut store, "loop_ref")
         .unwrap();
     f.call(&mut store, 1000).unwrap();
-    assert_eq!(store.exceptions_held(), 1000);
+    assert!(store.exceptions_held() <= 1000);
+    store.collect_exceptions();
+    assert_eq!(store.exceptions_held(), 0);
+    // A million of them in one call: collections during the call keep the
+    // count bounded.
+    f.call(&mut store, 1_000_000).unwrap();
+    assert!(
+        store.exceptions_held() < 10_000,
+        "{} held",
+        store.exceptions_held()
+    );
 }
 
+/// Keeps every exception it throws reachable (in a growing table): the
+/// store refuses the one past its limit, with an error, not a crash.
 #[test]
 fn a_store_refuses_more_live_exceptions_than_its_limit() {
-    let (mut store, instance) = catcher();
-    let f = instance
-        .get_typed_func::<i32, ()>(&mut store, "loop_ref")
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (tag $t)
+          (table $keep 0 exnref)
+          (func (export "hoard") (param $n i32)
+            (loop $l
+              (block $h (result exnref)
+                (try_table (catch_all_ref $h) (throw $t))
+                (unreachable))
+              (drop (table.grow $keep (i32.const 1)))
+              (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let i = Linker::new().instantiate(&mut store, &module).unwrap();
+    let hoard = i.get_typed_func::<i32, ()>(&mut store, "hoard").unwrap();
+    hoard
+        .call(&mut store, weft::MAX_LIVE_EXCEPTIONS as i32)
         .unwrap();
-    let n = weft::MAX_LIVE_EXCEPTIONS as i32;
-    f.call(&mut store, n).unwrap();
-    let err = f.call(&mut store, 1).unwrap_err();
+    assert_eq!(store.exceptions_held(), weft::MAX_LIVE_EXCEPTIONS);
+    let err = hoard.call(&mut store, 1).unwrap_err();
     assert!(
         err.to_string().contains("too many live exceptions"),
         "{err}"
     );
-    assert_eq!(store.exceptions_held(), weft::MAX_LIVE_EXCEPTIONS);
+    // Nothing was lost: they are all still reachable.
+    assert_eq!(store.collect_exceptions(), 0);
+}
+
+/// An exception held only in a wasm local survives the collections that
+/// thousands of later exceptions set off during the same call (the stack
+/// is scanned), and is thrown again intact.
+#[test]
+fn collections_during_a_call_keep_what_wasm_frames_hold() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (tag $a (param i32))
+          (tag $b (param i64))
+          (func $churn (param $n i32)
+            (loop $l
+              (block $h (result i64 exnref)
+                (try_table (catch_ref $b $h) (throw $b (i64.extend_i32_u (local.get $n))))
+                (unreachable))
+              (drop) (drop)
+              (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+          (func (export "run") (param $x i32) (result i32) (local $kept exnref)
+            (block $h (result i32 exnref)
+              (try_table (catch_ref $a $h) (throw $a (local.get $x)))
+              (unreachable))
+            (local.set $kept)
+            (drop)
+            (call $churn (i32.const 50000))
+            (block $again (result i32)
+              (try_table (catch $a $again) (throw_ref (local.get $kept)))
+              (unreachable))))"#,
+    )
+    .unwrap();
+    let mut store = Store::new(&engine, ());
+    let i = Linker::new().instantiate(&mut store, &module).unwrap();
+    let run = i.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+    for x in [5, 77] {
+        assert_eq!(run.call(&mut store, x).unwrap(), x);
+    }
+    assert!(store.exceptions_held() < 10_000);
 }
 
 /// `run` calls the host's `host::call` inside a try_table that catches the

@@ -21,6 +21,7 @@ pub fn fuel_cost(op: &Operator<'_>) -> u64 {
         | Operator::Drop
         | Operator::Block { .. }
         | Operator::Loop { .. }
+        | Operator::TryTable { .. }
         | Operator::End
         | Operator::Else => 0,
         _ => 1,

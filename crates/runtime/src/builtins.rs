@@ -458,10 +458,7 @@ unsafe extern "C" fn throw(vmctx: *mut u8, tag: u32, values: *const u128) -> u32
                 // parameter at `values` (not necessarily 16-aligned).
                 .map(|i| std::ptr::read_unaligned(values.add(i)))
                 .collect();
-            let handle = o
-                .exceptions
-                .alloc(t, fields)
-                .ok_or_else(|| pending_error(crate::exception::too_many()))?;
+            let handle = o.alloc_exception(t, fields).map_err(pending_error)?;
             o.set_pending_exception(handle);
             Ok(0)
         })

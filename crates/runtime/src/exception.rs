@@ -10,16 +10,26 @@
 //! [`Error::Exception`]; a host function throws one by returning that error.
 //!
 //! **Lifetime.** An exception caught by `catch`/`catch_all` (fields only)
-//! is freed at once. One that became a value (`catch_ref`,
-//! `catch_all_ref`, an [`Exn`] given to the host) may be copied anywhere
-//! by compiled code, so, like an `externref`, it is kept until the store is
-//! dropped. At most [`MAX_LIVE_EXCEPTIONS`] exceptions exist in a store at
-//! once; a throw past that traps, so a guest cannot grow the host's memory
-//! without bound by keeping exceptions.
+//! that never became a value is freed at once. One that became a value
+//! (`catch_ref`, `catch_all_ref`, an [`Exn`] given to the host) may be
+//! copied anywhere compiled code likes, so it is freed by a collection:
+//! when the store holds more exceptions (or field bytes) than after the
+//! last collection allows, the store marks what is still reachable — from
+//! the [`Exn`]s the host holds, globals and tables of `exnref` type, the
+//! pending exception, the fields of reachable exceptions, and, when wasm is
+//! running, every word of the stack between the store's outermost entry
+//! into wasm and the collection (and the callee-saved registers), taken
+//! conservatively — and frees the rest. Handles carry a marker byte and a
+//! generation, so a stack word is rarely mistaken for one (a mistake only
+//! keeps an exception longer), and a stale handle is never taken for a
+//! newer exception in the same slot. At most [`MAX_LIVE_EXCEPTIONS`]
+//! exceptions and [`MAX_LIVE_EXCEPTION_BYTES`] bytes of fields may be live
+//! in a store at once; a throw past either traps.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use crate::error::{Error, Result};
 use crate::store::{AsContext, AsContextMut, StoreOpaque};
@@ -28,6 +38,32 @@ use crate::values::Val;
 
 /// Exceptions a store holds at most at once (thrown and not yet freed).
 pub const MAX_LIVE_EXCEPTIONS: usize = 1 << 20;
+
+/// Bytes of exception fields (16 per field) a store holds at most at once.
+pub const MAX_LIVE_EXCEPTION_BYTES: usize = 64 << 20;
+
+/// The top byte of every exception handle (see the module docs).
+const HANDLE_MARK: u64 = 0xE8 << 56;
+/// Handles number slots in their low 24 bits (plus one) and carry the
+/// slot's generation in the next 24.
+const INDEX_BITS: u32 = 24;
+const _: () = assert!(MAX_LIVE_EXCEPTIONS < 1 << INDEX_BITS);
+
+fn handle_of(index: usize, generation: u32) -> u64 {
+    HANDLE_MARK | u64::from(generation & 0xff_ffff) << INDEX_BITS | (index as u64 + 1)
+}
+
+/// The slot index and generation a handle names, if it is one.
+fn decode(handle: u64) -> Option<(usize, u32)> {
+    if handle & 0xff << 56 != HANDLE_MARK {
+        return None;
+    }
+    let index = (handle & ((1 << INDEX_BITS) - 1)).checked_sub(1)?;
+    Some((index as usize, (handle >> INDEX_BITS) as u32 & 0xff_ffff))
+}
+
+/// Collections start once a store holds this many exceptions.
+const FIRST_COLLECTION: usize = 256;
 
 /// The type of a tag: the types of the values its exceptions carry.
 ///
@@ -141,14 +177,42 @@ impl Tag {
 /// let exn = Exn::new(&mut store, &tag, &[Val::I32(42)])?;
 /// assert_eq!(exn.tag(&store)?, tag);
 /// assert_eq!(exn.fields(&store)?, [Val::I32(42)]);
-/// let thrown = Error::Exception(exn);
+/// let thrown = Error::Exception(exn.clone());
 /// assert_eq!(thrown.as_exception(), Some(&exn));
 /// # Ok::<(), weft_runtime::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An `Exn` keeps its exception alive: the store does not free it while
+/// an `Exn` (or a clone of it) exists.
+#[derive(Clone)]
 pub struct Exn {
     pub(crate) store_id: u64,
     pub(crate) handle: u64,
+    /// The store's collector sees this exception as held by the host while
+    /// this is alive.
+    _root: Arc<()>,
+}
+
+impl fmt::Debug for Exn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exn")
+            .field("store_id", &self.store_id)
+            .field("handle", &format_args!("{:#x}", self.handle))
+            .finish()
+    }
+}
+
+impl PartialEq for Exn {
+    fn eq(&self, other: &Exn) -> bool {
+        (self.store_id, self.handle) == (other.store_id, other.handle)
+    }
+}
+
+impl Eq for Exn {}
+
+impl std::hash::Hash for Exn {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.store_id, self.handle).hash(h);
+    }
 }
 
 impl Exn {
@@ -156,8 +220,8 @@ impl Exn {
     ///
     /// # Errors
     /// If the tag or a field belongs to another store, the fields do not
-    /// match the tag's type, or the store holds
-    /// [`MAX_LIVE_EXCEPTIONS`] already.
+    /// match the tag's type, or the store holds [`MAX_LIVE_EXCEPTIONS`]
+    /// (or [`MAX_LIVE_EXCEPTION_BYTES`]) already.
     pub fn new(mut store: impl AsContextMut, tag: &Tag, fields: &[Val]) -> Result<Exn> {
         let cx = store.as_context_mut();
         let opaque = &mut cx.0.opaque;
@@ -176,15 +240,8 @@ impl Exn {
             v.check_wasm(opaque, wasm, &format_args!("field {i}"))?;
             raw.push(v.to_raw(opaque)?);
         }
-        let handle = opaque
-            .exceptions
-            .alloc(tag.index, raw.into_boxed_slice())
-            .ok_or_else(too_many)?;
-        opaque.exceptions.escape(handle);
-        Ok(Exn {
-            store_id: opaque.id,
-            handle,
-        })
+        let handle = opaque.alloc_exception(tag.index, raw.into_boxed_slice())?;
+        Ok(opaque.exceptions.root(opaque.id, handle))
     }
 
     /// The exception's tag.
@@ -212,30 +269,29 @@ impl Exn {
             .collect())
     }
 
-    /// The raw `exnref` for compiled code.
-    pub(crate) fn to_raw(self, store: &StoreOpaque) -> Result<u128> {
-        store.exception(&self)?;
+    /// The raw `exnref` for compiled code: a wasm value from now on.
+    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> Result<u128> {
+        store.exception(self)?;
+        store.exceptions.escape(self.handle);
         Ok(u128::from(self.handle))
     }
 
-    /// An `exnref` from compiled code (0 is null). The exception becomes
-    /// the host's too, so it is kept.
+    /// An `exnref` from compiled code (0 is null): a wasm value, and the
+    /// host holds it now too.
     pub(crate) fn from_raw(raw: u128, store: &StoreOpaque) -> Option<Exn> {
         let handle = raw as u64;
         if handle == 0 {
             return None;
         }
         store.exceptions.escape(handle);
-        Some(Exn {
-            store_id: store.id,
-            handle,
-        })
+        Some(store.exceptions.root(store.id, handle))
     }
 }
 
 pub(crate) fn too_many() -> Error {
     Error::Resource(format!(
-        "too many live exceptions in this store (at most {MAX_LIVE_EXCEPTIONS})"
+        "too many live exceptions in this store (at most {MAX_LIVE_EXCEPTIONS} \
+         exceptions and {MAX_LIVE_EXCEPTION_BYTES} bytes of fields)"
     ))
 }
 
@@ -245,66 +301,172 @@ pub(crate) struct ExnObject {
     pub(crate) tag: usize,
     /// Its fields, as raw slots.
     pub(crate) fields: Box<[u128]>,
-    /// Whether it became a value (see the module docs): then it is kept.
+    /// Whether it became a wasm value (see the module docs): then only a
+    /// collection frees it.
     escaped: Cell<bool>,
+    /// Whether the host was given an [`Exn`] for it.
+    host: Cell<bool>,
+}
+
+/// One place for an exception; its generation counts the exceptions it
+/// has held.
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    obj: Option<ExnObject>,
 }
 
 /// A store's exceptions, by handle.
 #[derive(Default)]
 pub(crate) struct ExnHeap {
-    slots: Vec<Option<ExnObject>>,
+    slots: Vec<Slot>,
     free: Vec<usize>,
+    /// Bytes of fields held.
+    bytes: usize,
+    /// The exceptions the host holds ([`Exn`]s): handle and liveness.
+    roots: RefCell<Vec<(u64, Weak<()>)>>,
+    /// Collect when more exceptions than this are held...
+    next_count: usize,
+    /// ... or more bytes of fields.
+    next_bytes: usize,
 }
 
 impl ExnHeap {
-    /// Stores a new exception; `None` when the store holds too many.
+    /// Stores a new exception; `None` past [`MAX_LIVE_EXCEPTIONS`] or
+    /// [`MAX_LIVE_EXCEPTION_BYTES`].
     pub(crate) fn alloc(&mut self, tag: usize, fields: Box<[u128]>) -> Option<u64> {
+        let size = fields.len() * 16;
+        if self.bytes + size > MAX_LIVE_EXCEPTION_BYTES {
+            return None;
+        }
         let obj = ExnObject {
             tag,
             fields,
             escaped: Cell::new(false),
+            host: Cell::new(false),
         };
         let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(obj);
-                i
-            }
+            Some(i) => i,
             None if self.slots.len() < MAX_LIVE_EXCEPTIONS => {
-                self.slots.push(Some(obj));
+                self.slots.push(Slot::default());
                 self.slots.len() - 1
             }
             None => return None,
         };
-        Some(i as u64 + 1)
+        self.slots[i].obj = Some(obj);
+        self.bytes += size;
+        Some(handle_of(i, self.slots[i].generation))
     }
 
     pub(crate) fn get(&self, handle: u64) -> Option<&ExnObject> {
-        let i = usize::try_from(handle.checked_sub(1)?).ok()?;
-        self.slots.get(i)?.as_ref()
+        let (i, generation) = decode(handle)?;
+        let slot = self.slots.get(i)?;
+        if slot.generation & 0xff_ffff != generation {
+            return None;
+        }
+        slot.obj.as_ref()
     }
 
-    /// Marks the exception as a value that must be kept.
+    /// Marks the exception as a value: only a collection frees it now.
     pub(crate) fn escape(&self, handle: u64) {
         if let Some(obj) = self.get(handle) {
             obj.escaped.set(true);
         }
     }
 
-    /// A handler took the exception's fields only: frees it unless it is
-    /// also a value somewhere.
-    pub(crate) fn release(&mut self, handle: u64) {
-        if let Some(obj) = self.get(handle)
-            && !obj.escaped.get()
-        {
-            let i = (handle - 1) as usize;
-            self.slots[i] = None;
+    /// A handle the host holds: the exception stays while the `Exn` lives.
+    pub(crate) fn root(&self, store_id: u64, handle: u64) -> Exn {
+        if let Some(obj) = self.get(handle) {
+            obj.host.set(true);
+        }
+        let root = Arc::new(());
+        self.roots
+            .borrow_mut()
+            .push((handle, Arc::downgrade(&root)));
+        Exn {
+            store_id,
+            handle,
+            _root: root,
+        }
+    }
+
+    fn free_slot(&mut self, i: usize) {
+        if let Some(obj) = self.slots[i].obj.take() {
+            self.bytes -= obj.fields.len() * 16;
+            self.slots[i].generation = self.slots[i].generation.wrapping_add(1);
             self.free.push(i);
+        }
+    }
+
+    /// A handler took the exception's fields only: frees it unless it is
+    /// also a value somewhere (a wasm value, or an [`Exn`] the host still
+    /// holds).
+    pub(crate) fn release(&mut self, handle: u64) {
+        let Some(obj) = self.get(handle) else { return };
+        if obj.escaped.get() {
+            return;
+        }
+        if obj.host.get() {
+            let mut roots = self.roots.borrow_mut();
+            roots.retain(|(_, w)| w.strong_count() > 0);
+            if roots.iter().any(|&(h, _)| h == handle) {
+                return;
+            }
+        }
+        if let Some((i, _)) = decode(handle) {
+            self.free_slot(i);
         }
     }
 
     /// Exceptions held now.
     pub(crate) fn held(&self) -> usize {
         self.slots.len() - self.free.len()
+    }
+
+    /// Whether holding this much calls for a collection first.
+    pub(crate) fn wants_collection(&self) -> bool {
+        self.held() >= self.next_count.max(FIRST_COLLECTION)
+            || self.bytes >= self.next_bytes.max(MAX_LIVE_EXCEPTION_BYTES / 16)
+    }
+
+    /// Frees every exception not reachable from `roots` (handles, some of
+    /// them perhaps not handles at all: those are ignored) through the
+    /// fields of reachable ones (`exn_fields(tag)`: which fields of a tag's
+    /// exceptions are `exnref`s). Returns how many were freed.
+    fn collect(
+        &mut self,
+        roots: impl IntoIterator<Item = u64>,
+        exn_fields: impl Fn(usize) -> Vec<usize>,
+    ) -> usize {
+        let mut marked = vec![false; self.slots.len()];
+        let mut work: Vec<u64> = roots.into_iter().collect();
+        {
+            let mut host = self.roots.borrow_mut();
+            host.retain(|(_, w)| w.strong_count() > 0);
+            work.extend(host.iter().map(|&(h, _)| h));
+        }
+        let mut fields_of: std::collections::HashMap<usize, Vec<usize>> = Default::default();
+        while let Some(h) = work.pop() {
+            let Some(obj) = self.get(h) else { continue };
+            let (i, _) = decode(h).expect("a handle get() accepted");
+            if std::mem::replace(&mut marked[i], true) {
+                continue;
+            }
+            let which = fields_of
+                .entry(obj.tag)
+                .or_insert_with(|| exn_fields(obj.tag));
+            work.extend(which.iter().map(|&f| obj.fields[f] as u64));
+        }
+        let mut freed = 0;
+        for (i, &keep) in marked.iter().enumerate() {
+            if !keep && self.slots[i].obj.is_some() {
+                self.free_slot(i);
+                freed += 1;
+            }
+        }
+        self.next_count = 2 * self.held();
+        self.next_bytes = 2 * self.bytes;
+        freed
     }
 }
 
@@ -361,12 +523,61 @@ impl StoreOpaque {
         }
     }
 
-    /// An exception that left wasm for the host: kept, and handed over.
+    /// An exception that left wasm for the host: handed over (the host
+    /// holds it while the error lives).
     pub(crate) fn uncaught(&mut self, handle: u64) -> Error {
-        self.exceptions.escape(handle);
-        Error::Exception(Exn {
-            store_id: self.id,
-            handle,
+        Error::Exception(self.exceptions.root(self.id, handle))
+    }
+
+    /// Stores a new exception, collecting first when the store holds many
+    /// (see the module docs).
+    pub(crate) fn alloc_exception(&mut self, tag: usize, fields: Box<[u128]>) -> Result<u64> {
+        if self.exceptions.wants_collection() {
+            self.collect_exceptions();
+        }
+        self.exceptions.alloc(tag, fields).ok_or_else(too_many)
+    }
+
+    /// Frees the exceptions nothing can reach any more. While wasm of this
+    /// store runs, its stack is scanned conservatively for handles.
+    pub(crate) fn collect_exceptions(&mut self) -> usize {
+        use weft_decoder::{HeapType as H, ValType as W};
+        let is_exn = |t: &W| matches!(t, W::Ref(r) if r.heap == H::Exn);
+        let mut roots: Vec<u64> = Vec::new();
+        for g in &self.globals {
+            if is_exn(&g.ty.ty) {
+                roots.push(g.get() as u64);
+            }
+        }
+        for t in &self.tables {
+            if is_exn(&t.ty.element) {
+                roots.extend(t.elements().iter().map(|&e| e as u64));
+            }
+        }
+        roots.push(self.vmstore.exception.load(Ordering::Relaxed));
+        if self.depth > 0 {
+            // Wasm of this store is running: its frames may hold handles in
+            // any stack slot or callee-saved register.
+            let scanned = crate::stack::scan_since(self.entry_sp, |word| {
+                if decode(word as u64).is_some() {
+                    roots.push(word as u64);
+                }
+            });
+            if !scanned {
+                return 0;
+            }
+        }
+        let tags = &self.tags;
+        let engine = &self.engine;
+        self.exceptions.collect(roots, |tag| {
+            tags[tag]
+                .ty
+                .params()
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| is_exn(&t.to_wasm(engine)))
+                .map(|(i, _)| i)
+                .collect()
         })
     }
 }

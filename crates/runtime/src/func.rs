@@ -574,6 +574,7 @@ pub(crate) fn invoke(
     let outermost = opaque.depth == 0;
     if outermost {
         opaque.vmstore.enter(limit);
+        opaque.entry_sp = sp;
     }
     opaque.depth += 1;
     let len = slots.len();
@@ -587,6 +588,10 @@ pub(crate) fn invoke(
     // SAFETY: the call has returned; no other reference to the store is live.
     let opaque = unsafe { &mut *opaque_ptr };
     opaque.depth -= 1;
+    if opaque.depth == 0 && opaque.exceptions.wants_collection() {
+        // Between calls nothing on the stack can hold an exception.
+        opaque.collect_exceptions();
+    }
     let info = match r {
         Ok(()) => match opaque.take_pending_exception() {
             None => return Ok(()),
@@ -667,11 +672,20 @@ where
         // A host function throws a wasm exception into its caller: it
         // becomes the pending exception, and the caller's check after the
         // call finds it (only when compiled code checks: exceptions on).
-        Ok(Err(Error::Exception(exn)))
-            if exn.store_id == store.opaque.id
-                && store.opaque.check_exceptions().is_ok()
-                && store.opaque.exceptions.get(exn.handle).is_some() =>
-        {
+        Ok(Err(Error::Exception(exn))) => {
+            if exn.store_id != store.opaque.id || store.opaque.exceptions.get(exn.handle).is_none()
+            {
+                // Not something this store's wasm can catch: an error.
+                let e = Error::InvalidArgument(
+                    "a host function threw an exception of another store".into(),
+                );
+                store.opaque.pending = Some(Pending::Error(e));
+                return 1;
+            }
+            if store.opaque.check_exceptions().is_err() {
+                store.opaque.pending = Some(Pending::Error(Error::Exception(exn)));
+                return 1;
+            }
             store.opaque.set_pending_exception(exn.handle);
             0
         }

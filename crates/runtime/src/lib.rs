@@ -41,7 +41,7 @@ mod values;
 
 pub use engine::{Config, Engine, OptLevel};
 pub use error::{Error, FrameInfo, Result, Trap, TrapKind};
-pub use exception::{Exn, MAX_LIVE_EXCEPTIONS, Tag, TagType};
+pub use exception::{Exn, MAX_LIVE_EXCEPTION_BYTES, MAX_LIVE_EXCEPTIONS, Tag, TagType};
 pub use func::{Caller, Func, IntoFunc, IntoResults, TypedFunc};
 pub use global::Global;
 pub use instance::{Extern, Instance};

@@ -126,6 +126,74 @@ impl StackState {
     }
 }
 
+/// Calls `f` with the callee-saved registers' values and then with every
+/// aligned word of this thread's stack from this call's frame up to `top`
+/// (an address in an older frame of this thread), for a conservative scan
+/// of what running wasm may hold. Whatever the frames between hold is in
+/// one or the other: a callee that reuses a callee-saved register saved it
+/// in its frame first. Returns false (and calls nothing) where the
+/// registers cannot be read.
+#[inline(never)]
+pub(crate) fn scan_since(top: usize, mut f: impl FnMut(usize)) -> bool {
+    let Some(regs) = callee_saved_registers() else {
+        return false;
+    };
+    regs.iter().for_each(|&r| f(r));
+    let marker = 0usize;
+    let mut p = std::hint::black_box(&marker) as *const usize as usize;
+    while p + 8 <= top {
+        // SAFETY: `[p, top)` lies on this thread's stack, between this frame
+        // and an older frame that is still live (the caller guarantees
+        // `top` is in one): mapped, readable memory. Volatile: the words
+        // belong to other frames.
+        f(unsafe { std::ptr::read_volatile(p as *const usize) });
+        p += 8;
+    }
+    true
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn callee_saved_registers() -> Option<[usize; 6]> {
+    let r: [usize; 6];
+    // SAFETY: only copies registers into outputs; no memory, stack or flags
+    // are touched.
+    unsafe {
+        let (a, b, c, d, e, g): (usize, usize, usize, usize, usize, usize);
+        std::arch::asm!(
+            "mov {a}, rbx", "mov {b}, rbp", "mov {c}, r12",
+            "mov {d}, r13", "mov {e}, r14", "mov {g}, r15",
+            a = out(reg) a, b = out(reg) b, c = out(reg) c,
+            d = out(reg) d, e = out(reg) e, g = out(reg) g,
+            options(nomem, nostack, preserves_flags),
+        );
+        r = [a, b, c, d, e, g];
+    }
+    Some(r)
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn callee_saved_registers() -> Option<[usize; 11]> {
+    let mut r = [0usize; 11];
+    // SAFETY: stores the registers into `r`, a local array of 11 words.
+    unsafe {
+        std::arch::asm!(
+            "stp x19, x20, [{p}]", "stp x21, x22, [{p}, #16]",
+            "stp x23, x24, [{p}, #32]", "stp x25, x26, [{p}, #48]",
+            "stp x27, x28, [{p}, #64]", "str x29, [{p}, #80]",
+            p = in(reg) r.as_mut_ptr(),
+            options(nostack, preserves_flags),
+        );
+    }
+    Some(r)
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn callee_saved_registers() -> Option<[usize; 0]> {
+    None
+}
+
 /// The limit for an outermost entry at `sp` (see the module docs).
 fn limit_for(sp: usize, max_wasm_stack: usize, low: Option<usize>) -> usize {
     let by_budget = sp.saturating_sub(max_wasm_stack);

@@ -102,6 +102,10 @@ pub struct StoreOpaque {
     pub(crate) fuel_yield_interval: Option<u64>,
     pub(crate) failed_calls: u64,
     pub(crate) depth: u32,
+    /// (An address near) the stack pointer of this store's outermost call
+    /// into wasm now running: the top of the stack an exception collection
+    /// scans.
+    pub(crate) entry_sp: usize,
     /// The store's root pointer (see `Store::root`), for the raw pointers
     /// that host contexts, instances and callbacks keep.
     pub(crate) self_ptr: *mut StoreOpaque,
@@ -160,6 +164,7 @@ impl<T> Store<T> {
                 tables: Vec::new(),
                 pending: None,
                 depth: 0,
+                entry_sp: 0,
                 failed_calls: 0,
                 fuel_reserve: 0,
                 fuel_yield_interval: None,
@@ -207,13 +212,34 @@ impl<T> Store<T> {
         &mut self.inner_mut().data
     }
 
-    /// How many exceptions the store holds: those that became values
-    /// (`exnref`s, [`Exn`](crate::Exn)s given to the host), which are kept
-    /// until the store is dropped. An exception caught for its fields
-    /// only is freed at once. At most
-    /// [`MAX_LIVE_EXCEPTIONS`](crate::MAX_LIVE_EXCEPTIONS).
+    /// How many exceptions the store holds. One caught for its fields only
+    /// (and held by no [`Exn`](crate::Exn)) is freed at once; one that
+    /// became a value (`catch_ref`, an `exnref` global or table element,
+    /// an `Exn`) is freed by a collection once nothing reaches it.
+    /// Collections run by themselves as the count grows; at most
+    /// [`MAX_LIVE_EXCEPTIONS`](crate::MAX_LIVE_EXCEPTIONS) are live.
     pub fn exceptions_held(&self) -> usize {
         self.inner().opaque.exceptions.held()
+    }
+
+    /// Frees every exception nothing reaches any more (no `Exn` the host
+    /// holds, no global, table or other live exception), and returns how
+    /// many it freed. Collections also run by themselves; this is for an
+    /// embedder that wants the memory back now, say between requests.
+    ///
+    /// ```
+    /// use weft_runtime::{Engine, Exn, Store, Tag, TagType};
+    /// let mut store = Store::new(&Engine::default(), ());
+    /// let tag = Tag::new(&mut store, &TagType::new([]))?;
+    /// let exn = Exn::new(&mut store, &tag, &[])?;
+    /// assert_eq!(store.collect_exceptions(), 0); // `exn` holds it
+    /// drop(exn);
+    /// assert_eq!(store.collect_exceptions(), 1);
+    /// assert_eq!(store.exceptions_held(), 0);
+    /// # Ok::<(), weft_runtime::Error>(())
+    /// ```
+    pub fn collect_exceptions(&mut self) -> usize {
+        self.inner_mut().opaque.collect_exceptions()
     }
 
     /// Sets the epoch deadline `ticks` epochs from now (see

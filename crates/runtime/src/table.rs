@@ -102,6 +102,11 @@ impl TableData {
         }
     }
 
+    /// The elements (raw reference words).
+    pub(crate) fn elements(&self) -> &[usize] {
+        &self.elements
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.elements.len() as u64
     }

@@ -275,17 +275,34 @@ impl FuncTranslator<'_, '_> {
         values
     }
 
-    /// A stack area of `n` `ValRaw` slots and its address (a null address
-    /// and no slot for `n == 0`).
+    /// The function's area for exception fields (one `ValRaw` per field of
+    /// the module's widest tag: every throw and clause shares it, so the
+    /// frame does not grow with their number) and its address; a null
+    /// address and no slot for `n == 0`.
     fn value_area(&mut self, n: usize) -> (Value, Option<cranelift_codegen::ir::StackSlot>) {
         if n == 0 {
             return (self.builder.ins().iconst(I64, 0), None);
         }
-        let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
-            StackSlotKind::ExplicitSlot,
-            n as u32 * VMOffsets::VAL_RAW_SIZE,
-            4,
-        ));
+        let slot = match self.exn_area {
+            Some(slot) => slot,
+            None => {
+                let module = self.env.module;
+                let widest = module
+                    .tags
+                    .iter()
+                    .map(|&t| module.types[t as usize].params.len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(n);
+                let slot = self.builder.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    widest as u32 * VMOffsets::VAL_RAW_SIZE,
+                    4,
+                ));
+                self.exn_area = Some(slot);
+                slot
+            }
+        };
         (self.builder.ins().stack_addr(I64, slot, 0), Some(slot))
     }
 

@@ -174,6 +174,7 @@ impl<'a> ModuleEnv<'a> {
             heap_region,
             table_region,
             unwind: None,
+            exn_area: None,
         };
 
         // Parameters, then declared locals (zero-initialised).
@@ -275,6 +276,8 @@ struct FuncTranslator<'e, 'f> {
     /// Returns with an exception pending (see `exceptions.rs`); made when
     /// something may throw out of this function.
     unwind: Option<ir::Block>,
+    /// The stack area for exception fields (see `exceptions.rs`).
+    exn_area: Option<ir::StackSlot>,
 }
 
 fn unsupported(what: impl Into<String>) -> CompileError {
