@@ -428,3 +428,32 @@ fn exceptions_can_be_turned_off() {
     let f = i.get_typed_func::<(), i32>(&mut store, "f").unwrap();
     assert_eq!(f.call(&mut store, ()).unwrap(), 3);
 }
+
+/// `Option<Exn>` in typed functions, both ways: an exnref result reaches
+/// the host, goes back in as a parameter and is thrown again.
+#[test]
+fn typed_functions_take_and_return_exnrefs() {
+    let (mut store, instance) = catcher();
+    let escape = instance
+        .get_typed_func::<(), Option<Exn>>(&mut store, "escape")
+        .unwrap();
+    let exn = escape.call(&mut store, ()).unwrap().expect("an exnref");
+    assert_eq!(exn.fields(&store).unwrap()[0], Val::I32(3));
+    let engine = store.engine().clone();
+    let rethrow = Module::new(
+        &engine,
+        r#"(module (func (export "rethrow") (param exnref) (throw_ref (local.get 0))))"#,
+    )
+    .unwrap();
+    let i = Linker::new().instantiate(&mut store, &rethrow).unwrap();
+    let f = i
+        .get_typed_func::<Option<Exn>, ()>(&mut store, "rethrow")
+        .unwrap();
+    let err = f.call(&mut store, Some(exn.clone())).unwrap_err();
+    assert_eq!(err.as_exception(), Some(&exn));
+    let err = f.call(&mut store, None).unwrap_err();
+    assert_eq!(
+        err.as_trap().map(|t| t.kind()),
+        Some(TrapKind::NullExceptionReference)
+    );
+}

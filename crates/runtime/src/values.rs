@@ -465,6 +465,19 @@ impl WasmTy for Option<ExternRef> {
     }
 }
 
+impl WasmTy for Option<crate::Exn> {
+    const TY: ValType = ValType::EXNREF;
+    /// An exception of another store (or one already freed) becomes null
+    /// here, as for [`Option<Func>`]; [`Val`] conversions report it as an
+    /// error instead.
+    fn into_raw(self, store: &mut StoreOpaque) -> u128 {
+        self.and_then(|e| e.to_raw(store).ok()).unwrap_or(0)
+    }
+    fn from_raw(raw: u128, store: &StoreOpaque) -> Self {
+        crate::Exn::from_raw(raw, store)
+    }
+}
+
 impl WasmTy for Option<Func> {
     const TY: ValType = ValType::FUNCREF;
     /// A function of another store becomes null here; [`Val`] conversions
