@@ -5,9 +5,12 @@
 //!
 //! `cargo xtask bench --compare` (or `cargo run --release --manifest-path
 //! compare/Cargo.toml [-- --quick] [--serving]`; `--serving` runs only the
-//! serving section, `--only TEXT` only its configurations named with TEXT).
+//! serving section, `--only TEXT` only its configurations named with TEXT;
+//! `--programs` only the C programs section, `src/programs.rs`).
 
 use std::time::Instant;
+
+mod programs;
 
 // The weft benches' workload generators, shared so both harnesses compile
 // the same modules.
@@ -81,8 +84,27 @@ fn per_iter(n: u32, mut f: impl FnMut(u32)) -> f64 {
     t.elapsed().as_nanos() as f64 / f64::from(n)
 }
 
+/// Runs the C programs section and prints it; a failure (the runtimes
+/// disagree, a run or build failed) ends the process with status 1.
+fn programs_section(quick: bool) {
+    let rounds = if quick { 3 } else { 9 };
+    match programs::section(rounds) {
+        Ok(report) => print!("{report}"),
+        Err(programs::Error::Skipped(why)) => println!("C programs: skipped: {why}"),
+        Err(programs::Error::Failed(why)) => {
+            println!("C programs: FAILED: {why}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--programs`: only the C programs section.
+    if std::env::args().any(|a| a == "--programs") {
+        programs_section(quick);
+        return;
+    }
     // `--serving`: only the serving section (for profiling it).
     let serving_only = std::env::args().any(|a| a == "--serving");
     // `--calls`: only the host→wasm and wasm→host rows, with more rounds
@@ -314,6 +336,10 @@ fn main() {
         for (name, rps) in results {
             println!("| {name} | {rps:.0} | {:.2}× |", rps / reference);
         }
+    }
+    if !serving_only && !calls_only {
+        println!();
+        programs_section(quick);
     }
 }
 
