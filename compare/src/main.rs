@@ -19,16 +19,16 @@ mod kernels;
 
 use kernels::{many_functions, serving_module};
 
-const ADD: &str = r#"(module
+/// `add`, and `host_loop`: n calls of the host's no-op.
+fn add_wat() -> String {
+    format!(
+        r#"(module
   (import "host" "nop" (func $nop (param i32) (result i32)))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
-  (func (export "host_loop") (param i32) (result i32) (local i32)
-    (block $d (loop $l
-      (br_if $d (i32.eqz (local.get 0)))
-      (local.set 1 (call $nop (local.get 1)))
-      (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
-      (br $l)))
-    (local.get 1)))"#;
+  {})"#,
+        kernels::call_loop("host_loop", "$nop")
+    )
+}
 
 /// Instantiation workload (b) of issue #12: one page and a small data
 /// segment, read by the first call.
@@ -118,7 +118,7 @@ fn main() {
         15
     };
     let calls: u32 = if quick { 100_000 } else { 2_000_000 };
-    let add_bytes = wat::parse_str(ADD).unwrap();
+    let add_bytes = wat::parse_str(add_wat()).unwrap();
     let small_bytes = wat::parse_str(SMALL).unwrap();
     let medium = many_functions(if quick { 100 } else { 1_000 });
     let large = many_functions(if quick { 1_000 } else { 100_000 });
@@ -197,19 +197,6 @@ fn main() {
             std::hint::black_box(t_add.call(&mut t_store, (i as i32, 1)).unwrap());
         }));
         let n = calls / 1000;
-        if calls_only {
-            rows[1].weft.push(
-                per_iter(n, |_| {
-                    std::hint::black_box(w_loop.call(&mut w_store, 1000).unwrap());
-                }) / 1000.0,
-            );
-            rows[1].wasmtime.push(
-                per_iter(n, |_| {
-                    std::hint::black_box(t_loop.call(&mut t_store, 1000).unwrap());
-                }) / 1000.0,
-            );
-            continue;
-        }
         rows[1].weft.push(
             per_iter(n, |_| {
                 std::hint::black_box(w_loop.call(&mut w_store, 1000).unwrap());
@@ -220,6 +207,9 @@ fn main() {
                 std::hint::black_box(t_loop.call(&mut t_store, 1000).unwrap());
             }) / 1000.0,
         );
+        if calls_only {
+            continue;
+        }
         for (row, w_pre, w_eng, t_pre, t_eng) in [
             (2, &w_small_od_pre, &w_engine, &t_small_od_pre, &t_engine),
             (
