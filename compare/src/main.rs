@@ -6,7 +6,9 @@
 //! `cargo xtask bench --compare` (or `cargo run --release --manifest-path
 //! compare/Cargo.toml [-- --quick] [--serving]`; `--serving` runs only the
 //! serving section, `--only TEXT` only its configurations named with TEXT;
-//! `--programs` only the C programs section, `src/programs.rs`).
+//! `--programs` only the C programs section, `src/programs.rs`, where
+//! `--weft-no-interrupt` and `--weft-no-exceptions` turn those weft
+//! features off in process; `--calls` only the two call rows).
 
 use std::time::Instant;
 

@@ -107,7 +107,7 @@ pub fn section(rounds: usize) -> Result<String, Error> {
     let mut bytes = Vec::new();
     for (name, path) in PROGRAMS.iter().zip(&wasm) {
         let b = std::fs::read(path).map_err(|e| fail(name, e))?;
-        let weft_engine = weft::Engine::default();
+        let weft_engine = weft::Engine::new(&weft_config().0).map_err(|e| fail(name, e))?;
         let w_module = weft::Module::new(&weft_engine, &b).map_err(|e| fail(name, e))?;
         let wasmtime_engine = wasmtime::Engine::default();
         let t_module = wasmtime::Module::new(&wasmtime_engine, &b).map_err(|e| fail(name, e))?;
@@ -234,6 +234,34 @@ pub fn section(rounds: usize) -> Result<String, Error> {
     Ok(report(&samples, rounds, &cc_version, &weft_bin, &root))
 }
 
+/// weft's configuration for the in-process runs: the default, or with
+/// `--weft-no-interrupt` (`Config::interruptible(false)`) and/or
+/// `--weft-no-exceptions` (`Config::wasm_exceptions(false)`), to measure
+/// what those cost; and how to say so.
+fn weft_config() -> (weft::Config, String) {
+    let mut config = weft::Config::new();
+    let mut changed = Vec::new();
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--weft-no-interrupt") {
+        config.interruptible(false);
+        changed.push("Config::interruptible(false)");
+    }
+    if args.iter().any(|a| a == "--weft-no-exceptions") {
+        config.wasm_exceptions(false);
+        changed.push("Config::wasm_exceptions(false)");
+    }
+    let what = if changed.is_empty() {
+        "both runtimes' default configuration".to_string()
+    } else {
+        format!(
+            "Wasmtime's default configuration, weft's default with {} in process \
+             (`weft run` keeps its defaults)",
+            changed.join(" and ")
+        )
+    };
+    (config, what)
+}
+
 fn report(samples: &[Samples], rounds: usize, cc: &str, weft_bin: &Path, root: &Path) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let weft_bin = weft_bin.strip_prefix(root).unwrap_or(weft_bin);
@@ -242,7 +270,8 @@ fn report(samples: &[Samples], rounds: usize, cc: &str, weft_bin: &Path, root: &
         s,
         "C programs (issue #18): weft vs Wasmtime 48.0.8 (same Cranelift 0.135.8), {cores} cores, \
          median of {rounds} interleaved rounds; tests/programs/bench_*.c for wasm32-wasi by {cc} \
-         (-O2; bench_simd -O3 -msimd128); both runtimes' default configuration"
+         (-O2; bench_simd -O3 -msimd128); {}",
+        weft_config().1
     );
     let _ = writeln!(
         s,
