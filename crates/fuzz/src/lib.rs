@@ -119,6 +119,7 @@ fn features() -> wasmparser::WasmFeatures {
         | F::TAIL_CALL
         | F::FUNCTION_REFERENCES
         | F::RELAXED_SIMD
+        | F::EXCEPTIONS
 }
 
 /// Engines shared by every input (creating one per input would dominate).
