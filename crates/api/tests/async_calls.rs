@@ -2,6 +2,9 @@
 //! interrupts and epoch yields inside fibers, cancellation by dropping the
 //! future, and fiber stacks that always come back.
 
+mod common;
+use common::block_on;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -130,17 +133,6 @@ impl Drop for EpochTicker {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-    }
-}
-
-/// Polls `f` to completion on this thread with a no-op waker.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
         }
     }
 }

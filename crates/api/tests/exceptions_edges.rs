@@ -4,6 +4,9 @@
 //! kept), exnref through the API (globals, tables, host functions, other
 //! stores), and host/async/start-function paths.
 
+mod common;
+use common::block_on;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -371,16 +374,6 @@ impl<V: Unpin> Future for PendingOnce<V> {
             self.0 = true;
             cx.waker().wake_by_ref();
             Poll::Pending
-        }
-    }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
         }
     }
 }

@@ -143,6 +143,18 @@ impl FuncTranslator<'_, '_> {
         {
             return;
         }
+        let pending = self.store_ctx_word(VMOffsets::STORE_CTX_EXCEPTION);
+        let handler = self.throw_target();
+        let next = self.builder.create_block();
+        self.fuel_flush();
+        self.builder.ins().brif(pending, handler, &[], next, &[]);
+        self.builder.seal_block(next);
+        self.builder.switch_to_block(next);
+    }
+
+    /// A word of the store's `VMStoreContext` (written by the runtime
+    /// between and during calls: read afresh each time).
+    fn store_ctx_word(&mut self, offset: u32) -> Value {
         let store_ctx = self.builder.ins().load(
             I64,
             readonly_flags(),
@@ -150,16 +162,9 @@ impl FuncTranslator<'_, '_> {
             self.env.offsets.store_ctx() as i32,
         );
         let flags = MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region));
-        let pending =
-            self.builder
-                .ins()
-                .load(I64, flags, store_ctx, VMOffsets::STORE_CTX_EXCEPTION as i32);
-        let handler = self.throw_target();
-        let next = self.builder.create_block();
-        self.fuel_flush();
-        self.builder.ins().brif(pending, handler, &[], next, &[]);
-        self.builder.seal_block(next);
-        self.builder.switch_to_block(next);
+        self.builder
+            .ins()
+            .load(I64, flags, store_ctx, offset as i32)
     }
 
     /// Ends the current code with a jump to the handler of an exception
@@ -196,19 +201,7 @@ impl FuncTranslator<'_, '_> {
     pub(super) fn emit_dispatch(&mut self, dispatch: Block, catches: &[Catch]) {
         self.builder.switch_to_block(dispatch);
         self.builder.set_cold_block(dispatch);
-        let store_ctx = self.builder.ins().load(
-            I64,
-            readonly_flags(),
-            self.vmctx,
-            self.env.offsets.store_ctx() as i32,
-        );
-        let flags = MemFlagsData::trusted().with_alias_region(Some(self.vmctx_region));
-        let thrown = self.builder.ins().load(
-            I64,
-            flags,
-            store_ctx,
-            VMOffsets::STORE_CTX_EXCEPTION_TAG as i32,
-        );
+        let thrown = self.store_ctx_word(VMOffsets::STORE_CTX_EXCEPTION_TAG);
         for &c in catches {
             let (tag, label, keep) = match c {
                 Catch::One { tag, label } => (Some(tag), label, false),
