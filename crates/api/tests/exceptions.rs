@@ -457,3 +457,89 @@ fn typed_functions_take_and_return_exnrefs() {
         Some(TrapKind::NullExceptionReference)
     );
 }
+
+/// The same on a fiber (an async call), with an async host function that
+/// suspends the call now and then, on a multi-threaded executor (the fiber
+/// may resume on another thread): the stack scanned is the fiber's, from
+/// the collection up to the call's entry on it.
+#[test]
+fn collections_during_an_async_call_keep_what_wasm_frames_hold() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Pending once, then ready.
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    let mut config = Config::new();
+    config.async_support(true);
+    let engine = Engine::new(&config).unwrap();
+    let module = Module::new(
+        &engine,
+        r#"(module
+          (import "h" "yield" (func $yield))
+          (tag $a (param i32))
+          (tag $b (param i64))
+          (func $churn (param $n i32)
+            (loop $l
+              (if (i32.eqz (i32.rem_u (local.get $n) (i32.const 1000))) (then (call $yield)))
+              (block $h (result i64 exnref)
+                (try_table (catch_ref $b $h) (throw $b (i64.extend_i32_u (local.get $n))))
+                (unreachable))
+              (drop) (drop)
+              (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+          (func (export "run") (param $x i32) (result i32) (local $kept exnref)
+            (block $h (result i32 exnref)
+              (try_table (catch_ref $a $h) (throw $a (local.get $x)))
+              (unreachable))
+            (local.set $kept)
+            (drop)
+            (call $churn (i32.const 20000))
+            (block $again (result i32)
+              (try_table (catch $a $again) (throw_ref (local.get $kept)))
+              (unreachable))))"#,
+    )
+    .unwrap();
+    let mut linker = Linker::new();
+    linker
+        .func_wrap_async("h", "yield", |_: Caller<'_, ()>, (): ()| {
+            Box::new(async move {
+                YieldOnce(false).await;
+                Ok(())
+            })
+        })
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut store = Store::new(&engine, ());
+        let i = linker.instantiate_async(&mut store, &module).await.unwrap();
+        let run = i.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
+        for x in [9, 123] {
+            let r = tokio::spawn(async move {
+                let mut store = store;
+                let v = run.call_async(&mut store, x).await;
+                (store, v)
+            })
+            .await
+            .unwrap();
+            store = r.0;
+            assert_eq!(r.1.unwrap(), x);
+        }
+        assert!(store.exceptions_held() < 10_000);
+    });
+}
