@@ -279,10 +279,7 @@ fn a_panicking_async_host_function_reaches_the_awaiting_task_and_the_stack_comes
             })
         })
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = common::two_thread_runtime();
     let e2 = engine.clone();
     let r = rt.block_on(async move {
         tokio::spawn(async move {

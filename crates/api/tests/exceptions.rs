@@ -3,6 +3,8 @@
 //! embedder when uncaught, with tag identity per instance, and the store's
 //! bookkeeping of exceptions.
 
+mod common;
+
 use weft::{
     Caller, Config, Engine, Error, Exn, Extern, Linker, Module, Store, Tag, TagType, TrapKind, Val,
     ValType,
@@ -226,19 +228,27 @@ fn a_store_refuses_more_live_exceptions_than_its_limit() {
     assert_eq!(store.collect_exceptions(), 0);
 }
 
-/// An exception held only in a wasm local survives the collections that
-/// thousands of later exceptions set off during the same call (the stack
-/// is scanned), and is thrown again intact.
-#[test]
-fn collections_during_a_call_keep_what_wasm_frames_hold() {
-    let engine = Engine::default();
-    let module = Module::new(
-        &engine,
+/// `run(x)` catches an exception of `x` by reference into a local, makes
+/// `churn` exceptions (each caught by reference, so only collections free
+/// them; with `yield`, calling the host's `h::yield` every 1000), then
+/// throws the kept one again and returns its field.
+fn keeper_wat(churn: u32, with_yield: bool) -> String {
+    let (import, call) = if with_yield {
+        (
+            r#"(import "h" "yield" (func $yield))"#,
+            "(if (i32.eqz (i32.rem_u (local.get $n) (i32.const 1000))) (then (call $yield)))",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
         r#"(module
+          {import}
           (tag $a (param i32))
           (tag $b (param i64))
           (func $churn (param $n i32)
             (loop $l
+              {call}
               (block $h (result i64 exnref)
                 (try_table (catch_ref $b $h) (throw $b (i64.extend_i32_u (local.get $n))))
                 (unreachable))
@@ -250,12 +260,20 @@ fn collections_during_a_call_keep_what_wasm_frames_hold() {
               (unreachable))
             (local.set $kept)
             (drop)
-            (call $churn (i32.const 50000))
+            (call $churn (i32.const {churn}))
             (block $again (result i32)
               (try_table (catch $a $again) (throw_ref (local.get $kept)))
-              (unreachable))))"#,
+              (unreachable))))"#
     )
-    .unwrap();
+}
+
+/// An exception held only in a wasm local survives the collections that
+/// thousands of later exceptions set off during the same call (the stack
+/// is scanned), and is thrown again intact.
+#[test]
+fn collections_during_a_call_keep_what_wasm_frames_hold() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, keeper_wat(50_000, false)).unwrap();
     let mut store = Store::new(&engine, ());
     let i = Linker::new().instantiate(&mut store, &module).unwrap();
     let run = i.get_typed_func::<i32, i32>(&mut store, "run").unwrap();
@@ -486,32 +504,7 @@ fn collections_during_an_async_call_keep_what_wasm_frames_hold() {
     let mut config = Config::new();
     config.async_support(true);
     let engine = Engine::new(&config).unwrap();
-    let module = Module::new(
-        &engine,
-        r#"(module
-          (import "h" "yield" (func $yield))
-          (tag $a (param i32))
-          (tag $b (param i64))
-          (func $churn (param $n i32)
-            (loop $l
-              (if (i32.eqz (i32.rem_u (local.get $n) (i32.const 1000))) (then (call $yield)))
-              (block $h (result i64 exnref)
-                (try_table (catch_ref $b $h) (throw $b (i64.extend_i32_u (local.get $n))))
-                (unreachable))
-              (drop) (drop)
-              (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
-          (func (export "run") (param $x i32) (result i32) (local $kept exnref)
-            (block $h (result i32 exnref)
-              (try_table (catch_ref $a $h) (throw $a (local.get $x)))
-              (unreachable))
-            (local.set $kept)
-            (drop)
-            (call $churn (i32.const 20000))
-            (block $again (result i32)
-              (try_table (catch $a $again) (throw_ref (local.get $kept)))
-              (unreachable))))"#,
-    )
-    .unwrap();
+    let module = Module::new(&engine, keeper_wat(20_000, true)).unwrap();
     let mut linker = Linker::new();
     linker
         .func_wrap_async("h", "yield", |_: Caller<'_, ()>, (): ()| {
@@ -521,11 +514,7 @@ fn collections_during_an_async_call_keep_what_wasm_frames_hold() {
             })
         })
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    common::two_thread_runtime().block_on(async move {
         let mut store = Store::new(&engine, ());
         let i = linker.instantiate_async(&mut store, &module).await.unwrap();
         let run = i.get_typed_func::<i32, i32>(&mut store, "run").unwrap();

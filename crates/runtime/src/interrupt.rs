@@ -492,40 +492,28 @@ mod loom_tests {
     }
 
     /// An interrupt racing a call's entry is never lost: once both are done,
-    /// an interrupted store's stack limit stops the next prologue.
+    /// an interrupted store's stack limit stops the next prologue. Both for
+    /// a first entry (a compare-exchange) and for a repeated one whose limit
+    /// is already in place (which writes nothing).
     #[test]
     fn loom_interrupt_racing_a_call_entry_is_not_lost() {
-        loom::model(|| {
-            let c = ctx();
-            let h = c.clone();
-            let t = thread::spawn(move || h.interrupt());
-            c.enter(0x1000);
-            t.join().unwrap();
-            assert!(c.is_interrupted());
-            assert_eq!(
-                c.stack_limit.load(Ordering::SeqCst),
-                INTERRUPTED_STACK_LIMIT
-            );
-        });
-    }
-
-    /// The same with the limit already in place (a repeated entry, which
-    /// writes nothing): the interrupt still wins.
-    #[test]
-    fn loom_interrupt_racing_a_repeated_entry_is_not_lost() {
-        loom::model(|| {
-            let c = ctx();
-            c.enter(0x1000);
-            let h = c.clone();
-            let t = thread::spawn(move || h.interrupt());
-            c.enter(0x1000);
-            t.join().unwrap();
-            assert!(c.is_interrupted());
-            assert_eq!(
-                c.stack_limit.load(Ordering::SeqCst),
-                INTERRUPTED_STACK_LIMIT
-            );
-        });
+        for repeated in [false, true] {
+            loom::model(move || {
+                let c = ctx();
+                if repeated {
+                    c.enter(0x1000);
+                }
+                let h = c.clone();
+                let t = thread::spawn(move || h.interrupt());
+                c.enter(0x1000);
+                t.join().unwrap();
+                assert!(c.is_interrupted());
+                assert_eq!(
+                    c.stack_limit.load(Ordering::SeqCst),
+                    INTERRUPTED_STACK_LIMIT
+                );
+            });
+        }
     }
 
     /// A deadline cancelled (a new deadline period) while the ticker fires
