@@ -12,6 +12,9 @@
 //! and print to stdout what the first run printed, so a broken run cannot
 //! pass as a fast one; nothing compares against a written-down output.
 
+#[path = "../../crates/cli/benches/build_c.rs"]
+mod build_c;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -77,12 +80,14 @@ pub fn section(rounds: usize) -> Result<String, Error> {
     let mut wasm = Vec::new();
     for name in PROGRAMS {
         let out = dir.0.join(format!("{name}.wasm"));
-        build_wasm(&cc, &root.join(format!("tests/programs/{name}.c")), &out).map_err(|e| {
-            Error::Skipped(format!(
-                "cannot build {name}.c for wasm32-wasi with `{cc}` (needs clang and \
+        build_c::compile(&root.join(format!("tests/programs/{name}.c")), &out, true).map_err(
+            |e| {
+                Error::Skipped(format!(
+                    "cannot build {name}.c for wasm32-wasi with `{cc}` (needs clang and \
                  wasi-libc; WEFT_WASI_CC names another compiler): {e}"
-            ))
-        })?;
+                ))
+            },
+        )?;
         wasm.push(out);
     }
 
@@ -399,28 +404,6 @@ fn run_wasmtime(l: &Loaded) -> wasmtime::Result<(Duration, Output)> {
             stderr: err.contents().to_vec(),
         },
     ))
-}
-
-/// `clang --target=wasm32-wasi` as `crates/cli/benches/programs.rs` runs it:
-/// `-O2`, and for `bench_simd` `-O3 -msimd128`.
-fn build_wasm(cc: &str, src: &Path, out: &Path) -> Result<(), String> {
-    let simd = src.file_stem().is_some_and(|s| s == "bench_simd");
-    let mut c = Command::new(cc);
-    c.args(["--target=wasm32-wasi", if simd { "-O3" } else { "-O2" }]);
-    if simd {
-        c.arg("-msimd128");
-    }
-    let o = c
-        .arg("-o")
-        .arg(out)
-        .arg(src)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
-    }
 }
 
 /// `cargo build --release ARGS` in `root`; returns the path of the

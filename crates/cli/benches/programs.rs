@@ -7,38 +7,12 @@
 //! reported (it includes weft's compile time, which is also reported apart).
 //! Needs clang and wasi-libc; without them it says so and exits.
 
+#[path = "build_c.rs"]
+mod build_c;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// `bench_simd` is built with `-O3` on both sides (so both vectorise), and
-/// with `-msimd128` for wasm; the others with `-O2`.
-fn compile(src: &Path, out: &Path, wasm: bool) -> Result<(), String> {
-    let simd = src.file_stem().is_some_and(|s| s == "bench_simd");
-    let opt = if simd { "-O3" } else { "-O2" };
-    let mut cmd = if wasm {
-        let mut c = Command::new(std::env::var("WEFT_WASI_CC").unwrap_or_else(|_| "clang".into()));
-        c.args(["--target=wasm32-wasi", opt]);
-        if simd {
-            c.arg("-msimd128");
-        }
-        c
-    } else {
-        let mut c = Command::new(std::env::var("WEFT_NATIVE_CC").unwrap_or_else(|_| "cc".into()));
-        c.arg(opt);
-        c
-    };
-    cmd.arg("-o").arg(out).arg(src);
-    if !wasm {
-        cmd.arg("-lm");
-    }
-    let o = cmd.output().map_err(|e| e.to_string())?;
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&o.stderr).into_owned())
-    }
-}
 
 fn time(cmd: &mut Command) -> (Duration, String) {
     let t = Instant::now();
@@ -73,7 +47,9 @@ fn main() {
     for name in ["bench_sort", "bench_hash", "bench_float", "bench_simd"] {
         let src = root.join(format!("tests/programs/{name}.c"));
         let (nat, wasm) = (out.join(name), out.join(format!("{name}.wasm")));
-        if let Err(e) = compile(&src, &nat, false).and_then(|()| compile(&src, &wasm, true)) {
+        if let Err(e) =
+            build_c::compile(&src, &nat, false).and_then(|()| build_c::compile(&src, &wasm, true))
+        {
             println!("SKIPPED: {name}: cannot compile (needs cc, clang and wasi-libc): {e}");
             continue;
         }

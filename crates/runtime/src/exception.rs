@@ -325,6 +325,11 @@ pub(crate) struct ExnHeap {
     bytes: usize,
     /// The exceptions the host holds ([`Exn`]s): handle and liveness.
     roots: RefCell<Vec<(u64, Weak<()>)>>,
+    /// Drop the dead entries of `roots` when it reaches this length (twice
+    /// the live ones after the last pruning), so a host that makes many
+    /// short-lived `Exn`s (reading an exnref global in a loop, say) does
+    /// not grow it without bound.
+    prune_roots_at: Cell<usize>,
     /// Collect when more exceptions than this are held...
     next_count: usize,
     /// ... or more bytes of fields.
@@ -380,9 +385,12 @@ impl ExnHeap {
             obj.host.set(true);
         }
         let root = Arc::new(());
-        self.roots
-            .borrow_mut()
-            .push((handle, Arc::downgrade(&root)));
+        let mut roots = self.roots.borrow_mut();
+        if roots.len() >= self.prune_roots_at.get().max(FIRST_COLLECTION) {
+            roots.retain(|(_, w)| w.strong_count() > 0);
+            self.prune_roots_at.set(2 * roots.len());
+        }
+        roots.push((handle, Arc::downgrade(&root)));
         Exn {
             store_id,
             handle,
@@ -579,5 +587,34 @@ impl StoreOpaque {
                 .map(|(i, _)| i)
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host making many short-lived `Exn`s (reading an exnref global in
+    /// a loop, say): the heap's list of host handles stays bounded, and
+    /// one still alive is kept through every pruning.
+    #[test]
+    fn short_lived_host_handles_do_not_pile_up() {
+        let mut heap = ExnHeap::default();
+        let h = heap.alloc(0, Box::new([7])).unwrap();
+        let kept = heap.root(1, h);
+        for _ in 0..100_000 {
+            drop(heap.root(1, h));
+        }
+        let roots = heap.roots.borrow();
+        assert!(
+            roots.len() < 4 * FIRST_COLLECTION,
+            "{} handles",
+            roots.len()
+        );
+        assert!(
+            roots
+                .iter()
+                .any(|(r, w)| *r == kept.handle && w.strong_count() > 0)
+        );
     }
 }

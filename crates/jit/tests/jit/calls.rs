@@ -199,10 +199,10 @@ fn every_function_starts_at_the_isa_preferred_alignment() {
 }
 
 /// Exceptions against the harness's fake runtime: a throw two calls down
+/// (with a field computed by a call of a function that cannot throw)
 /// reaches the try_table's clause with its fields; a clause for another tag
 /// passes it on; an uncaught one is left pending with the callers' results
-/// unused; a direct call of a function that cannot throw has no check (it
-/// still computes the same).
+/// unused.
 #[test]
 fn exceptions_reach_their_handlers_through_calls() {
     use weft_decoder::Features;
