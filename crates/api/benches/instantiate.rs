@@ -154,6 +154,10 @@ fn main() {
     p.total_instances(16).total_memories(16).total_tables(16);
     let mut resident = Config::new();
     resident.allocation_strategy(InstanceAllocationStrategy::Pooling(p.clone()));
+    let mut marked = Config::new();
+    let mut m = p.clone();
+    m.write_marks(true);
+    marked.allocation_strategy(InstanceAllocationStrategy::Pooling(m));
     p.keep_resident_bytes(0);
     pooling.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     let cases = [
@@ -161,6 +165,7 @@ fn main() {
         instantiate_case("on-demand, copy-on-write image", &Config::new()),
         instantiate_case("pooling, image, pages dropped", &pooling),
         instantiate_case("pooling, image, 1 MiB resident (default)", &resident),
+        instantiate_case("pooling, image, 1 MiB resident, write marks", &marked),
         pool_case(
             "InstancePool get+return, reset, pages dropped",
             &pooling,
@@ -169,6 +174,11 @@ fn main() {
         pool_case(
             "InstancePool get+return, reset, 1 MiB resident",
             &resident,
+            ReturnPolicy::Reset,
+        ),
+        pool_case(
+            "InstancePool get+return, reset, 1 MiB resident, write marks",
+            &marked,
             ReturnPolicy::Reset,
         ),
         pool_case(

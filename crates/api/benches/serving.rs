@@ -27,7 +27,7 @@ mod kernels;
 /// result read.
 fn request(store: &mut Store<()>, inst: Instance, input: &[u8], dirty_all: bool) -> i32 {
     let mem = inst.get_memory(&mut *store, "mem").unwrap();
-    mem.data_mut(&mut *store)[524_288..524_288 + input.len()].copy_from_slice(input);
+    mem.write(&mut *store, 524_288, input).unwrap();
     let handle = inst
         .get_typed_func::<i32, i32>(&mut *store, "handle")
         .unwrap();
@@ -54,14 +54,17 @@ struct Case {
     source: Source,
 }
 
-fn engine(keep_resident: Option<usize>) -> Engine {
+/// An engine: on demand (`None`), or pooling with a resident budget and
+/// write marks on or off.
+fn engine(pooling: Option<(usize, bool)>) -> Engine {
     let mut config = Config::new();
-    if let Some(keep) = keep_resident {
+    if let Some((keep, marks)) = pooling {
         let mut p = PoolingAllocationConfig::default();
         p.total_instances(64)
             .total_memories(64)
             .total_tables(64)
-            .keep_resident_bytes(keep);
+            .keep_resident_bytes(keep)
+            .write_marks(marks);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
     }
     Engine::new(&config).unwrap()
@@ -72,7 +75,7 @@ fn pre(engine: &Engine, pages: u32) -> InstancePre<()> {
     Linker::<()>::new().instantiate_pre(&module).unwrap()
 }
 
-fn cases(pages: u32, threads: usize, budgets: &[(&str, usize)]) -> Vec<Case> {
+fn cases(pages: u32, threads: usize, budgets: &[(&str, usize, bool)]) -> Vec<Case> {
     let mut cases = vec![Case {
         name: "on demand + InstancePre".into(),
         source: {
@@ -81,8 +84,8 @@ fn cases(pages: u32, threads: usize, budgets: &[(&str, usize)]) -> Vec<Case> {
             Source::Instantiate(e, p)
         },
     }];
-    for &(label, keep) in budgets {
-        let e = engine(Some(keep));
+    for &(label, keep, marks) in budgets {
+        let e = engine(Some((keep, marks)));
         let p = pre(&e, pages);
         cases.push(Case {
             name: format!("pooling + InstancePre, {label}"),
@@ -95,7 +98,7 @@ fn cases(pages: u32, threads: usize, budgets: &[(&str, usize)]) -> Vec<Case> {
             source: Source::Pool(InstancePool::new(p, c, || ())),
         });
     }
-    let e = engine(Some(0));
+    let e = engine(Some((0, false)));
     let mut c = InstancePoolConfig::default();
     c.max_size(threads).policy(ReturnPolicy::KeepState);
     cases.push(Case {
@@ -138,15 +141,19 @@ fn main() {
     let rounds = if quick { 3 } else { 9 };
     let input: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 3) as u8).collect();
     // (title, memory pages, whether every page is written, requests per
-    // thread and round, the resident budgets to compare).
-    type Shape<'a> = (&'a str, u32, bool, u32, &'a [(&'a str, usize)]);
+    // thread and round, the resident budgets (and write marks) to compare).
+    type Shape<'a> = (&'a str, u32, bool, u32, &'a [(&'a str, usize, bool)]);
     let shapes: [Shape; 2] = [
         (
             "small: 1 MiB memory, 1 KiB input",
             16,
             false,
             if quick { 500 } else { 10_000 },
-            &[("pages dropped", 0), ("1 MiB resident", 1 << 20)],
+            &[
+                ("pages dropped", 0, false),
+                ("1 MiB resident", 1 << 20, false),
+                ("1 MiB resident, write marks", 1 << 20, true),
+            ],
         ),
         (
             "dirty all: 16 MiB memory, every page written",
@@ -154,9 +161,10 @@ fn main() {
             true,
             if quick { 10 } else { 300 },
             &[
-                ("pages dropped", 0),
-                ("1 MiB resident", 1 << 20),
-                ("16 MiB resident", 16 << 20),
+                ("pages dropped", 0, false),
+                ("1 MiB resident", 1 << 20, false),
+                ("16 MiB resident", 16 << 20, false),
+                ("16 MiB resident, write marks", 16 << 20, true),
             ],
         ),
     ];

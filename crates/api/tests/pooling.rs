@@ -488,7 +488,8 @@ fn a_reset_instance_is_indistinguishable_from_a_fresh_one() {
     }
     // On demand; pooling with every touched page dropped; pooling with the
     // resident reset, with a budget that holds every written page and with
-    // one that holds only some (the rest are dropped).
+    // one that holds only some (the rest are dropped); and the resident
+    // reset by write marks.
     let host_page = 4096;
     for engine in [
         Engine::default(),
@@ -500,6 +501,9 @@ fn a_reset_instance_is_indistinguishable_from_a_fresh_one() {
         }),
         pooling(|p| {
             p.keep_resident_bytes(host_page);
+        }),
+        pooling(|p| {
+            p.keep_resident_bytes(1 << 20).write_marks(true);
         }),
     ] {
         let module = Module::new(&engine, STATEFUL).unwrap();

@@ -76,6 +76,15 @@ pub struct Tunables {
     /// other modules): a module compiled without it would go on after a
     /// call that threw.
     pub exceptions: bool,
+    /// Write marks: after every store, atomic read-modify-write or
+    /// compare-exchange to a non-shared 32-bit memory, compiled code marks
+    /// the page the access starts in and the next one as written, by
+    /// storing `0x0101_u16` at `VMMemoryDefinition::marks + (ea >> 12)`
+    /// (see [`crate::VMOffsets::MEMORY_MARKS`]). The runtime must give
+    /// every such memory marks covering its largest length. Off by default
+    /// (it costs a shift, an add and a store per store); pools use the marks
+    /// to reset a memory without asking the kernel which pages were written.
+    pub write_marks: bool,
 }
 
 impl Default for Tunables {
@@ -90,6 +99,7 @@ impl Default for Tunables {
             interrupt_poll: false,
             consume_fuel: false,
             exceptions: true,
+            write_marks: false,
         }
     }
 }

@@ -100,8 +100,13 @@ impl VMOffsets {
     /// `VMMemoryDefinition::current_length: usize` (bytes; written with
     /// `Release`, read with `Acquire`).
     pub const MEMORY_CURRENT_LENGTH: u32 = 8;
+    /// `VMMemoryDefinition::marks: *mut u8`: the memory's write marks (one
+    /// byte per 4 KiB page, plus one), when [`crate::Tunables::write_marks`]
+    /// is on; compiled code stores `0x0101_u16` at `marks + (ea >> 12)`
+    /// after every store to a non-shared 32-bit memory.
+    pub const MEMORY_MARKS: u32 = 16;
     /// Size of a `VMMemoryDefinition`.
-    pub const MEMORY_DEFINITION_SIZE: u32 = 16;
+    pub const MEMORY_DEFINITION_SIZE: u32 = 24;
 
     // ---- VMTableDefinition ----
     /// `VMTableDefinition::base: *mut usize`.

@@ -130,6 +130,11 @@ pub struct MemoryConfig {
     pub reservation_for_growth: usize,
     /// Optional hook consulted before every grow.
     pub limiter: Option<Arc<dyn ResourceLimiter>>,
+    /// Whether the memory keeps write marks (see
+    /// [`MemoryDefinition`](crate::MemoryDefinition)); 32-bit memories
+    /// only (ignored with `index64`). Default `false`. Pool slots take
+    /// theirs from [`PoolConfig::write_marks`](crate::PoolConfig::write_marks).
+    pub write_marks: bool,
 }
 
 impl fmt::Debug for MemoryConfig {
@@ -145,6 +150,7 @@ impl fmt::Debug for MemoryConfig {
             .field("may_move", &self.may_move)
             .field("reservation_for_growth", &self.reservation_for_growth)
             .field("limiter", &self.limiter.is_some())
+            .field("write_marks", &self.write_marks)
             .finish()
     }
 }
@@ -162,6 +168,7 @@ impl Default for MemoryConfig {
             may_move: true,
             reservation_for_growth: DEFAULT_RESERVATION_FOR_GROWTH,
             limiter: None,
+            write_marks: false,
         }
     }
 }
@@ -215,6 +222,12 @@ impl MemoryConfig {
     /// Sets the extra reservation made when a memory moves.
     pub fn with_reservation_for_growth(mut self, bytes: usize) -> Self {
         self.reservation_for_growth = bytes;
+        self
+    }
+
+    /// Sets [`write_marks`](Self::write_marks).
+    pub fn with_write_marks(mut self, on: bool) -> Self {
+        self.write_marks = on;
         self
     }
 

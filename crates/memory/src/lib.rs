@@ -84,6 +84,7 @@ mod dirty;
 mod error;
 mod image;
 mod linear;
+mod marks;
 mod parking;
 mod pool;
 mod reservation;
@@ -112,6 +113,7 @@ pub use config::{
 pub use error::{AccessError, Error, GrowError};
 pub use image::{MIN_MAPPED_IMAGE_BYTES, MemoryImage};
 pub use linear::{GrowOutcome, LinearMemory};
+pub use marks::MARK_SHIFT;
 pub use parking::{WaitCancelled, WaitCanceller, WaitOutcome};
 
 /// Whether memories here have real guard pages: reserved address space that
@@ -137,10 +139,18 @@ pub use shared::SharedMemory;
 /// `definition()`). Compiled code loads `base` (it changes only when a
 /// non-shared, movable memory moves during a grow) and `current_length`
 /// with an `Acquire` (or stronger) load. Only the owning memory writes it.
+///
+/// `marks` (offset 16) is null or the memory's write marks: one byte per
+/// 4 KiB ([`MARK_SHIFT`]), plus one past the last page. Whoever writes the
+/// memory's bytes through `base` sets the marks of the pages written
+/// ([`mark_written`](Self::mark_written); compiled code stores `0x0101` as
+/// a `u16` at `marks + (address >> 12)` after each store), so that a pool
+/// slot's reset restores exactly those pages without a system call.
 #[repr(C)]
 pub struct MemoryDefinition {
     base: AtomicPtr<u8>,
     current_length: sync::AtomicUsize,
+    marks: AtomicPtr<u8>,
 }
 
 impl MemoryDefinition {
@@ -149,11 +159,44 @@ impl MemoryDefinition {
     /// Byte offset of `current_length`.
     pub const CURRENT_LENGTH_OFFSET: usize = std::mem::offset_of!(MemoryDefinition, current_length);
 
+    /// Byte offset of `marks`.
+    pub const MARKS_OFFSET: usize = std::mem::offset_of!(MemoryDefinition, marks);
+
     pub(crate) fn new(base: *mut u8, len: usize) -> Self {
+        Self::with_marks(base, len, std::ptr::null_mut())
+    }
+
+    pub(crate) fn with_marks(base: *mut u8, len: usize, marks: *mut u8) -> Self {
         MemoryDefinition {
             base: AtomicPtr::new(base),
             current_length: sync::AtomicUsize::new(len),
+            marks: AtomicPtr::new(marks),
         }
+    }
+
+    /// The write marks, or null if this memory has none.
+    pub fn marks(&self) -> *mut u8 {
+        self.marks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Marks `[offset, offset + len)` as written (see the type's docs);
+    /// call it after writing those bytes through [`base`](Self::base).
+    /// Does nothing without marks or for a range beyond the current length
+    /// (which no write can have reached).
+    pub fn mark_written(&self, offset: usize, len: usize) {
+        let marks = self.marks();
+        let Some(end) = offset.checked_add(len) else {
+            return;
+        };
+        if marks.is_null() || len == 0 || end > self.current_length() {
+            return;
+        }
+        let (first, last) = (offset >> MARK_SHIFT, (end - 1) >> MARK_SHIFT);
+        // SAFETY: the marks cover one byte per 4 KiB of the largest length
+        // the memory can have, plus one, so `first..=last` (below the
+        // current length) is inside them; marks are plain bytes that only
+        // the memory's user (this thread) and its reset (after it) write.
+        unsafe { std::ptr::write_bytes(marks.add(first), 1, last - first + 1) };
     }
 
     /// The current base address.
@@ -182,7 +225,8 @@ impl fmt::Debug for MemoryDefinition {
 const _: () = {
     assert!(MemoryDefinition::BASE_OFFSET == 0);
     assert!(MemoryDefinition::CURRENT_LENGTH_OFFSET == std::mem::size_of::<usize>());
-    assert!(std::mem::size_of::<MemoryDefinition>() == 2 * std::mem::size_of::<usize>());
+    assert!(MemoryDefinition::MARKS_OFFSET == 2 * std::mem::size_of::<usize>());
+    assert!(std::mem::size_of::<MemoryDefinition>() == 3 * std::mem::size_of::<usize>());
 };
 
 /// Any of the crate's memories, for runtimes that keep them in one table.

@@ -138,7 +138,7 @@ pub struct LinearMemory {
 impl fmt::Debug for LinearMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinearMemory")
-            .field("base", &self.base_ptr())
+            .field("base", &self.res.base())
             .field("byte_len", &self.byte_len())
             .field("info", &self.info())
             .finish()
@@ -162,8 +162,15 @@ impl LinearMemory {
             }
             reservation = sizes.initial_bytes;
         }
-        let res =
+        let mut res =
             Reservation::new_owned(reservation, cfg.guard_before_bytes, cfg.guard_after_bytes)?;
+        if cfg.write_marks && !cfg.index64 {
+            // A 32-bit memory never exceeds 4 GiB, wherever it moves.
+            res.add_marks(1 << 32).map_err(|source| Error::Reserve {
+                bytes: (1 << 32 >> crate::MARK_SHIFT) + 2,
+                source,
+            })?;
+        }
         Self::from_reservation(res, cfg, &sizes, policy, cfg.may_move)
     }
 
@@ -187,7 +194,11 @@ impl LinearMemory {
                 bytes: sizes.initial_bytes,
                 source,
             })?;
-        let def = Box::new(MemoryDefinition::new(res.base(), sizes.initial_bytes));
+        let def = Box::new(MemoryDefinition::with_marks(
+            res.base(),
+            sizes.initial_bytes,
+            res.marks_ptr(),
+        ));
         Ok(LinearMemory {
             def,
             res,
@@ -260,6 +271,10 @@ impl LinearMemory {
         // are distinct mappings so they do not overlap; `&mut self` means no
         // slice of the old memory is alive.
         unsafe { std::ptr::copy_nonoverlapping(self.res.base(), new_res.base(), old_len) };
+        // The marks (sized for any 32-bit length) move with the memory:
+        // the definition's pointer to them stays valid.
+        let mut new_res = new_res;
+        new_res.take_marks_from(&mut self.res);
         self.res = new_res;
         self.def
             .base
@@ -314,7 +329,8 @@ impl LinearMemory {
         };
         let offset = image.offset();
         let end = (offset + bytes.len()).min(memory_bytes);
-        self.data_mut()[offset..end].copy_from_slice(&bytes[..end - offset]);
+        self.data_mut_marked_by_caller()[offset..end].copy_from_slice(&bytes[..end - offset]);
+        self.def.mark_written(offset, end - offset);
         Ok(())
     }
 
@@ -329,7 +345,10 @@ impl LinearMemory {
     }
 
     /// Byte 0 of the memory. Changes only when a grow moves the memory.
+    /// With write marks, handing out this pointer makes the memory
+    /// untracked until its next reset (its writes are not marked).
     pub fn base_ptr(&self) -> *mut u8 {
+        self.res.set_untracked();
         self.res.base()
     }
 
@@ -338,13 +357,22 @@ impl LinearMemory {
         // SAFETY: base .. base + byte_len is committed (read-write) and stays
         // so while `self` is borrowed (grow and drop need `&mut self`/`self`);
         // only `&mut self` methods write through Rust references.
-        unsafe { std::slice::from_raw_parts(self.base_ptr(), self.byte_len()) }
+        unsafe { std::slice::from_raw_parts(self.res.base(), self.byte_len()) }
     }
 
-    /// The memory's contents, mutably.
+    /// The memory's contents, mutably. With write marks, this makes the
+    /// memory untracked until its next reset (see
+    /// [`MemoryDefinition`](crate::MemoryDefinition)); prefer
+    /// [`write`](Self::write), which marks what it writes.
     pub fn data_mut(&mut self) -> &mut [u8] {
+        self.res.set_untracked();
+        self.data_mut_marked_by_caller()
+    }
+
+    /// `data_mut` for this crate's writers that mark what they write.
+    fn data_mut_marked_by_caller(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and `&mut self` makes this the only reference.
-        unsafe { std::slice::from_raw_parts_mut(self.base_ptr(), self.byte_len()) }
+        unsafe { std::slice::from_raw_parts_mut(self.res.base(), self.byte_len()) }
     }
 
     /// Copies `buf.len()` bytes at `offset` into `buf`.
@@ -357,14 +385,15 @@ impl LinearMemory {
     /// Copies `buf` into the memory at `offset`.
     pub fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), AccessError> {
         let start = access::check_range(offset, buf.len(), self.byte_len())?;
-        self.data_mut()[start..start + buf.len()].copy_from_slice(buf);
+        self.data_mut_marked_by_caller()[start..start + buf.len()].copy_from_slice(buf);
+        self.def.mark_written(start, buf.len());
         Ok(())
     }
 
     fn atomic_ptr<T: AtomicInt>(&self, offset: u64) -> Result<*mut u8, AccessError> {
         let start = access::check_atomic(offset, T::SIZE, self.byte_len())?;
         // SAFETY: start + SIZE <= byte_len, inside the committed range.
-        Ok(unsafe { self.base_ptr().add(start) })
+        Ok(unsafe { self.res.base().add(start) })
     }
 
     /// Atomically loads a little-endian `T` at `offset` (naturally aligned).
@@ -380,6 +409,7 @@ impl LinearMemory {
         let p = self.atomic_ptr::<T>(offset)?;
         // SAFETY: aligned and in bounds; `&mut self` excludes other references.
         unsafe { T::atomic_store(p, value) };
+        self.def.mark_written(offset as usize, T::SIZE);
         Ok(())
     }
 
@@ -391,6 +421,7 @@ impl LinearMemory {
         value: T,
     ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
+        self.def.mark_written(offset as usize, T::SIZE);
         // SAFETY: aligned and in bounds; `&mut self` excludes other references.
         Ok(unsafe { T::atomic_rmw(p, op, value) })
     }
@@ -404,6 +435,7 @@ impl LinearMemory {
         replacement: T,
     ) -> Result<T, AccessError> {
         let p = self.atomic_ptr::<T>(offset)?;
+        self.def.mark_written(offset as usize, T::SIZE);
         // SAFETY: aligned and in bounds; `&mut self` excludes other references.
         Ok(unsafe { T::atomic_cmpxchg(p, expected, replacement) })
     }

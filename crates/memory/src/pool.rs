@@ -59,6 +59,12 @@ pub struct PoolConfig {
     /// pages of the first `keep_resident_bytes` outside a mapped image are
     /// zeroed in place instead and the rest given back.
     pub keep_resident_bytes: usize,
+    /// Whether slots keep write marks (see
+    /// [`MemoryDefinition`](crate::MemoryDefinition)): a reset then
+    /// restores the pages the marks name, without reading the page tables,
+    /// unless a host took a mutable view or raw pointer of the memory.
+    /// Default `false`.
+    pub write_marks: bool,
 }
 
 impl PoolConfig {
@@ -70,7 +76,14 @@ impl PoolConfig {
             guard_before_bytes: DEFAULT_GUARD_BEFORE,
             guard_after_bytes: DEFAULT_GUARD_AFTER,
             keep_resident_bytes: 0,
+            write_marks: false,
         }
+    }
+
+    /// Sets [`write_marks`](Self::write_marks).
+    pub fn with_write_marks(mut self, on: bool) -> Self {
+        self.write_marks = on;
+        self
     }
 
     /// Sets [`keep_resident_bytes`](Self::keep_resident_bytes).
@@ -98,6 +111,7 @@ pub(crate) struct PoolInner {
     free: Mutex<Vec<FreeSlot>>,
     quarantined: AtomicUsize,
     keep_resident: usize,
+    write_marks: bool,
 }
 
 impl PoolInner {
@@ -167,6 +181,8 @@ pub(crate) struct FreeSlot {
     /// Resets of this slot still to come that restore every committed page
     /// without asking which were written (see `Reservation::restore`).
     pub(crate) blind_resets: u8,
+    /// The slot's write marks, made on its first lease that wants them.
+    pub(crate) marks: Option<crate::marks::WriteMarks>,
 }
 
 /// A pool of pre-reserved memory slots (see the module docs). Cheap to
@@ -252,11 +268,13 @@ impl MemoryPool {
                         committed: 0,
                         image: None,
                         blind_resets: 0,
+                        marks: None,
                     })
                     .collect(),
             ),
             quarantined: AtomicUsize::new(0),
             keep_resident: cfg.keep_resident_bytes,
+            write_marks: cfg.write_marks,
         })))
     }
 
@@ -314,6 +332,9 @@ impl MemoryPool {
             bytes: sizes.initial_bytes,
             source,
         };
+        if self.0.write_marks && res.marks_ptr().is_null() {
+            res.add_marks(self.0.slot_bytes).map_err(commit_err)?;
+        }
         if !keep_image {
             // SAFETY: a fresh lease: nothing refers into the slot.
             unsafe { res.drop_image() }.map_err(commit_err)?;

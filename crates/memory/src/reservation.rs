@@ -41,6 +41,12 @@ pub(crate) struct Reservation {
     /// A pool slot's count of coming resets that restore all committed
     /// pages without a scan (see [`Reservation::restore_written`]).
     blind_resets: u8,
+    /// Write marks (see `marks`), if this memory keeps them; a pool slot's
+    /// go back to the pool with it.
+    marks: Option<crate::marks::WriteMarks>,
+    /// Set when a host took a mutable view or raw pointer, after which the
+    /// marks may miss writes: the next reset reads the page tables.
+    untracked: std::sync::atomic::AtomicBool,
 }
 
 impl Reservation {
@@ -77,6 +83,8 @@ impl Reservation {
             image: None,
             image_id: None,
             blind_resets: 0,
+            marks: None,
+            untracked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -99,7 +107,52 @@ impl Reservation {
             image: slot.image.as_ref().map(|i| (i.offset(), i.len())),
             image_id: slot.image,
             blind_resets: slot.blind_resets,
+            marks: slot.marks,
+            untracked: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Gives an owned reservation write marks for a memory of at most
+    /// `max_bytes`.
+    pub(crate) fn add_marks(&mut self, max_bytes: usize) -> std::io::Result<()> {
+        self.marks = Some(crate::marks::WriteMarks::new(max_bytes)?);
+        Ok(())
+    }
+
+    /// Moves `old`'s marks and untracked state here (a memory that moved).
+    pub(crate) fn take_marks_from(&mut self, old: &mut Reservation) {
+        self.marks = old.marks.take();
+        self.untracked = std::sync::atomic::AtomicBool::new(old.untracked.load(Ordering::Relaxed));
+    }
+
+    /// The write marks' first byte, or null.
+    pub(crate) fn marks_ptr(&self) -> *mut u8 {
+        self.marks
+            .as_ref()
+            .map_or(std::ptr::null_mut(), crate::marks::WriteMarks::ptr)
+    }
+
+    /// Records that writes may have bypassed the marks (a mutable view or a
+    /// raw pointer was handed out).
+    pub(crate) fn set_untracked(&self) {
+        if self.marks.is_some() {
+            self.untracked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The written pages as the marks tell them (`None` if there are no
+    /// marks or they may have missed writes); clears the marks either way.
+    fn take_marks(&mut self) -> Option<Vec<(usize, usize)>> {
+        let committed = self.committed();
+        let untracked = self.untracked.swap(false, Ordering::Relaxed);
+        let marks = self.marks.as_mut()?;
+        if untracked {
+            marks.clear(committed);
+            return None;
+        }
+        let mut ranges = Vec::new();
+        marks.take(committed, crate::sys::host_page_size(), &mut ranges);
+        Some(ranges)
     }
 
     /// Removes any mapped image and makes the whole range inaccessible and
@@ -129,6 +182,9 @@ impl Reservation {
             }
         }
         let committed = self.committed();
+        if let Some(m) = self.marks.as_mut() {
+            m.clear(committed);
+        }
         // SAFETY: as above.
         unsafe { self.backing().reset(self.base_offset, committed, 0)? };
         self.committed.store(0, Ordering::Relaxed);
@@ -164,6 +220,7 @@ impl Reservation {
     /// No reference into the range may be live.
     unsafe fn clear_for_reuse(&mut self, keep: usize) -> std::io::Result<()> {
         let committed = self.committed();
+        let marked = self.take_marks();
         let (img_start, img_end) = match (&self.image, &self.image_id) {
             (Some((s, l)), Some(_)) => (*s, s + l),
             (None, _) => (committed, committed),
@@ -172,10 +229,12 @@ impl Reservation {
         #[cfg(all(target_os = "linux", not(any(all(test, loom), miri))))]
         if keep > 0 {
             // SAFETY: forwarded from the caller.
-            if let Some(done) = unsafe { self.restore_written(keep, img_start, img_end) } {
+            if let Some(done) = unsafe { self.restore_written(keep, img_start, img_end, marked) } {
                 return done;
             }
         }
+        #[cfg(not(all(target_os = "linux", not(any(all(test, loom), miri)))))]
+        drop(marked);
         let b = self.backing();
         if keep == 0 {
             // One call drops every page: anonymous ones read zero again,
@@ -213,6 +272,9 @@ impl Reservation {
     /// `keep`, the next [`BLIND_RESETS`] resets restore every committed
     /// page without a scan; then a scan checks again.
     ///
+    /// `marked`: the written pages as the write marks tell them, if they
+    /// can (then neither the scan nor the blind resets are needed).
+    ///
     /// `None` if the page tables cannot be read (the caller then uses the
     /// plain reset).
     ///
@@ -224,6 +286,7 @@ impl Reservation {
         keep: usize,
         img_start: usize,
         img_end: usize,
+        marked: Option<Vec<(usize, usize)>>,
     ) -> Option<std::io::Result<()>> {
         /// Resets that skip the scan after one found the slot mostly
         /// written.
@@ -232,7 +295,9 @@ impl Reservation {
         let page = crate::sys::host_page_size();
         let keep = keep & !(page - 1);
         let mut ranges = Vec::new();
-        if self.blind_resets > 0 && committed <= keep {
+        if let Some(marked) = marked {
+            ranges = marked;
+        } else if self.blind_resets > 0 && committed <= keep {
             self.blind_resets -= 1;
             ranges.push((0, committed));
         } else {
@@ -414,6 +479,7 @@ impl Drop for Reservation {
                     committed: self.committed(),
                     image: self.image_id.take(),
                     blind_resets: self.blind_resets,
+                    marks: self.marks.take(),
                 });
             } else {
                 pool.quarantine();

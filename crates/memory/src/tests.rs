@@ -976,3 +976,64 @@ fn resident_reset_adapts_to_dense_writers() {
         }
     }
 }
+
+/// With write marks, a pool slot's reset restores exactly the pages the
+/// marks name: a byte written through the raw base without a mark
+/// survives it (so the reset read the marks, not the page tables), and a
+/// marked one does not. A host's mutable view makes the next reset read
+/// the page tables, which finds everything.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_slot_with_write_marks_restores_the_marked_pages() {
+    let pool = MemoryPool::new(
+        &PoolConfig::new(1, 8 * PAGE)
+            .with_guards(PAGE, PAGE)
+            .with_keep_resident(1 << 20)
+            .with_write_marks(true),
+    )
+    .unwrap();
+    let cfg = MemoryConfig::new(2);
+    let raw_write = |m: &PooledMemory, at: usize, v: u8| {
+        // SAFETY: `at` is below the memory's length; nothing else refers
+        // to these bytes.
+        unsafe { def(m.definition()).base().add(at).write(v) }
+    };
+    {
+        let m = pool.allocate_with(&cfg).unwrap();
+        let d = def(m.definition());
+        assert!(!d.marks().is_null());
+        raw_write(&m, 5, 1);
+        raw_write(&m, PAGE + 7, 2);
+        d.mark_written(PAGE + 7, 1);
+    }
+    {
+        let mut m = pool.allocate_with(&cfg).unwrap();
+        assert_eq!((m.data()[5], m.data()[PAGE + 7]), (1, 0));
+        // A mutable view: the marks no longer tell every write.
+        m.data_mut()[9000] = 3;
+    }
+    let m = pool.allocate_with(&cfg).unwrap();
+    assert!(m.data().iter().all(|&b| b == 0), "the scan restores it all");
+}
+
+/// An owned memory's marks move with it when a grow moves it, so the
+/// definition's pointer to them stays valid.
+#[test]
+fn write_marks_survive_a_moving_grow() {
+    let mut mem = LinearMemory::new(
+        &small(1, Some(100))
+            .with_reservation(PAGE)
+            .with_may_move(true)
+            .with_write_marks(true),
+    )
+    .unwrap();
+    let marks = def(mem.definition()).marks();
+    assert!(!marks.is_null());
+    let base = mem.base_ptr();
+    mem.grow(10).unwrap();
+    assert_ne!(mem.base_ptr(), base, "the memory moved");
+    assert_eq!(def(mem.definition()).marks(), marks);
+    mem.write(9 * PAGE as u64, &[1]).unwrap();
+    // SAFETY: the marks cover every page of a 32-bit memory.
+    assert_eq!(unsafe { *marks.add(9 * PAGE >> crate::MARK_SHIFT) }, 1);
+}

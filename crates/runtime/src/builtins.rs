@@ -392,6 +392,7 @@ unsafe extern "C" fn memory_copy(
             // move or shrink).
             unsafe { std::ptr::copy(sp.add(off), dp.add(off), n) }
         })?;
+        o.memories[d].mark_written(dst, len);
         Ok(0)
     };
     // SAFETY: called by compiled code with its own vmctx.
@@ -410,6 +411,7 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, l
             // shared memories).
             unsafe { std::ptr::write_bytes(p.add(off), val as u8, n) }
         })?;
+        o.memories[m].mark_written(dst, len);
         Ok(0)
     };
     // SAFETY: called by compiled code with its own vmctx.

@@ -492,6 +492,12 @@ impl Engine {
                 config.async_stack_size, config.max_wasm_stack
             )));
         }
+        let mut config = config.clone();
+        if let crate::pooling::InstanceAllocationStrategy::Pooling(p) = &config.allocation {
+            // Marks pay only where a reset restores pages in place.
+            config.tunables.write_marks = p.write_marks && p.keep_resident_bytes > 0;
+        }
+        let config = &config;
         let compiler = Compiler::new(config.tunables.clone()).map_err(Error::from_compile)?;
         let pool = match &config.allocation {
             crate::pooling::InstanceAllocationStrategy::OnDemand => None,

@@ -709,6 +709,7 @@ const _: () = {
     assert!(
         weft_memory::MemoryDefinition::CURRENT_LENGTH_OFFSET == O::MEMORY_CURRENT_LENGTH as usize
     );
+    assert!(weft_memory::MemoryDefinition::MARKS_OFFSET == O::MEMORY_MARKS as usize);
     assert!(size_of::<weft_memory::MemoryDefinition>() == O::MEMORY_DEFINITION_SIZE as usize);
     assert!(size_of::<crate::global::VMGlobalCell>() == O::GLOBAL_SIZE as usize);
 };

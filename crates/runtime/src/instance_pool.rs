@@ -204,7 +204,8 @@ impl<T: Send + 'static> InstancePool<T> {
     /// the instantiation).
     pub fn get(&self) -> Result<PooledInstance<'_, T>> {
         let shared = &*self.shared;
-        let deadline = Instant::now() + shared.config.get_timeout;
+        // The clock is read only once this `get` has to wait.
+        let mut deadline = None;
         loop {
             if let Some(ready) = shared.take_idle() {
                 return Ok(self.guard(ready));
@@ -237,6 +238,7 @@ impl<T: Send + 'static> InstancePool<T> {
             let ready = shared.take_idle();
             let room = shared.live.load(Ordering::SeqCst) < max;
             let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + shared.config.get_timeout);
             let expired = now >= deadline;
             if ready.is_none() && !room && !expired {
                 drop(

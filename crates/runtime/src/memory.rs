@@ -72,7 +72,9 @@ impl MemoryData {
                 weft_memory::DEFAULT_GUARD_BEFORE,
                 usize::try_from(t.memory_guard_size).unwrap_or(usize::MAX),
             )
-            .with_may_move(t.memory_may_move);
+            .with_may_move(t.memory_may_move)
+            // Compiled code marks every store when the engine keeps marks.
+            .with_write_marks(t.write_marks);
         let cfg = match engine.inner.config.max_memory_size {
             Some(limit) => cfg.with_limiter(std::sync::Arc::new(
                 move |_current: usize, desired: usize, _max: Option<usize>| desired <= limit,
@@ -263,8 +265,19 @@ impl MemoryData {
         Ok(outcome.as_wasm_result())
     }
 
+    /// Marks `[offset, offset + len)` as written (after a builtin wrote it
+    /// through [`range_ptr`](Self::range_ptr); see
+    /// `weft_memory::MemoryDefinition`).
+    pub(crate) fn mark_written(&self, offset: u64, len: u64) {
+        if let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) {
+            // SAFETY: the definition lives as long as the memory.
+            unsafe { &*self.0.definition() }.mark_written(offset, len);
+        }
+    }
+
     /// The address of `[offset, offset + len)` if it lies within the
-    /// current length.
+    /// current length. A caller that writes there marks what it wrote
+    /// ([`mark_written`](Self::mark_written)).
     pub(crate) fn range_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {
         // SAFETY: the definition lives as long as the memory.
         let def = unsafe { &*self.0.definition() };

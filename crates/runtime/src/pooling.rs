@@ -62,6 +62,7 @@ pub struct PoolingAllocationConfig {
     pub(crate) max_memory_size: usize,
     pub(crate) max_core_instance_size: usize,
     pub(crate) keep_resident_bytes: usize,
+    pub(crate) write_marks: bool,
     pub(crate) total_stacks: usize,
 }
 
@@ -77,6 +78,7 @@ impl Default for PoolingAllocationConfig {
             max_memory_size: 1 << 32,
             max_core_instance_size: 1 << 20,
             keep_resident_bytes: 1 << 20,
+            write_marks: false,
             total_stacks: 1000,
         }
     }
@@ -161,6 +163,24 @@ impl PoolingAllocationConfig {
         /// `keep_resident_bytes` of the memory are zeroed in place instead.
         keep_resident_bytes: usize
     );
+    setter!(
+        /// Whether compiled code marks the pages it writes (default
+        /// `false`). Without marks, a reset that restores pages in place
+        /// (`keep_resident_bytes` > 0) asks the kernel which pages the
+        /// memory wrote: one system call per reset, about 1 µs on the
+        /// machine of `cargo bench -p weft --bench instantiate`, most of a
+        /// small instance's reset. With marks, every store to a 32-bit
+        /// memory also sets a byte in a side table (one shift, one add and
+        /// one store; `cargo xtask bench marks` measures what that costs),
+        /// and the reset reads the table instead: no system call. A host
+        /// that takes a mutable slice or raw pointer of the memory
+        /// (`Memory::data_mut`) makes that memory's next reset read the page
+        /// tables, as without marks; `Memory::write` and WASI mark what
+        /// they write. Choose it when requests are short and many, so that
+        /// the reset is a large part of each. Engine-wide: modules compiled
+        /// by the engine carry the marks.
+        write_marks: bool
+    );
 }
 
 /// How many of a pooling engine's slots are in use.
@@ -203,7 +223,8 @@ impl Pool {
         let guard = usize::try_from(tunables.memory_guard_size).unwrap_or(usize::MAX);
         let pool_cfg = weft_memory::PoolConfig::new(cfg.total_memories.max(1), slot)
             .with_guards(weft_memory::DEFAULT_GUARD_BEFORE, guard)
-            .with_keep_resident(cfg.keep_resident_bytes);
+            .with_keep_resident(cfg.keep_resident_bytes)
+            .with_write_marks(cfg.write_marks && cfg.keep_resident_bytes > 0);
         let memories = weft_memory::MemoryPool::new(&pool_cfg).map_err(|e| {
             Error::Resource(format!(
                 "cannot set aside {} memory slots of {slot} bytes: {e}",

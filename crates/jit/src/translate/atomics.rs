@@ -10,6 +10,7 @@ use cranelift_codegen::ir::{
 use weft_decoder::wasmparser::{MemArg, Operator};
 
 use super::FuncTranslator;
+use super::memory::Written;
 use crate::builtins::Builtin;
 use crate::error::CompileError;
 use crate::trap::TrapKind;
@@ -145,16 +146,28 @@ impl FuncTranslator<'_, '_> {
     /// (`MemoryOutOfBounds`: an explicit check, or a fault in the guard
     /// region recorded as a trap site on the atomic instruction itself).
     fn atomic_addr(&mut self, memarg: &MemArg, size: u32) -> Result<Value, CompileError> {
+        self.atomic_addr_for_store(memarg, size).map(|(a, _)| a)
+    }
+
+    /// [`atomic_addr`](Self::atomic_addr) for an access that writes: also
+    /// what `mark_written` needs after it.
+    fn atomic_addr_for_store(
+        &mut self,
+        memarg: &MemArg,
+        size: u32,
+    ) -> Result<(Value, Written), CompileError> {
         let mem = Self::memarg_memory(memarg)?;
         let mty = self.memory_type(mem);
+        let operand = self.peek();
         let index = self.pop_index(&mty);
         self.alignment_check(index, memarg.offset, size);
         let (addr, off) = self.bounds_checked_addr(mem, &mty, index, memarg.offset, size);
-        Ok(if off == 0 {
+        let addr = if off == 0 {
             addr
         } else {
             self.builder.ins().iadd_imm_s(addr, i64::from(off))
-        })
+        };
+        Ok((addr, Written::new(mem, operand, index, memarg.offset)))
     }
 
     /// The constant value of an address operand, looking through the
@@ -235,10 +248,11 @@ impl FuncTranslator<'_, '_> {
     /// `t.atomic.store{N}`: stores the low `access` bytes of the operand.
     fn op_atomic_store(&mut self, memarg: &MemArg, access: Type) -> Result<(), CompileError> {
         let v = self.pop();
-        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let (addr, written) = self.atomic_addr_for_store(memarg, access.bytes())?;
         let v = self.narrow(v, access);
         let f = self.heap_flags();
         self.builder.ins().atomic_store(f, v, addr);
+        self.mark_written(written);
         Ok(())
     }
 
@@ -251,10 +265,11 @@ impl FuncTranslator<'_, '_> {
         op: AtomicRmwOp,
     ) -> Result<(), CompileError> {
         let x = self.pop();
-        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let (addr, written) = self.atomic_addr_for_store(memarg, access.bytes())?;
         let x = self.narrow(x, access);
         let f = self.heap_flags();
         let old = self.builder.ins().atomic_rmw(access, f, op, addr, x);
+        self.mark_written(written);
         let old = self.zero_extend(old, ty);
         self.push(old);
         Ok(())
@@ -270,7 +285,7 @@ impl FuncTranslator<'_, '_> {
     ) -> Result<(), CompileError> {
         let replacement = self.pop();
         let expected = self.pop();
-        let addr = self.atomic_addr(memarg, access.bytes())?;
+        let (addr, written) = self.atomic_addr_for_store(memarg, access.bytes())?;
         let expected = self.narrow(expected, access);
         let replacement = self.narrow(replacement, access);
         let f = self.heap_flags();
@@ -278,6 +293,7 @@ impl FuncTranslator<'_, '_> {
             .builder
             .ins()
             .atomic_cas(f, addr, expected, replacement);
+        self.mark_written(written);
         let old = self.zero_extend(old, ty);
         self.push(old);
         Ok(())

@@ -3,7 +3,7 @@
 //! [`memory_access`]), `memory.size` and `memory.grow`.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{F32, F64, I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I16, I32, I64};
 use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
 use weft_decoder::MemoryType;
 use weft_decoder::wasmparser::{MemArg, MemArgTarget, Operator};
@@ -15,6 +15,29 @@ use crate::builtins::Builtin;
 use crate::error::CompileError;
 use crate::trap::TrapKind;
 use crate::vmoffsets::VMOffsets;
+
+/// Where a store went, for [`FuncTranslator::mark_written`].
+#[derive(Clone, Copy)]
+pub(super) struct Written {
+    mem: u32,
+    /// The address operand as the instruction found it (what identifies
+    /// "the same base" for `mark_written`).
+    operand: Value,
+    /// The address operand as an `i64`.
+    index: Value,
+    offset: u64,
+}
+
+impl Written {
+    pub(super) fn new(mem: u32, operand: Value, index: Value, offset: u64) -> Self {
+        Written {
+            mem,
+            operand,
+            index,
+            offset,
+        }
+    }
+}
 
 /// Size/sign of a narrow load.
 #[derive(Clone, Copy)]
@@ -149,10 +172,72 @@ impl FuncTranslator<'_, '_> {
         memarg: &MemArg,
         size: u32,
     ) -> Result<(Value, i32), CompileError> {
+        self.heap_addr_for_store(memarg, size)
+            .map(|(a, o, _)| (a, o))
+    }
+
+    /// [`heap_addr`](Self::heap_addr) for a store: also what
+    /// [`mark_written`](Self::mark_written) needs after it.
+    pub(super) fn heap_addr_for_store(
+        &mut self,
+        memarg: &MemArg,
+        size: u32,
+    ) -> Result<(Value, i32, Written), CompileError> {
         let mem = Self::memarg_memory(memarg)?;
         let mty = self.memory_type(mem);
+        let operand = self.peek();
         let index = self.pop_index(&mty);
-        Ok(self.bounds_checked_addr(mem, &mty, index, memarg.offset, size))
+        let (addr, off) = self.bounds_checked_addr(mem, &mty, index, memarg.offset, size);
+        Ok((addr, off, Written::new(mem, operand, index, memarg.offset)))
+    }
+
+    /// Marks the pages a store just made as written, when the engine keeps
+    /// write marks (see `Tunables::write_marks`): `0x0101_u16` at
+    /// `marks + ((index + offset) >> 12)` covers the page the access starts
+    /// in and the next, which an access of at most 16 bytes cannot pass.
+    /// Emitted after the store, so an out-of-bounds store has trapped
+    /// before: the page index is below the memory's length in pages.
+    pub(super) fn mark_written(&mut self, w: Written) {
+        let mty = self.memory_type(w.mem);
+        if !self.env.tunables.write_marks || mty.shared || mty.memory64 {
+            return;
+        }
+        // A mark made earlier in this block (so it ran before this store)
+        // for the same address operand and an offset `o <= w.offset` with
+        // `w.offset + 16 <= o + 4096` already covers this access: it
+        // marked the two pages from `(index + o) >> 12`, and this access
+        // ends below `index + o + 4096`.
+        let block = self.builder.current_block();
+        if self.marked.0 != block {
+            self.marked = (block, Vec::new());
+        }
+        if self.marked.1.iter().any(|&(m, i, o)| {
+            m == w.mem && i == w.operand && o <= w.offset && w.offset - o <= 4096 - 16
+        }) {
+            return;
+        }
+        // The last few are enough for the usual runs of stores off one
+        // base, and keep the search short in huge blocks.
+        if self.marked.1.len() == 16 {
+            self.marked.1.remove(0);
+        }
+        self.marked.1.push((w.mem, w.operand, w.offset));
+        let def = self.memory_def(w.mem);
+        let marks =
+            self.builder
+                .ins()
+                .load(I64, readonly_flags(), def, VMOffsets::MEMORY_MARKS as i32);
+        // A 32-bit index plus an offset below 2^32: no overflow.
+        let ea = if w.offset == 0 {
+            w.index
+        } else {
+            self.builder.ins().iadd_imm_s(w.index, w.offset as i64)
+        };
+        let page = self.builder.ins().ushr_imm_u(ea, 12);
+        let at = self.builder.ins().iadd(marks, page);
+        let both = self.builder.ins().iconst(I16, 0x0101);
+        let flags = MemFlagsData::trusted().with_alias_region(Some(self.marks_region));
+        self.builder.ins().store(flags, both, at, 0);
     }
 
     /// Checks an access of `size` bytes at `index + offset` (`index` an
@@ -252,7 +337,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(super) fn op_store(&mut self, memarg: &MemArg, size: u32) -> Result<(), CompileError> {
         let v = self.pop();
-        let (addr, off) = self.heap_addr(memarg, size)?;
+        let (addr, off, written) = self.heap_addr_for_store(memarg, size)?;
         let f = self.heap_flags();
         let full = self.builder.func.dfg.value_type(v).bytes();
         let ins = self.builder.ins();
@@ -263,6 +348,7 @@ impl FuncTranslator<'_, '_> {
             4 => ins.istore32(f, v, addr, off),
             _ => unreachable!("store width"),
         };
+        self.mark_written(written);
         Ok(())
     }
 

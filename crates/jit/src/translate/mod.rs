@@ -141,6 +141,10 @@ impl<'a> ModuleEnv<'a> {
             user_id: 2,
             description: "table elements".into(),
         });
+        let marks_region = func.dfg.alias_regions.insert(AliasRegionData {
+            user_id: 3,
+            description: "memory write marks".into(),
+        });
 
         let mut builder = FunctionBuilder::new(func, fctx);
         let entry = builder.create_block();
@@ -173,6 +177,8 @@ impl<'a> ModuleEnv<'a> {
             vmctx_region,
             heap_region,
             table_region,
+            marks_region,
+            marked: (None, Vec::new()),
             unwind: None,
             exn_area: None,
         };
@@ -273,6 +279,11 @@ struct FuncTranslator<'e, 'f> {
     vmctx_region: AliasRegion,
     heap_region: AliasRegion,
     table_region: AliasRegion,
+    /// Memory write marks (see `Tunables::write_marks`): only stored to.
+    marks_region: AliasRegion,
+    /// The write marks already made in the current block: `(memory,
+    /// index value, offset)` (see `mark_written`).
+    marked: (Option<cranelift_codegen::ir::Block>, Vec<(u32, Value, u64)>),
     /// Returns with an exception pending (see `exceptions.rs`); made when
     /// something may throw out of this function.
     unwind: Option<ir::Block>,
