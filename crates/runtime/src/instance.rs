@@ -393,6 +393,10 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
     let mut vmctx = VmctxBlock::new(offsets.vmctx_size() as usize);
     let vmctx_ptr = vmctx.ptr();
     let compiled = &module.inner.compiled;
+    // One growth each instead of doubling step by step (a fresh store, as
+    // an instance pool's reset makes, starts empty).
+    opaque.funcs.reserve(m.bodies.len());
+    opaque.funcref_index.reserve(m.bodies.len());
     for (i, body) in m.bodies.iter().enumerate() {
         let def = i as u32;
         let funcref_offset = offsets.func_ref(def);
