@@ -85,6 +85,48 @@ pub struct Tunables {
     /// (it costs a shift, an add and a store per store); pools use the marks
     /// to reset a memory without asking the kernel which pages were written.
     pub write_marks: bool,
+    /// Inline direct calls of small leaf functions: a defined function
+    /// whose translation has at most [`INLINE_MAX_INSTS`] instructions and
+    /// makes no direct call is copied into its callers (Cranelift's
+    /// inliner) instead of being called. Off by default.
+    pub inline_small_functions: bool,
+}
+
+/// The size limit of [`Tunables::inline_small_functions`], in Cranelift
+/// instructions of the callee's translation.
+pub const INLINE_MAX_INSTS: usize = 40;
+
+/// Directs Cranelift to inline direct calls of the functions in `bodies`
+/// (indexed by defined function; `None`: not inlined).
+struct SmallCallees<'a> {
+    bodies: &'a [Option<ir::Function>],
+}
+
+impl cranelift_codegen::inline::Inline for SmallCallees<'_> {
+    fn inline(
+        &mut self,
+        caller: &ir::Function,
+        _inst: ir::Inst,
+        opcode: ir::Opcode,
+        callee: ir::FuncRef,
+        _args: &[ir::Value],
+    ) -> cranelift_codegen::inline::InlineCommand<'_> {
+        use cranelift_codegen::inline::InlineCommand;
+        if opcode != ir::Opcode::Call {
+            return InlineCommand::KeepCall;
+        }
+        let ir::ExternalName::User(name) = &caller.dfg.ext_funcs[callee].name else {
+            return InlineCommand::KeepCall;
+        };
+        let name = &caller.params.user_named_funcs()[*name];
+        match self.bodies.get(name.index as usize) {
+            Some(Some(body)) if name.namespace == 0 => InlineCommand::Inline {
+                callee: std::borrow::Cow::Borrowed(body),
+                visit_callee: false,
+            },
+            _ => InlineCommand::KeepCall,
+        }
+    }
 }
 
 impl Default for Tunables {
@@ -100,6 +142,7 @@ impl Default for Tunables {
             consume_fuel: false,
             exceptions: true,
             write_marks: false,
+            inline_small_functions: false,
         }
     }
 }
@@ -272,6 +315,30 @@ impl Compiler {
         let env = crate::translate::ModuleEnv::new(self, module, offsets);
         // Job `j < n` is function `j`, job `n + i` its array trampoline.
         let jobs = 2 * num_defined;
+        // The bodies to inline, translated once up front.
+        let small: Vec<Option<ir::Function>> = if self.tunables.inline_small_functions {
+            let mut fctx = FunctionBuilderContext::new();
+            (0..num_defined)
+                .map(|j| {
+                    let mut f = ir::Function::new();
+                    let func_index = module.num_imported_funcs + j as u32;
+                    env.translate_function(func_index, &module.bodies[j], &mut f, &mut fctx)?;
+                    let leaf = f.layout.blocks().all(|b| {
+                        f.layout.block_insts(b).all(|i| {
+                            !matches!(
+                                f.dfg.insts[i].opcode(),
+                                ir::Opcode::Call
+                                    | ir::Opcode::ReturnCall
+                                    | ir::Opcode::ReturnCallIndirect
+                            )
+                        })
+                    });
+                    Ok((leaf && f.dfg.num_insts() <= INLINE_MAX_INSTS).then_some(f))
+                })
+                .collect::<Result<_, CompileError>>()?
+        } else {
+            Vec::new()
+        };
         let compile_job = |ctx: &mut Context,
                            fctx: &mut FunctionBuilderContext,
                            job: usize|
@@ -280,6 +347,14 @@ impl Compiler {
             if job < num_defined {
                 let func_index = module.num_imported_funcs + job as u32;
                 env.translate_function(func_index, &module.bodies[job], &mut ctx.func, fctx)?;
+                if !small.is_empty() {
+                    ctx.inline(SmallCallees { bodies: &small }).map_err(|e| {
+                        CompileError::Codegen {
+                            func: format!("wasm function {func_index} (inlining)"),
+                            message: e.to_string(),
+                        }
+                    })?;
+                }
                 self.finish(ctx, job as u32, format!("wasm function {func_index}"))
             } else {
                 let i = job - num_defined;
@@ -721,6 +796,53 @@ mod tests {
         call_first_function(&compiled, &mut values);
         assert_eq!(f32::from_bits(values[0] as u32), 2.0);
         assert_eq!(f64::from_bits(values[1] as u64), -4.0);
+    }
+
+    /// With `inline_small_functions`, a direct call of a small function
+    /// that calls nothing is compiled inline: the caller has no call
+    /// relocation left, a larger or calling callee keeps its call, and the
+    /// result is the same.
+    #[test]
+    fn small_leaf_callees_are_inlined_and_compute_the_same() {
+        let bytes = wat::parse_str(
+            r#"(module
+              (func $caller (param i32) (result i32)
+                (call $leaf (call $calls (local.get 0))))
+              (func $leaf (param i32) (result i32)
+                (i32.add (i32.mul (local.get 0) (i32.const 3)) (i32.const 1)))
+              (func $calls (param i32) (result i32) (call $leaf (local.get 0))))"#,
+        )
+        .unwrap();
+        let module = Module::decode(&bytes).unwrap();
+        let calls_in = |tunables: Tunables| {
+            let compiler = Compiler::new(tunables).unwrap();
+            let offsets = VMOffsets::new(&module);
+            let funcs = compiler.compile_funcs(&module, &offsets, 1).unwrap();
+            let calls: Vec<usize> = funcs[..3]
+                .iter()
+                .map(|f| {
+                    f.relocs
+                        .iter()
+                        .filter(|r| format!("{:?}", r.kind).contains("Call"))
+                        .count()
+                })
+                .collect();
+            let compiled = compiler.link_module(&module, offsets, funcs).unwrap();
+            let mut values = [5u128];
+            call_first_function(&compiled, &mut values);
+            (calls, values[0] as u32)
+        };
+        let plain = calls_in(Tunables::default());
+        let inlined = calls_in(Tunables {
+            inline_small_functions: true,
+            ..Tunables::default()
+        });
+        // 3 * (3 * 5 + 1) + 1 either way.
+        assert_eq!((plain.1, inlined.1), (49, 49));
+        assert_eq!(plain.0, [2, 0, 1], "calls before inlining");
+        // The caller keeps its call of $calls (which calls), and $calls
+        // and the caller no longer call $leaf.
+        assert_eq!(inlined.0, [1, 0, 0], "calls after inlining");
     }
 
     /// Calls defined function 0 of `compiled` through its `array_call`

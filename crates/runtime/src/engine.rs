@@ -384,6 +384,16 @@ impl Config {
         self
     }
 
+    /// Whether direct calls of small functions that call nothing are
+    /// compiled inline (the body copied into the caller) instead of as
+    /// calls; off by default. `cargo bench -p weft-cli --bench levers`
+    /// measures what it changes. A trap in an inlined function is reported
+    /// in the caller's frame.
+    pub fn inline_small_functions(&mut self, enable: bool) -> &mut Self {
+        self.tunables.inline_small_functions = enable;
+        self
+    }
+
     /// Whether compiled code counts fuel (`Store::set_fuel`); off by default.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.tunables.consume_fuel = enable;
