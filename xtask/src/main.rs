@@ -30,7 +30,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "fuzz TARGET|all [--time SECONDS] [--seed N]",
-        "fuzz weft (targets: decode, compile, run, differential, interrupt); a failing \
+        "fuzz weft (targets: decode, compile, run, differential, interrupt, reset); a failing \
          or crashing input is saved under crates/fuzz/regressions/",
     ),
     (

@@ -13,11 +13,18 @@
 //!   and on wasmi 1.x; results, traps and final memory must agree.
 //! - `interrupt`: the same modules with interruption checks off and on (and
 //!   epoch checks) must give the same results.
+//! - `reset`: wasm-smith modules (everything exported) in an `InstancePool`
+//!   of a pooling engine with write marks: after every export was called,
+//!   the reset instance's memory must be byte for byte a fresh one's (every
+//!   way compiled code writes memory must mark what it wrote).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use arbitrary::Unstructured;
-use weft::{Config, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val, ValType};
+use weft::{
+    Config, Engine, Extern, ExternType, Instance, InstanceAllocationStrategy, InstancePool,
+    InstancePoolConfig, Linker, Module, PoolingAllocationConfig, Store, Val, ValType,
+};
 
 /// A fuzz target: one input in, what it did out.
 pub type Target = fn(&[u8]) -> Outcome;
@@ -29,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("run", run),
     ("differential", differential),
     ("interrupt", interrupt),
+    ("reset", reset),
 ];
 
 /// What one input did.
@@ -84,6 +92,17 @@ fn smith_config(all: bool) -> wasm_smith::Config {
     }
 }
 
+/// A wasm-smith module from `data` with every item exported (so its memory
+/// can be read), made to terminate.
+fn smith_exported(data: &[u8]) -> Option<Vec<u8>> {
+    let mut u = Unstructured::new(data);
+    let mut cfg = smith_config(true);
+    cfg.export_everything = true;
+    let mut m = wasm_smith::Module::new(cfg, &mut u).ok()?;
+    m.ensure_termination(1_000).ok()?;
+    Some(m.to_bytes())
+}
+
 /// A wasm-smith module from `data`, made to terminate (a global fuel counter
 /// traps with `unreachable` when spent).
 fn smith(data: &[u8], all: bool, canonical_nans: bool) -> Option<Vec<u8>> {
@@ -103,6 +122,7 @@ pub fn module_of(target: &str, data: &[u8]) -> Option<Vec<u8>> {
         "compile" | "run" => smith(data, true, false),
         "differential" => smith(data, false, true),
         "interrupt" => smith(data, true, true),
+        "reset" => smith_exported(data),
         _ => None,
     }
 }
@@ -124,13 +144,24 @@ fn features() -> wasmparser::WasmFeatures {
 
 /// Engines shared by every input (creating one per input would dominate).
 fn engine(which: usize) -> &'static Engine {
-    static ENGINES: std::sync::OnceLock<[Engine; 4]> = std::sync::OnceLock::new();
+    static ENGINES: std::sync::OnceLock<[Engine; 5]> = std::sync::OnceLock::new();
     &ENGINES.get_or_init(|| {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_instances(8)
+            .total_memories(8)
+            .total_tables(8)
+            .max_memory_size(16 << 20)
+            .write_marks(true);
         [
             Engine::default(),
             Engine::new(Config::new().consume_fuel(true)).expect("config"),
             Engine::new(Config::new().interruptible(false)).expect("config"),
             Engine::new(Config::new().epoch_interruption(true)).expect("config"),
+            Engine::new(
+                Config::new().allocation_strategy(InstanceAllocationStrategy::Pooling(pooling)),
+            )
+            .expect("config"),
         ]
     })[which]
 }
@@ -440,6 +471,61 @@ pub fn interrupt(data: &[u8]) -> Outcome {
                 return Outcome::Skipped;
             }
             return Outcome::Failed("results differ with interruption checks on".into());
+        }
+    }
+    Outcome::Ok
+}
+
+/// A pooled instance reset by its write marks has a fresh instance's
+/// memory, whatever the module's code wrote (and however its calls ended).
+pub fn reset(data: &[u8]) -> Outcome {
+    let Some(bytes) = smith_exported(data) else {
+        return Outcome::Skipped;
+    };
+    // Modules beyond the pool's limits (several tables, say) are refused
+    // by design.
+    let Ok(module) = Module::new(engine(4), &bytes) else {
+        return Outcome::Skipped;
+    };
+    let Ok(pre) = Linker::new().instantiate_pre(&module) else {
+        return Outcome::Skipped;
+    };
+    let mut cfg = InstancePoolConfig::default();
+    cfg.max_size(1);
+    let pool = InstancePool::new(pre, cfg, || ());
+    let mut fresh = None;
+    for round in 0..3 {
+        // A start function that traps makes no instance: nothing to check.
+        let Ok(mut g) = pool.get() else {
+            return Outcome::Skipped;
+        };
+        let (store, instance) = g.parts();
+        let memory = memory_of(store, &instance, &module);
+        match &fresh {
+            None => fresh = Some(memory),
+            Some(f) if *f != memory => {
+                let at = f.iter().zip(&memory).position(|(a, b)| a != b);
+                return Outcome::Failed(format!(
+                    "after reset {round}, memory differs from a fresh instance's (length {} vs {}, first differing byte {at:?})",
+                    memory.len(),
+                    f.len()
+                ));
+            }
+            Some(_) => {}
+        }
+        let mut exports: Vec<_> = module.exports().collect();
+        exports.sort_by_key(|e| e.name());
+        for export in exports {
+            let ExternType::Func(ty) = export.ty() else {
+                continue;
+            };
+            let args = args_for(ty.params());
+            let f = instance
+                .get_func(&mut *store, export.name())
+                .expect("exported");
+            let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
+            // Traps, exceptions and errors all end in a reset too.
+            let _ = f.call(&mut *store, &args, &mut results);
         }
     }
     Outcome::Ok

@@ -1035,5 +1035,5 @@ fn write_marks_survive_a_moving_grow() {
     assert_eq!(def(mem.definition()).marks(), marks);
     mem.write(9 * PAGE as u64, &[1]).unwrap();
     // SAFETY: the marks cover every page of a 32-bit memory.
-    assert_eq!(unsafe { *marks.add(9 * PAGE >> crate::MARK_SHIFT) }, 1);
+    assert_eq!(unsafe { *marks.add((9 * PAGE) >> crate::MARK_SHIFT) }, 1);
 }
