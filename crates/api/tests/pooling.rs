@@ -290,10 +290,11 @@ proptest! {
     /// Slot accounting: whatever happens to instances (calls, traps, host
     /// errors and panics, interrupts, stores dropped, pool gets, returns
     /// with reset, discards), the pooling allocator's in-use counts equal
-    /// the instances that exist, and every slot is free at the end.
+    /// the instances that exist, and every slot is free at the end (with
+    /// and without write marks).
     #[test]
-    fn every_slot_comes_back(ops in proptest::collection::vec(op(), 1..40)) {
-        let engine = pooling(|p| { p.total_instances(5).total_memories(5).total_tables(5); });
+    fn every_slot_comes_back(ops in proptest::collection::vec(op(), 1..40), marks in any::<bool>()) {
+        let engine = pooling(|p| { p.total_instances(5).total_memories(5).total_tables(5).write_marks(marks); });
         let pre = counter_pre(&engine);
         let mut pool_cfg = InstancePoolConfig::default();
         pool_cfg.max_size(2).get_timeout(Duration::ZERO);
