@@ -1,148 +1,33 @@
 //! Code generation levers (issue #18): `cargo bench -p weft-cli --bench
 //! levers`.
 //!
-//! Runs the C programs of `tests/programs/bench_*.c` (built as for `cargo
-//! bench -p weft-cli --bench programs`) in process through weft-wasi under
-//! the default engine and under engines that each change one code
-//! generation setting, alternating the order round by round, and reports
-//! each lever's median run time as a ratio to the default, with the
-//! geometric mean. A lever that makes weft faster here moves weft's ratio
-//! to Wasmtime (`cargo xtask bench --compare -- --programs`) by as much.
-//! Needs clang and wasi-libc; without them it says so and exits.
-//! `--quick`: fewer rounds.
+//! Runs the C programs of `tests/programs/bench_*.c` in process under the
+//! default engine and under engines that each change one code generation
+//! setting (see `in_process/mod.rs`), and reports each lever's run time as a
+//! ratio to the default, with the geometric mean. A lever that makes weft
+//! faster here moves weft's ratio to Wasmtime (`cargo xtask bench --compare
+//! -- --programs`) by as much. Needs clang and wasi-libc; without them it
+//! says so and exits. `--quick`: fewer rounds.
 
 #[path = "build_c.rs"]
 mod build_c;
+#[path = "in_process/mod.rs"]
+mod in_process;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use weft::{Config, Engine};
 
-use weft::{Config, Engine, InstancePre, Linker, Module, Store};
-
-/// The default engine first, then one engine per lever.
-fn engines() -> Vec<(&'static str, Engine)> {
+fn main() {
     let mut inline = Config::new();
     inline.inline_small_functions(true);
     let mut no_poll = Config::new();
     no_poll.interruptible(false);
-    [
+    let engines: Vec<(&str, Engine)> = [
         ("default", Config::new()),
         ("inline small functions", inline),
         ("no interrupt polls (reference)", no_poll),
     ]
     .into_iter()
     .map(|(name, c)| (name, Engine::new(&c).expect("engine")))
-    .collect()
-}
-
-/// `_start` in a fresh store with stdout captured: the time and the output.
-fn run(pre: &InstancePre<weft_wasi::WasiCtx>, engine: &Engine) -> (Duration, Vec<u8>) {
-    let out = weft_wasi::OutputPipe::new();
-    let ctx = weft_wasi::WasiCtxBuilder::new().stdout(out.clone()).build();
-    let t = Instant::now();
-    let mut store = Store::new(engine, ctx);
-    let inst = pre.instantiate(&mut store).expect("instantiates");
-    let start = inst
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .expect("_start");
-    if let Err(e) = start.call(&mut store, ()) {
-        assert_eq!(weft_wasi::I32Exit::from_error(&e), Some(0), "{e}");
-    }
-    drop(store);
-    (t.elapsed(), out.contents())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let rounds = if quick { 3 } else { 9 };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs");
-    let out = std::env::temp_dir().join(format!("weft-levers-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("temp dir");
-    let mut names: Vec<String> = std::fs::read_dir(&root)
-        .expect("tests/programs")
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            (name.starts_with("bench_") && name.ends_with(".c")).then_some(name)
-        })
-        .collect();
-    names.sort();
-    let engines = engines();
-    let n = engines.len();
-    // Per program: the median time under each engine.
-    let mut rows: Vec<(String, Vec<Duration>)> = Vec::new();
-    for name in &names {
-        let wasm = out.join(name.replace(".c", ".wasm"));
-        if let Err(e) = build_c::compile(&root.join(name), &wasm, true) {
-            println!(
-                "skipped: cannot build {name} for wasm32-wasi (clang and wasi-libc needed): {e}"
-            );
-            let _ = std::fs::remove_dir_all(&out);
-            return;
-        }
-        let bytes = std::fs::read(&wasm).expect("built module");
-        let pres: Vec<InstancePre<weft_wasi::WasiCtx>> = engines
-            .iter()
-            .map(|(_, e)| {
-                let mut linker = Linker::new();
-                weft_wasi::add_to_linker(&mut linker, |c| c).expect("wasi");
-                let module = Module::new(e, &bytes).expect("compiles");
-                linker.instantiate_pre(&module).expect("links")
-            })
-            .collect();
-        let mut times = vec![Vec::new(); n];
-        let mut outputs = vec![Vec::new(); n];
-        for r in 0..rounds {
-            for k in 0..n {
-                // Rotate the order so no engine always runs first.
-                let i = (k + r) % n;
-                let (d, o) = run(&pres[i], &engines[i].1);
-                times[i].push(d);
-                outputs[i] = o;
-            }
-        }
-        for (i, o) in outputs.iter().enumerate() {
-            assert_eq!(
-                o, &outputs[0],
-                "{name}: \"{}\" printed other output than the default",
-                engines[i].0
-            );
-        }
-        rows.push((name.clone(), times.into_iter().map(median).collect()));
-    }
-    let _ = std::fs::remove_dir_all(&out);
-    println!(
-        "\ncode generation levers: C programs in process (weft-wasi), median of {rounds} rounds (engine order rotated), run time as a ratio to the default engine"
-    );
-    print!("| program | default |");
-    for (name, _) in &engines[1..] {
-        print!(" {name} |");
-    }
-    println!();
-    println!("|---|---:|{}", "---:|".repeat(n - 1));
-    let mut logs = vec![0.0; n];
-    for (name, t) in &rows {
-        print!(
-            "| {} | {:.1} ms |",
-            name.trim_end_matches(".c"),
-            t[0].as_secs_f64() * 1e3
-        );
-        for i in 1..n {
-            let r = t[i].as_secs_f64() / t[0].as_secs_f64();
-            logs[i] += r.ln();
-            print!(" {r:.3}× |");
-        }
-        println!();
-    }
-    if !rows.is_empty() {
-        print!("| geomean | |");
-        for l in &logs[1..] {
-            print!(" {:.3}× |", (l / rows.len() as f64).exp());
-        }
-        println!();
-    }
+    .collect();
+    in_process::compare_engines("code generation levers", &engines);
 }

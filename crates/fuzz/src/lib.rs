@@ -249,28 +249,42 @@ fn run_exports(engine: &Engine, bytes: &[u8], fuel: bool) -> Result<(Calls, Vec<
         Err(e) => return Err(format!("instantiate: {e}")),
     };
     let mut calls = Vec::new();
-    // In name order: calls share the instance's state, and the oracle is
-    // called in the same order.
+    for (name, r) in call_exports(&mut store, &instance, &module) {
+        let r = match r {
+            Ok(results) => Ok(results.iter().map(raw).collect()),
+            Err(weft::Error::Trap(t)) => Err(t.message().to_string()),
+            Err(weft::Error::Exception(_)) => Err("uncaught exception".to_string()),
+            Err(e) => return Err(format!("call {name}: {e}")),
+        };
+        calls.push((name, r));
+    }
+    Ok((calls, memory_of(&mut store, &instance, &module)))
+}
+
+/// Calls every exported function of `instance` with default arguments, in
+/// name order (calls share the instance's state, and every runner and
+/// oracle calls them in the same order): each one's name and results.
+fn call_exports(
+    store: &mut Store<()>,
+    instance: &Instance,
+    module: &Module,
+) -> Vec<(String, weft::Result<Vec<Val>>)> {
     let mut exports: Vec<_> = module.exports().collect();
     exports.sort_by_key(|e| e.name());
+    let mut out = Vec::new();
     for export in exports {
         let ExternType::Func(ty) = export.ty() else {
             continue;
         };
         let args = args_for(ty.params());
         let f = instance
-            .get_func(&mut store, export.name())
+            .get_func(&mut *store, export.name())
             .expect("exported");
         let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
-        let r = match f.call(&mut store, &args, &mut results) {
-            Ok(()) => Ok(results.iter().map(raw).collect()),
-            Err(weft::Error::Trap(t)) => Err(t.message().to_string()),
-            Err(weft::Error::Exception(_)) => Err("uncaught exception".to_string()),
-            Err(e) => return Err(format!("call {}: {e}", export.name())),
-        };
-        calls.push((export.name().to_string(), r));
+        let r = f.call(&mut *store, &args, &mut results).map(|()| results);
+        out.push((export.name().to_string(), r));
     }
-    Ok((calls, memory_of(&mut store, &instance, &module)))
+    out
 }
 
 fn memory_of(store: &mut Store<()>, instance: &Instance, module: &Module) -> Vec<u8> {
@@ -513,20 +527,8 @@ pub fn reset(data: &[u8]) -> Outcome {
             }
             Some(_) => {}
         }
-        let mut exports: Vec<_> = module.exports().collect();
-        exports.sort_by_key(|e| e.name());
-        for export in exports {
-            let ExternType::Func(ty) = export.ty() else {
-                continue;
-            };
-            let args = args_for(ty.params());
-            let f = instance
-                .get_func(&mut *store, export.name())
-                .expect("exported");
-            let mut results: Vec<Val> = ty.results().iter().map(Val::default_for).collect();
-            // Traps, exceptions and errors all end in a reset too.
-            let _ = f.call(&mut *store, &args, &mut results);
-        }
+        // Traps, exceptions and errors all end in a reset too.
+        let _ = call_exports(store, &instance, &module);
     }
     Outcome::Ok
 }
