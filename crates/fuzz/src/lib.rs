@@ -95,20 +95,22 @@ fn smith_config(all: bool) -> wasm_smith::Config {
 /// A wasm-smith module from `data` with every item exported (so its memory
 /// can be read), made to terminate.
 fn smith_exported(data: &[u8]) -> Option<Vec<u8>> {
-    let mut u = Unstructured::new(data);
     let mut cfg = smith_config(true);
     cfg.export_everything = true;
-    let mut m = wasm_smith::Module::new(cfg, &mut u).ok()?;
-    m.ensure_termination(1_000).ok()?;
-    Some(m.to_bytes())
+    smith_with(data, cfg)
 }
 
 /// A wasm-smith module from `data`, made to terminate (a global fuel counter
 /// traps with `unreachable` when spent).
 fn smith(data: &[u8], all: bool, canonical_nans: bool) -> Option<Vec<u8>> {
-    let mut u = Unstructured::new(data);
     let mut cfg = smith_config(all);
     cfg.canonicalize_nans = canonical_nans;
+    smith_with(data, cfg)
+}
+
+/// A wasm-smith module from `data` under `cfg`, made to terminate.
+fn smith_with(data: &[u8], cfg: wasm_smith::Config) -> Option<Vec<u8>> {
+    let mut u = Unstructured::new(data);
     let mut m = wasm_smith::Module::new(cfg, &mut u).ok()?;
     m.ensure_termination(1_000).ok()?;
     Some(m.to_bytes())
