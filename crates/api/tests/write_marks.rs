@@ -199,3 +199,64 @@ fn every_writer_is_undone_with_and_without_marks() {
         }
     }
 }
+
+/// A `memory.fill` (or `memory.copy`) that an interrupt stops after its
+/// first chunk has written part of its range: that part is reset too.
+#[test]
+fn an_interrupted_bulk_write_is_reset_too() {
+    // Bulk writes go in 16 MiB chunks, with an interrupt check between
+    // them: a 32 MiB memory and writes longer than one chunk.
+    const FILLER: &str = r#"(module
+      (import "host" "stop" (func $stop))
+      (memory (export "mem") 512)
+      (func (export "fill")
+        (call $stop)
+        (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 0x1800000)))
+      (func (export "copy")
+        (memory.fill (i32.const 0x1000000) (i32.const 0xcd) (i32.const 0x1000000))
+        (call $stop)
+        ;; Forward: the first chunk copies [8, 24) MiB, half of it 0xcd,
+        ;; over [0, 16) MiB.
+        (memory.copy (i32.const 0) (i32.const 0x800000) (i32.const 0x1800000))))"#;
+    let mut p = PoolingAllocationConfig::default();
+    p.total_instances(2)
+        .total_memories(2)
+        .total_tables(2)
+        .max_memory_size(64 << 20)
+        .keep_resident_bytes(1 << 20)
+        .write_marks(true);
+    let mut c = Config::new();
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    let engine = Engine::new(&c).unwrap();
+    let module = Module::new(&engine, FILLER).unwrap();
+    let mut linker = Linker::<()>::new();
+    linker
+        .func_wrap("host", "stop", |caller: weft::Caller<'_, ()>| {
+            caller.interrupt_handle().interrupt();
+        })
+        .unwrap();
+    let pre = linker.instantiate_pre(&module).unwrap();
+    let mut cfg = InstancePoolConfig::default();
+    cfg.max_size(1);
+    let pool = InstancePool::new(pre, cfg, || ());
+    for name in ["fill", "copy", "fill"] {
+        let mut g = pool.get().unwrap();
+        let (store, inst) = g.parts();
+        assert!(
+            memory(store, inst).iter().all(|&b| b == 0),
+            "before {name}: a reused instance's memory is not a fresh one's"
+        );
+        let f = inst.get_typed_func::<(), ()>(&mut *store, name).unwrap();
+        let e = f.call(&mut *store, ()).unwrap_err();
+        assert!(
+            matches!(&e, weft::Error::Trap(t) if t.kind() == weft::TrapKind::Interrupt),
+            "{name}: {e}"
+        );
+        let mem = memory(store, inst);
+        let written = mem.iter().filter(|&&b| b != 0).count();
+        assert!(
+            written > 0 && written < mem.len(),
+            "{name} stopped part of the way: {written} bytes written"
+        );
+    }
+}

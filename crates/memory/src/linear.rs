@@ -369,6 +369,13 @@ impl LinearMemory {
         self.data_mut_marked_by_caller()
     }
 
+    /// Makes the next reset of this memory read the page tables instead of
+    /// trusting its write marks (a write may have missed them: a store cut
+    /// short by a fault, say). Nothing happens without marks.
+    pub fn untrack(&self) {
+        self.res.set_untracked();
+    }
+
     /// `data_mut` for this crate's writers that mark what they write.
     fn data_mut_marked_by_caller(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and `&mut self` makes this the only reference.

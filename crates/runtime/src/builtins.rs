@@ -376,6 +376,9 @@ unsafe extern "C" fn memory_copy(
         let dp = o.memories[d]
             .range_ptr(dst, len)
             .ok_or(TrapKind::MemoryOutOfBounds)?;
+        // Marked before the copy: an interrupt between chunks leaves part
+        // of it done, and that part must be reset too.
+        o.memories[d].mark_written(dst, len);
         chunked(o, len as usize, |off, n, total| {
             // Copy backwards when the destination is above the source,
             // so overlapping chunks read bytes not yet overwritten.
@@ -392,7 +395,6 @@ unsafe extern "C" fn memory_copy(
             // move or shrink).
             unsafe { std::ptr::copy(sp.add(off), dp.add(off), n) }
         })?;
-        o.memories[d].mark_written(dst, len);
         Ok(0)
     };
     // SAFETY: called by compiled code with its own vmctx.
@@ -405,13 +407,14 @@ unsafe extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, l
         let p = o.memories[m]
             .range_ptr(dst, len)
             .ok_or(TrapKind::MemoryOutOfBounds)?;
+        // Marked first, as for `memory_copy`.
+        o.memories[m].mark_written(dst, len);
         chunked(o, len as usize, |off, n, _| {
             // SAFETY: the range was checked against the current length
             // and each chunk lies within it (see `memory_copy` for
             // shared memories).
             unsafe { std::ptr::write_bytes(p.add(off), val as u8, n) }
         })?;
-        o.memories[m].mark_written(dst, len);
         Ok(0)
     };
     // SAFETY: called by compiled code with its own vmctx.

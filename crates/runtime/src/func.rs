@@ -609,6 +609,14 @@ pub(crate) fn invoke(
     // exception before their code runs; cleared for certain).
     opaque.take_pending_exception();
     let mut kind = info.kind;
+    if kind == TrapKind::MemoryOutOfBounds {
+        // A store that faulted across a memory's end may have written the
+        // bytes below it (some CPUs write part of an access that faults)
+        // without marking them: the next resets read the page tables.
+        for m in &opaque.memories {
+            m.untrack();
+        }
+    }
     // An interrupt stops calls at the next prologue by raising the stack
     // limit (see `VMStoreContext::interrupt`).
     if kind == TrapKind::StackOverflow && opaque.vmstore.is_interrupted() {

@@ -265,6 +265,15 @@ impl MemoryData {
         Ok(outcome.as_wasm_result())
     }
 
+    /// See `weft_memory::LinearMemory::untrack`.
+    pub(crate) fn untrack(&self) {
+        match &self.0 {
+            weft_memory::Memory::Linear(m) => m.untrack(),
+            weft_memory::Memory::Pooled(m) => m.untrack(),
+            _ => {}
+        }
+    }
+
     /// Marks `[offset, offset + len)` as written (after a builtin wrote it
     /// through [`range_ptr`](Self::range_ptr); see
     /// `weft_memory::MemoryDefinition`).
