@@ -192,11 +192,17 @@ impl MemoryDefinition {
             return;
         }
         let (first, last) = (offset >> MARK_SHIFT, (end - 1) >> MARK_SHIFT);
-        // SAFETY: the marks cover one byte per 4 KiB of the largest length
-        // the memory can have, plus one, so `first..=last` (below the
-        // current length) is inside them; marks are plain bytes that only
-        // the memory's user (this thread) and its reset (after it) write.
-        unsafe { std::ptr::write_bytes(marks.add(first), 1, last - first + 1) };
+        for page in first..=last {
+            // SAFETY: the marks cover one byte per 4 KiB of the largest
+            // length the memory can have, plus one, so `page` (below the
+            // current length's) is inside them, and they live as long as
+            // the memory. An atomic store: this is a `Sync` type, so two
+            // threads may mark at once without a data race.
+            unsafe {
+                (*marks.add(page).cast::<std::sync::atomic::AtomicU8>())
+                    .store(1, std::sync::atomic::Ordering::Relaxed)
+            };
+        }
     }
 
     /// The current base address.

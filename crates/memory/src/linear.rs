@@ -194,10 +194,19 @@ impl LinearMemory {
                 bytes: sizes.initial_bytes,
                 source,
             })?;
+        // Compiled code marks stores to 32-bit memories only: a 64-bit
+        // memory in a slot that has marks shows compiled code none, and its
+        // resets read the page tables.
+        let marks = if cfg.index64 {
+            res.set_untracked();
+            std::ptr::null_mut()
+        } else {
+            res.marks_ptr()
+        };
         let def = Box::new(MemoryDefinition::with_marks(
             res.base(),
             sizes.initial_bytes,
-            res.marks_ptr(),
+            marks,
         ));
         Ok(LinearMemory {
             def,
@@ -481,7 +490,10 @@ impl LinearMemory {
     /// valid and stable for the memory's whole life (even if the
     /// `LinearMemory` value is moved); grow keeps it current.
     ///
-    /// Writing through it is not allowed; reading `base` and
+    /// Writing the definition is not allowed (writing the memory's bytes
+    /// through `base` is; with write marks, such a writer must mark what it
+    /// wrote with [`MemoryDefinition::mark_written`], or the next reset of
+    /// a pool slot will not restore it). Reading `base` and
     /// `current_length` is, at any time from the owning thread. A moving
     /// memory changes `base` during [`grow`](Self::grow).
     pub fn definition(&self) -> *mut MemoryDefinition {

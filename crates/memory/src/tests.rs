@@ -1037,3 +1037,31 @@ fn write_marks_survive_a_moving_grow() {
     // SAFETY: the marks cover every page of a 32-bit memory.
     assert_eq!(unsafe { *marks.add((9 * PAGE) >> crate::MARK_SHIFT) }, 1);
 }
+
+/// Compiled code marks no 64-bit memory's stores, so a 64-bit memory in a
+/// slot with write marks shows none and its reset reads the page tables:
+/// a byte written through the raw base does not survive it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_64_bit_memory_in_a_slot_with_marks_is_reset_by_the_page_tables() {
+    let pool = MemoryPool::new(
+        &PoolConfig::new(1, 8 * PAGE)
+            .with_guards(PAGE, PAGE)
+            .with_keep_resident(1 << 20)
+            .with_write_marks(true),
+    )
+    .unwrap();
+    for index64 in [false, true] {
+        let cfg = MemoryConfig::new(2).with_index64(index64);
+        let m = pool.allocate_with(&cfg).unwrap();
+        assert_eq!(def(m.definition()).marks().is_null(), index64);
+        // SAFETY: byte 100 is below the memory's length; nothing else
+        // refers to it.
+        unsafe { def(m.definition()).base().add(100).write(7) };
+        drop(m);
+        let m = pool.allocate_with(&cfg).unwrap();
+        // Unmarked: a 32-bit memory's reset trusts its marks and leaves the
+        // byte (what compiled code never does: it marks every store).
+        assert_eq!(m.data()[100], if index64 { 0 } else { 7 });
+    }
+}

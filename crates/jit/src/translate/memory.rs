@@ -236,7 +236,11 @@ impl FuncTranslator<'_, '_> {
         let page = self.builder.ins().ushr_imm_u(ea, 12);
         let at = self.builder.ins().iadd(marks, page);
         let both = self.builder.ins().iconst(I16, 0x0101);
-        let flags = MemFlagsData::trusted().with_alias_region(Some(self.marks_region));
+        // Not `trusted()`: that also claims alignment, and `marks + page`
+        // is odd half the time.
+        let flags = MemFlagsData::new()
+            .with_notrap()
+            .with_alias_region(Some(self.marks_region));
         self.builder.ins().store(flags, both, at, 0);
     }
 
