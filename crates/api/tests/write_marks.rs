@@ -75,11 +75,17 @@ const KINDS: [&str; 17] = [
 ];
 
 fn engine(write_marks: bool) -> Engine {
+    engine_with(write_marks, 1 << 20)
+}
+
+/// A pooling engine with a 1 MiB resident budget and memories of at most
+/// `max_memory` bytes.
+fn engine_with(write_marks: bool, max_memory: usize) -> Engine {
     let mut p = PoolingAllocationConfig::default();
     p.total_instances(4)
         .total_memories(4)
         .total_tables(4)
-        .max_memory_size(1 << 20)
+        .max_memory_size(max_memory)
         .keep_resident_bytes(1 << 20)
         .write_marks(write_marks);
     let mut c = Config::new();
@@ -218,16 +224,7 @@ fn an_interrupted_bulk_write_is_reset_too() {
         ;; Forward: the first chunk copies [8, 24) MiB, half of it 0xcd,
         ;; over [0, 16) MiB.
         (memory.copy (i32.const 0) (i32.const 0x800000) (i32.const 0x1800000))))"#;
-    let mut p = PoolingAllocationConfig::default();
-    p.total_instances(2)
-        .total_memories(2)
-        .total_tables(2)
-        .max_memory_size(64 << 20)
-        .keep_resident_bytes(1 << 20)
-        .write_marks(true);
-    let mut c = Config::new();
-    c.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-    let engine = Engine::new(&c).unwrap();
+    let engine = engine_with(true, 64 << 20);
     let module = Module::new(&engine, FILLER).unwrap();
     let mut linker = Linker::<()>::new();
     linker

@@ -977,6 +977,18 @@ fn resident_reset_adapts_to_dense_writers() {
     }
 }
 
+/// A one-slot pool with write marks and a 1 MiB resident budget.
+#[cfg(target_os = "linux")]
+fn marks_pool() -> MemoryPool {
+    MemoryPool::new(
+        &PoolConfig::new(1, 8 * PAGE)
+            .with_guards(PAGE, PAGE)
+            .with_keep_resident(1 << 20)
+            .with_write_marks(true),
+    )
+    .unwrap()
+}
+
 /// With write marks, a pool slot's reset restores exactly the pages the
 /// marks name: a byte written through the raw base without a mark
 /// survives it (so the reset read the marks, not the page tables), and a
@@ -985,13 +997,7 @@ fn resident_reset_adapts_to_dense_writers() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_slot_with_write_marks_restores_the_marked_pages() {
-    let pool = MemoryPool::new(
-        &PoolConfig::new(1, 8 * PAGE)
-            .with_guards(PAGE, PAGE)
-            .with_keep_resident(1 << 20)
-            .with_write_marks(true),
-    )
-    .unwrap();
+    let pool = marks_pool();
     let cfg = MemoryConfig::new(2);
     let raw_write = |m: &PooledMemory, at: usize, v: u8| {
         // SAFETY: `at` is below the memory's length; nothing else refers
@@ -1044,13 +1050,7 @@ fn write_marks_survive_a_moving_grow() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_64_bit_memory_in_a_slot_with_marks_is_reset_by_the_page_tables() {
-    let pool = MemoryPool::new(
-        &PoolConfig::new(1, 8 * PAGE)
-            .with_guards(PAGE, PAGE)
-            .with_keep_resident(1 << 20)
-            .with_write_marks(true),
-    )
-    .unwrap();
+    let pool = marks_pool();
     for index64 in [false, true] {
         let cfg = MemoryConfig::new(2).with_index64(index64);
         let m = pool.allocate_with(&cfg).unwrap();
