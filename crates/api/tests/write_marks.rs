@@ -174,7 +174,9 @@ proptest! {
 }
 
 /// Every writer in turn, 50 rounds, with and without marks: the same
-/// writes come back fresh whichever way the reset finds them.
+/// writes come back fresh whichever way the reset finds them. The host's
+/// mutable view writes on odd rounds only, so that with marks the even
+/// rounds' resets go by the marks and the odd ones by the page tables.
 #[test]
 fn every_writer_is_undone_with_and_without_marks() {
     for marks in [false, true] {
@@ -193,7 +195,10 @@ fn every_writer_is_undone_with_and_without_marks() {
             let mut g = pool.get().unwrap();
             let (store, inst) = g.parts();
             assert!(memory(store, inst) == fresh, "round {round}, marks {marks}");
-            for kind in 0..KINDS.len() {
+            for (kind, name) in KINDS.iter().enumerate() {
+                if *name == "host Memory::data_mut" && round % 2 == 0 {
+                    continue;
+                }
                 write(
                     store,
                     inst,

@@ -171,8 +171,9 @@ impl PoolingAllocationConfig {
         /// machine of `cargo bench -p weft --bench instantiate`, most of a
         /// small instance's reset. With marks, every store to a 32-bit
         /// memory also sets a byte in a side table (one shift, one add and
-        /// one store; `cargo xtask bench marks` measures what that costs),
-        /// and the reset reads the table instead: no system call. A host
+        /// one store; `cargo bench -p weft-cli --bench write_marks` measures
+        /// what that costs), and the reset reads the table instead: no
+        /// system call. A host
         /// that takes a mutable slice or raw pointer of the memory
         /// (`Memory::data_mut`) makes that memory's next reset read the page
         /// tables, as without marks; `Memory::write` and WASI mark what
@@ -224,7 +225,8 @@ impl Pool {
         let pool_cfg = weft_memory::PoolConfig::new(cfg.total_memories.max(1), slot)
             .with_guards(weft_memory::DEFAULT_GUARD_BEFORE, guard)
             .with_keep_resident(cfg.keep_resident_bytes)
-            .with_write_marks(cfg.write_marks && cfg.keep_resident_bytes > 0);
+            // The engine decided whether its code marks (`Engine::new`).
+            .with_write_marks(tunables.write_marks);
         let memories = weft_memory::MemoryPool::new(&pool_cfg).map_err(|e| {
             Error::Resource(format!(
                 "cannot set aside {} memory slots of {slot} bytes: {e}",

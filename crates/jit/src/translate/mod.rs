@@ -282,7 +282,7 @@ struct FuncTranslator<'e, 'f> {
     /// Memory write marks (see `Tunables::write_marks`): only stored to.
     marks_region: AliasRegion,
     /// The write marks already made in the current block: `(memory,
-    /// index value, offset)` (see `mark_written`).
+    /// address operand, offset)` (see `mark_written`).
     marked: (Option<cranelift_codegen::ir::Block>, Vec<(u32, Value, u64)>),
     /// Returns with an exception pending (see `exceptions.rs`); made when
     /// something may throw out of this function.
