@@ -6,7 +6,8 @@
 //! Targets (see [`TARGETS`]):
 //! - `decode`: arbitrary bytes; weft's validation must agree with
 //!   wasmparser's (same features) and never panic.
-//! - `compile`: wasm-smith modules within weft's features must compile.
+//! - `compile`: wasm-smith modules within weft's features must compile (also
+//!   with small functions inlined).
 //! - `run`: wasm-smith modules instantiated and every export called with
 //!   fuel; traps are fine, panics and crashes are not.
 //! - `differential`: wasm-smith modules that always terminate, run on weft
@@ -146,7 +147,7 @@ fn features() -> wasmparser::WasmFeatures {
 
 /// Engines shared by every input (creating one per input would dominate).
 fn engine(which: usize) -> &'static Engine {
-    static ENGINES: std::sync::OnceLock<[Engine; 5]> = std::sync::OnceLock::new();
+    static ENGINES: std::sync::OnceLock<[Engine; 6]> = std::sync::OnceLock::new();
     &ENGINES.get_or_init(|| {
         let mut pooling = PoolingAllocationConfig::default();
         pooling
@@ -164,6 +165,7 @@ fn engine(which: usize) -> &'static Engine {
                 Config::new().allocation_strategy(InstanceAllocationStrategy::Pooling(pooling)),
             )
             .expect("config"),
+            Engine::new(Config::new().inline_small_functions(true)).expect("config"),
         ]
     })[which]
 }
@@ -213,10 +215,16 @@ pub fn compile(data: &[u8]) -> Outcome {
     let Some(bytes) = smith(data, true, false) else {
         return Outcome::Skipped;
     };
-    match Module::new(engine(0), &bytes) {
-        Ok(_) => Outcome::Ok,
-        Err(e) => Outcome::Failed(format!("a valid module did not compile: {e}")),
+    // The default engine, and one that inlines small functions (Cranelift's
+    // inliner on every shape of callee wasm-smith makes).
+    for which in [0, 5] {
+        if let Err(e) = Module::new(engine(which), &bytes) {
+            return Outcome::Failed(format!(
+                "a valid module did not compile (engine {which}): {e}"
+            ));
+        }
     }
+    Outcome::Ok
 }
 
 /// Zero (default) arguments for a function type.
