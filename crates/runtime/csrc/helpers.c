@@ -1,5 +1,7 @@
 // weft-runtime: the only C in weft. setjmp/longjmp cannot be called soundly
 // from Rust (setjmp returns twice), so the frame that calls setjmp is C.
+// On x86-64 Linux the entry is a few instructions of assembly instead
+// (src/traphandlers.rs), and this file compiles to nothing.
 //
 // Invariant: the only frames that weft_unwind skips are this C frame's callees
 // that are JIT-compiled WebAssembly code (and trampolines). No Rust frame ever
@@ -16,6 +18,7 @@
 // into wasm. Neither form restores the signal mask, which weft does not
 // need: its handlers run with SA_NODEFER, so nothing is blocked when a trap
 // jumps out of one. Other targets use the standard setjmp.
+#if !(defined(__x86_64__) && defined(__linux__))
 #include <setjmp.h>
 #include <stddef.h>
 
@@ -49,3 +52,4 @@ int weft_call_wasm(void **jmp_slot, weft_array_call_t f, void *vmctx,
 void weft_unwind(void *jmp_buf_ptr) {
   WEFT_LONGJMP(*(weft_jmp_buf *)jmp_buf_ptr);
 }
+#endif

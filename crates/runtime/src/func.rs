@@ -592,18 +592,30 @@ pub(crate) fn invoke(
         // Between calls nothing on the stack can hold an exception.
         opaque.collect_exceptions();
     }
-    let info = match r {
+    match r {
         Ok(()) => match opaque.take_pending_exception() {
-            None => return Ok(()),
-            // No handler took it: the embedder gets it. The call failed,
-            // so an instance pool resets the instance before reuse.
-            Some(handle) => {
-                opaque.failed_calls += 1;
-                return Err(opaque.uncaught(handle));
-            }
+            None => Ok(()),
+            Some(handle) => Err(uncaught_exception(opaque, handle)),
         },
-        Err(info) => info,
-    };
+        Err(info) => Err(trapped(opaque, info)),
+    }
+}
+
+/// The error of a call that returned with an exception no handler took: the
+/// embedder gets it. The call failed, so an instance pool resets the
+/// instance before reuse.
+#[cold]
+#[inline(never)]
+fn uncaught_exception(opaque: &mut StoreOpaque, handle: u64) -> Error {
+    opaque.failed_calls += 1;
+    opaque.uncaught(handle)
+}
+
+/// The error of a call that trapped (or a host function's error or panic,
+/// delivered after wasm unwound).
+#[cold]
+#[inline(never)]
+fn trapped(opaque: &mut StoreOpaque, info: Box<traphandlers::TrapInfo>) -> Error {
     opaque.failed_calls += 1;
     // A trap ends any throw in progress (none can be: handlers take the
     // exception before their code runs; cleared for certain).
@@ -624,7 +636,7 @@ pub(crate) fn invoke(
     }
     if kind == TrapKind::Host {
         match opaque.pending.take() {
-            Some(Pending::Error(e)) => return Err(e),
+            Some(Pending::Error(e)) => return e,
             Some(Pending::Panic(p)) => panic::resume_unwind(p),
             Some(Pending::Trap(k)) => kind = k,
             None => {}
@@ -645,7 +657,7 @@ pub(crate) fn invoke(
     if more > 0 && crate::registry::frame(info.last_frame - 1).is_none() {
         more -= 1;
     }
-    Err(Error::Trap(Trap::new(kind, func).with_frames(frames, more)))
+    Error::Trap(Trap::new(kind, func).with_frames(frames, more))
 }
 
 /// Called by compiled host trampolines: runs host closure `C` on raw slots.
@@ -750,11 +762,18 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         let cx = store.as_context_mut();
         let inner = cx.0;
         inner.opaque.check(self.func.store_id, "function")?;
-        let mut small = [0u128; 8];
+        let mut small = [std::mem::MaybeUninit::<u128>::uninit(); 8];
         let mut big;
         let n = P::LEN.max(R::LEN).max(1);
         let slots: &mut [u128] = if n <= small.len() {
-            &mut small[..n]
+            // Only the `n` slots used are zeroed (`n` is a constant of this
+            // instantiation: a few stores, not eight).
+            for s in &mut small[..n] {
+                s.write(0);
+            }
+            // SAFETY: the first `n` elements were just initialised, and
+            // `MaybeUninit<u128>` has `u128`'s layout.
+            unsafe { &mut *(&mut small[..n] as *mut [std::mem::MaybeUninit<u128>] as *mut [u128]) }
         } else {
             big = vec![0u128; n];
             &mut big

@@ -35,6 +35,10 @@ pub(crate) struct ThreadState {
     depth: Cell<usize>,
     /// The stack limit fixed by the outermost activation.
     limit: Cell<usize>,
+    /// The entry stack pointer and budget that `limit` was computed for
+    /// (0: none), so that an outermost entry from the same place as the
+    /// last one (the common case: a host loop calling wasm) reuses it.
+    limit_key: Cell<(usize, usize)>,
     /// The low end of this thread's stack (0: not known yet; 1: unknown).
     low: Cell<usize>,
     /// The innermost `call_wasm`'s trap slot (a `traphandlers::CallState`).
@@ -50,6 +54,7 @@ thread_local! {
         ThreadState {
             depth: Cell::new(0),
             limit: Cell::new(0),
+            limit_key: Cell::new((0, 0)),
             low: Cell::new(0),
             call_state: Cell::new(0),
             ready: Cell::new(false),
@@ -72,9 +77,10 @@ pub(crate) fn enter(sp: usize, max_wasm_stack: usize, call_state: usize) -> (usi
             t.ready.set(true);
         }
         let depth = t.depth.get();
-        let limit = if depth == 0 {
+        let limit = if depth == 0 && t.limit_key.get() != (sp, max_wasm_stack) {
             let limit = limit_for(sp, max_wasm_stack, stack_low(t));
             t.limit.set(limit);
+            t.limit_key.set((sp, max_wasm_stack));
             limit
         } else {
             t.limit.get()
@@ -118,10 +124,14 @@ impl StackState {
     /// Installs `self` as this thread's state and returns the one it
     /// replaces.
     pub(crate) fn swap_in(self) -> StackState {
-        THREAD.with(|t| StackState {
-            depth: t.depth.replace(self.depth),
-            limit: t.limit.replace(self.limit),
-            low: t.low.replace(self.low),
+        THREAD.with(|t| {
+            // The cached limit belongs to the stack being swapped out.
+            t.limit_key.set((0, 0));
+            StackState {
+                depth: t.depth.replace(self.depth),
+                limit: t.limit.replace(self.limit),
+                low: t.low.replace(self.low),
+            }
         })
     }
 }

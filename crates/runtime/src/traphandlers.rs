@@ -29,6 +29,83 @@ use std::sync::Once;
 
 use weft_jit::TrapKind;
 
+// The entry into wasm on x86-64 Linux: a few instructions of assembly that
+// do what `csrc/helpers.c` does with `setjmp` on other targets.
+//
+// `weft_call_wasm(slot, f, vmctx, caller_vmctx, values, len)` saves the
+// frame pointer and the five other callee-saved registers, stores its stack
+// pointer in `*slot` (the jump slot of the call's `CallState`), and calls
+// `f(vmctx, caller_vmctx, values, len)`; it returns 1 when `f` returns.
+//
+// `weft_unwind(sp)`, called by the signal handler with what was stored in
+// the slot, puts back that stack pointer and the frame pointer 48 bytes
+// above it, and leaves through the same epilogue, which restores the
+// callee-saved registers from the entry's frame and returns 0. As with
+// `longjmp`, only frames of compiled code are skipped (module docs), and the
+// signal mask needs no restoring (the handlers run with `SA_NODEFER`).
+//
+// Frame, from the entry's frame pointer `rbp` down: saved rbp at rbp+0,
+// then rbx, r12, r13, r14, r15 at rbp-8 .. rbp-40, then 8 bytes of padding
+// so that the call below is made with a 16-byte aligned stack: the stored
+// stack pointer is rbp-48.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl weft_call_wasm",
+    ".hidden weft_call_wasm",
+    ".type weft_call_wasm,@function",
+    "weft_call_wasm:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    ".cfi_offset rbx, -24",
+    ".cfi_offset r12, -32",
+    ".cfi_offset r13, -40",
+    ".cfi_offset r14, -48",
+    ".cfi_offset r15, -56",
+    "sub rsp, 8",
+    "mov [rdi], rsp",
+    "mov rax, rsi",
+    "mov rdi, rdx",
+    "mov rsi, rcx",
+    "mov rdx, r8",
+    "mov rcx, r9",
+    "call rax",
+    "mov eax, 1",
+    ".Lweft_call_wasm_leave:",
+    "lea rsp, [rbp - 40]",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size weft_call_wasm, . - weft_call_wasm",
+    "",
+    ".p2align 4",
+    ".globl weft_unwind",
+    ".hidden weft_unwind",
+    ".type weft_unwind,@function",
+    "weft_unwind:",
+    "lea rbp, [rdi + 48]",
+    "mov rsp, rdi",
+    "xor eax, eax",
+    "jmp .Lweft_call_wasm_leave",
+    ".size weft_unwind, . - weft_unwind",
+);
+
 unsafe extern "C" {
     fn weft_call_wasm(
         jmp_slot: *mut *mut c_void,
