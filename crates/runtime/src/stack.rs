@@ -71,22 +71,42 @@ thread_local! {
 /// thread-local access could reuse the first thread's address.
 #[inline(never)]
 pub(crate) fn enter(sp: usize, max_wasm_stack: usize, call_state: usize) -> (usize, usize) {
+    // The common case (a prepared thread entering where it last did, or a
+    // nested entry) stays in registers; the rest is out of line, as a tail
+    // call with nothing live after it.
+    let fast = THREAD.with(|t| {
+        let depth = t.depth.get();
+        if t.ready.get() && (depth != 0 || t.limit_key.get() == (sp, max_wasm_stack)) {
+            t.depth.set(depth + 1);
+            Some((t.limit.get(), t.call_state.replace(call_state)))
+        } else {
+            None
+        }
+    });
+    match fast {
+        Some(r) => r,
+        None => enter_slow(sp, max_wasm_stack, call_state),
+    }
+}
+
+/// [`enter`] on a thread not prepared yet, or an outermost entry from
+/// another stack pointer or budget than the last one: prepares the thread
+/// and computes the limit.
+#[cold]
+#[inline(never)]
+fn enter_slow(sp: usize, max_wasm_stack: usize, call_state: usize) -> (usize, usize) {
     THREAD.with(|t| {
         if !t.ready.get() {
             crate::traphandlers::prepare_thread();
             t.ready.set(true);
         }
         let depth = t.depth.get();
-        let limit = if depth == 0 && t.limit_key.get() != (sp, max_wasm_stack) {
-            let limit = limit_for(sp, max_wasm_stack, stack_low(t));
-            t.limit.set(limit);
+        if depth == 0 && t.limit_key.get() != (sp, max_wasm_stack) {
+            t.limit.set(limit_for(sp, max_wasm_stack, stack_low(t)));
             t.limit_key.set((sp, max_wasm_stack));
-            limit
-        } else {
-            t.limit.get()
-        };
+        }
         t.depth.set(depth + 1);
-        (limit, t.call_state.replace(call_state))
+        (t.limit.get(), t.call_state.replace(call_state))
     })
 }
 
