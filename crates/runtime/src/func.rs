@@ -468,9 +468,15 @@ impl Func {
         let ty = &cx.0.opaque.funcs[self.index].ty;
         let check_refs = check_types("parameter", P::types().into_iter(), ty.params(), false)?;
         check_types("result", R::types().into_iter(), ty.results(), true)?;
+        let data = &cx.0.opaque.funcs[self.index];
+        let wasm_funcref = match data.kind {
+            FuncKind::Host(_) => 0,
+            _ => data.funcref as usize,
+        };
         Ok(TypedFunc {
             func: *self,
             check_refs,
+            wasm_funcref,
             _marker: PhantomData,
         })
     }
@@ -547,21 +553,22 @@ pub(crate) fn call_raw<T: 'static>(
     // SAFETY: `array_call` is a compiled array entry of a module kept alive by
     // the instance; `slots` holds the parameters and has room for the results.
     let f: ArrayCall = unsafe { std::mem::transmute::<*const u8, ArrayCall>(array_call) };
-    invoke(&mut inner.opaque, f, vmctx, slots)
+    invoke(&mut inner.opaque, f, vmctx, slots).map_err(|e| *e)
 }
 
 /// Enters wasm: sets the stack limit for the outermost activation, catches
-/// traps, and delivers pending host errors and panics.
+/// traps, and delivers pending host errors and panics. The error is boxed
+/// so that the result of a call that succeeded comes back in a register.
 pub(crate) fn invoke(
     opaque: &mut StoreOpaque,
     f: ArrayCall,
     vmctx: *mut u8,
     slots: &mut [u128],
-) -> Result<()> {
+) -> std::result::Result<(), Box<Error>> {
     // An interrupted store refuses new calls at once (a call of a leaf
     // function has no check of its own to notice the interrupt).
     if opaque.vmstore.is_interrupted() {
-        return Err(Error::Trap(Trap::new(TrapKind::Interrupt, None)));
+        return Err(Box::new(Error::Trap(Trap::new(TrapKind::Interrupt, None))));
     }
     // The thread's stack budget is shared by every store active on it
     // (see `stack.rs`); a store entered for the first time on this thread's
@@ -595,9 +602,9 @@ pub(crate) fn invoke(
     match r {
         Ok(()) => match opaque.take_pending_exception() {
             None => Ok(()),
-            Some(handle) => Err(uncaught_exception(opaque, handle)),
+            Some(handle) => Err(Box::new(uncaught_exception(opaque, handle))),
         },
-        Err(info) => Err(trapped(opaque, info)),
+        Err(info) => Err(Box::new(trapped(opaque, info))),
     }
 }
 
@@ -687,34 +694,49 @@ where
     // SAFETY: the trampoline passes `len` valid slots.
     let slots = unsafe { std::slice::from_raw_parts_mut(values, len) };
     let r = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *store, caller_vmctx, slots)));
+    // Each failure moves its payload out of line, so the common case has
+    // no drop glue and stays small.
     match r {
         Ok(Ok(())) => 0,
+        Ok(Err(e)) => host_call_failed(&mut store.opaque, Ok(e)),
+        Err(p) => host_call_failed(&mut store.opaque, Err(p)),
+    }
+}
+
+/// What a host function's error (`Ok`) or panic (`Err`) means for its
+/// caller.
+#[cold]
+#[inline(never)]
+fn host_call_failed(
+    store: &mut StoreOpaque,
+    r: std::result::Result<Error, Box<dyn Any + Send>>,
+) -> u32 {
+    match r {
         // A host function throws a wasm exception into its caller: it
         // becomes the pending exception, and the caller's check after the
         // call finds it (only when compiled code checks: exceptions on).
-        Ok(Err(Error::Exception(exn))) => {
-            if exn.store_id != store.opaque.id || store.opaque.exceptions.get(exn.handle).is_none()
-            {
+        Ok(Error::Exception(exn)) => {
+            if exn.store_id != store.id || store.exceptions.get(exn.handle).is_none() {
                 // Not something this store's wasm can catch: an error.
                 let e = Error::InvalidArgument(
                     "a host function threw an exception of another store".into(),
                 );
-                store.opaque.pending = Some(Pending::Error(e));
+                store.pending = Some(Pending::Error(e));
                 return 1;
             }
-            if store.opaque.check_exceptions().is_err() {
-                store.opaque.pending = Some(Pending::Error(Error::Exception(exn)));
+            if store.check_exceptions().is_err() {
+                store.pending = Some(Pending::Error(Error::Exception(exn)));
                 return 1;
             }
-            store.opaque.set_pending_exception(exn.handle);
+            store.set_pending_exception(exn.handle);
             0
         }
-        Ok(Err(e)) => {
-            store.opaque.pending = Some(Pending::Error(e));
+        Ok(e) => {
+            store.pending = Some(Pending::Error(e));
             1
         }
         Err(p) => {
-            store.opaque.pending = Some(Pending::Panic(p));
+            store.pending = Some(Pending::Panic(p));
             1
         }
     }
@@ -733,6 +755,11 @@ pub struct TypedFunc<P, R> {
     /// Whether a parameter is a typed function reference passed as an
     /// `Option<Func>`, to check per call.
     check_refs: bool,
+    /// The function's `VMFuncRef` (an address) when it is compiled wasm, 0
+    /// for a host function: a store never changes or frees a function's
+    /// funcref while it lives, so after the store check a call goes
+    /// straight to the entry.
+    wasm_funcref: usize,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -782,7 +809,21 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         if self.check_refs {
             check_typed_ref_args(&inner.opaque, self.func, &slots[..P::LEN])?;
         }
-        call_raw(inner, self.func.index, slots)?;
+        if self.wasm_funcref != 0 {
+            let funcref = self.wasm_funcref as *const VMFuncRef;
+            // SAFETY: the store check above passed, so `funcref` is the
+            // live, never-changing funcref of this store's wasm function
+            // `self.func` (see the field), whose entry and instance the
+            // store keeps alive; `slots` holds the parameters and has room
+            // for the results.
+            let r = unsafe {
+                let f = std::mem::transmute::<*const u8, ArrayCall>((*funcref).array_call);
+                invoke(&mut inner.opaque, f, (*funcref).vmctx, slots)
+            };
+            r.map_err(|e| *e)?;
+        } else {
+            call_raw(inner, self.func.index, slots)?;
+        }
         Ok(R::load(slots, &inner.opaque))
     }
 
