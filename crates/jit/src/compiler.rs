@@ -467,6 +467,28 @@ impl Compiler {
         Ok(CompiledTrampoline { code })
     }
 
+    /// Compiles the *direct* host trampoline for functions of type `ty`
+    /// (only where [`direct_host_call_supported`](crate::direct_host_call_supported)):
+    /// like [`Compiler::host_trampoline`], but the callback in the first
+    /// word of the callee vmctx takes the parameters in registers and
+    /// returns the result and a status in registers (see `CONTRACT.md`).
+    pub fn direct_host_trampoline(
+        &self,
+        ty: &FuncType,
+    ) -> Result<CompiledTrampoline, CompileError> {
+        if !crate::trampolines::direct_host_call_supported(ty) {
+            return Err(CompileError::Unsupported(format!(
+                "a direct host call for functions of type {ty}"
+            )));
+        }
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        crate::trampolines::direct_host_trampoline(self, ty, &mut ctx.func, &mut fctx)?;
+        let f = self.finish(&mut ctx, 0, format!("host trampoline for {ty}"))?;
+        let code = CodeMemory::link(&self.isa, vec![f])?;
+        Ok(CompiledTrampoline { code })
+    }
+
     /// Compiles the function in `ctx` to machine code, as function `id` of
     /// its code region.
     fn finish(

@@ -1,6 +1,6 @@
 //! `array_call` and host trampolines (see `CONTRACT.md`).
 
-use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{
     self, AbiParam, ExtFuncData, ExternalName, InstBuilder, MemFlagsData, Signature, StackSlotData,
     StackSlotKind, UserExternalName,
@@ -138,6 +138,87 @@ pub(crate) fn host_trampoline(
     } else {
         b.ins().return_(&results);
     }
+    b.finalize(compiler.frontend_config());
+    Ok(())
+}
+
+/// Whether functions of type `ty` can use a [direct host
+/// trampoline](direct_host_trampoline): every parameter and the result (at
+/// most one) fit in 64 bits (no `v128`), and the platform returns a pair of
+/// words in registers the same way in Rust's `extern "C"` and Cranelift.
+pub fn direct_host_call_supported(ty: &FuncType) -> bool {
+    cfg!(all(
+        unix,
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) && ty.results.len() <= 1
+        && ty
+            .params
+            .iter()
+            .chain(ty.results.iter())
+            .all(|&t| t != weft_decoder::ValType::V128)
+}
+
+/// Builds the direct host trampoline for functions of type `ty` (see
+/// [`direct_host_call_supported`]): a `wasm_call` function whose callee
+/// vmctx is a host context; it calls the callback in the host context's
+/// first word as `extern "C" fn(host_vmctx, caller_vmctx, p0: u64, ..) ->
+/// (u64, u64)`, each parameter's bits zero-extended to 64 in a register of
+/// its own, and gets back the result's bits and a status. A non-zero status
+/// traps with [`TrapKind::Host`]. Nothing goes through memory.
+pub(crate) fn direct_host_trampoline(
+    compiler: &Compiler,
+    ty: &FuncType,
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    func.signature = wasm_signature(ty, compiler.wasm_call_conv())?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let (host_ctx, caller_vmctx) = (p[0], p[1]);
+    let first = first_wasm_param(ty);
+
+    let mut cb_sig = Signature::new(compiler.call_conv());
+    let mut args = vec![host_ctx, caller_vmctx];
+    cb_sig.params.push(AbiParam::new(I64));
+    cb_sig.params.push(AbiParam::new(I64));
+    for (i, &t) in ty.params.iter().enumerate() {
+        let v = p[first + i];
+        let bits = match clif_type(t)? {
+            I32 => b.ins().uextend(I64, v),
+            F32 => {
+                let w = b.ins().bitcast(I32, MemFlagsData::new(), v);
+                b.ins().uextend(I64, w)
+            }
+            F64 => b.ins().bitcast(I64, MemFlagsData::new(), v),
+            _ => v,
+        };
+        cb_sig.params.push(AbiParam::new(I64));
+        args.push(bits);
+    }
+    cb_sig.returns.push(AbiParam::new(I64));
+    cb_sig.returns.push(AbiParam::new(I64));
+    let callback = b.ins().load(I64, readonly_flags(), host_ctx, 0);
+    let cb_sig = b.import_signature(cb_sig);
+    let call = b.ins().call_indirect(cb_sig, callback, &args);
+    let (value, status) = (b.inst_results(call)[0], b.inst_results(call)[1]);
+    b.ins().trapnz(status, TrapKind::Host.code());
+    let mut results = Vec::new();
+    if let Some(&t) = ty.results.first() {
+        results.push(match clif_type(t)? {
+            I32 => b.ins().ireduce(I32, value),
+            F32 => {
+                let w = b.ins().ireduce(I32, value);
+                b.ins().bitcast(F32, MemFlagsData::new(), w)
+            }
+            F64 => b.ins().bitcast(F64, MemFlagsData::new(), value),
+            _ => value,
+        });
+    }
+    b.ins().return_(&results);
     b.finalize(compiler.frontend_config());
     Ok(())
 }

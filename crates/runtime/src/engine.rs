@@ -446,7 +446,7 @@ pub(crate) struct EngineInner {
     /// The pooling allocator's slots, with `InstanceAllocationStrategy::Pooling`.
     pub(crate) pool: Option<Arc<crate::pooling::Pool>>,
     types: Mutex<TypeRegistry>,
-    trampolines: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
+    trampolines: Mutex<HashMap<(FuncType, bool), Arc<HostTrampoline>>>,
 }
 
 /// Engine-wide canonical function types. A registered type is "canonical":
@@ -578,21 +578,31 @@ impl Engine {
         reg.types.get(id as usize).cloned()
     }
 
-    /// The host trampoline for a function type, compiled once per engine.
-    pub(crate) fn host_trampoline(&self, ty: &FuncType) -> Result<Arc<HostTrampoline>> {
+    /// The host trampoline for a function type, compiled once per engine:
+    /// the array one, or (`direct`) the one that passes values in registers
+    /// to a direct callback.
+    pub(crate) fn host_trampoline(
+        &self,
+        ty: &FuncType,
+        direct: bool,
+    ) -> Result<Arc<HostTrampoline>> {
         let mut map = self
             .inner
             .trampolines
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = map.get(ty) {
+        let key = (ty.clone(), direct);
+        if let Some(t) = map.get(&key) {
             return Ok(t.clone());
         }
+        let compiler = &self.inner.compiler;
         let code = Arc::new(
-            self.inner
-                .compiler
-                .host_trampoline(ty)
-                .map_err(Error::from_compile)?,
+            if direct {
+                compiler.direct_host_trampoline(ty)
+            } else {
+                compiler.host_trampoline(ty)
+            }
+            .map_err(Error::from_compile)?,
         );
         let (start, end) = code.code_range();
         let registration = registry::register(start, end, Arc::new(TrampolineCode(code.clone())));
@@ -600,7 +610,7 @@ impl Engine {
             code,
             _registration: registration,
         });
-        map.insert(ty.clone(), t.clone());
+        map.insert(key, t.clone());
         Ok(t)
     }
 

@@ -42,6 +42,20 @@ pub(crate) struct HostCode<T: 'static> {
     raw: Arc<RawHostFn<T>>,
     callback: HostCallback,
     data: *const (),
+    /// The closure's direct callback (`direct_callback_N::<T, C>`: the
+    /// parameters and result in registers), or null if it has none; used
+    /// where the function's type allows (`direct_host_call_supported`).
+    direct: *const u8,
+}
+
+/// What a direct host callback returns: the result's bits and a status (0:
+/// returned; else the trampoline traps and the store holds why). Two words,
+/// which `extern "C"` returns in two registers on the platforms where
+/// direct calls are used, as Cranelift expects.
+#[repr(C)]
+pub(crate) struct DirectRet {
+    value: u64,
+    status: u64,
 }
 
 impl<T: 'static> Clone for HostCode<T> {
@@ -50,6 +64,7 @@ impl<T: 'static> Clone for HostCode<T> {
             raw: self.raw.clone(),
             callback: self.callback,
             data: self.data,
+            direct: self.direct,
         }
     }
 }
@@ -71,6 +86,19 @@ impl<T: 'static> HostCode<T> {
             raw: arc,
             callback: host_callback::<T, C>,
             data,
+            direct: std::ptr::null(),
+        }
+    }
+
+    /// [`HostCode::new`] with a direct callback made for the same closure
+    /// type `C` (by `into_func!`).
+    fn with_direct<C>(closure: C, direct: *const u8) -> HostCode<T>
+    where
+        C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+    {
+        HostCode {
+            direct,
+            ..HostCode::new(closure)
         }
     }
 
@@ -143,7 +171,9 @@ pub struct HostFuncParts<T: 'static> {
 /// callback must be the first field (contract: first word of the host vmctx).
 #[repr(C)]
 pub(crate) struct HostCtx {
-    callback: HostCallback,
+    /// A [`HostCallback`], or the direct callback when the trampoline is a
+    /// direct one.
+    callback: *const u8,
     store: *mut StoreOpaque,
     /// The closure, read by `callback` (`host_callback::<T, C>` for the
     /// closure's type `C`: both come from one `HostCode`).
@@ -299,14 +329,21 @@ impl Func {
     ) -> Result<Func> {
         let opaque = &mut store.opaque;
         let wasm_ty = ty.to_wasm(&opaque.engine);
-        let trampoline = opaque.engine.host_trampoline(&wasm_ty)?;
+        let direct = !raw.direct.is_null() && weft_jit::direct_host_call_supported(&wasm_ty);
+        let trampoline = opaque.engine.host_trampoline(&wasm_ty, direct)?;
         let type_id = opaque.engine.type_id(&wasm_ty);
         let ty = Arc::new(ty);
         let HostCode {
             raw,
             callback,
             data,
+            direct: direct_callback,
         } = raw;
+        let callback = if direct {
+            direct_callback
+        } else {
+            callback as *const u8
+        };
         let func: Arc<HostFn<T>> = Arc::new(HostFn::<T>(raw));
         let host_fn = Arc::as_ptr(&func) as *const ();
         let mut ctx = Box::new(HostCtx {
@@ -668,6 +705,7 @@ fn trapped(opaque: &mut StoreOpaque, info: Box<traphandlers::TrapInfo>) -> Error
 }
 
 /// Called by compiled host trampolines: runs host closure `C` on raw slots.
+#[inline]
 unsafe extern "C" fn host_callback<T: 'static, C>(
     host_vmctx: *mut u8,
     caller_vmctx: *mut u8,
@@ -902,8 +940,55 @@ pub trait IntoFunc<T: 'static, Params, Results>: Send + Sync + 'static {
     fn into_parts(self) -> HostFuncParts<T>;
 }
 
+/// Defines `direct_callback_for` (inside a function body) for host
+/// closures with parameters `$a`.
+macro_rules! direct_callback_fn {
+    ($($a:ident),*) => {
+        /// The direct callback of a raw host closure of type `C` whose
+        /// function has this many parameters (null if it returns more
+        /// than one value: those go through memory).
+        fn direct_callback_for<T: 'static, C>(_: &C, results: usize) -> *const u8
+        where
+            C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+        {
+            /// Called by direct host trampolines: the parameters' bits
+            /// arrive in registers, go to a local slot array (which the
+            /// inlined closure reads: no memory round trip survives
+            /// optimisation), and the result's bits leave in a register.
+            #[allow(non_snake_case, reason = "macro-generated")]
+            unsafe extern "C" fn direct<T: 'static, C>(
+                host_vmctx: *mut u8,
+                caller_vmctx: *mut u8,
+                $($a: u64),*
+            ) -> DirectRet
+            where
+                C: Fn(&mut StoreInner<T>, *mut u8, &mut [u128]) -> Result<()> + Send + Sync + 'static,
+            {
+                let mut slots = [$(u128::from($a),)* 0u128];
+                // SAFETY: as for `host_callback` (the direct trampoline
+                // passes the same host context and caller); `slots` is a
+                // local array of `slots.len()` values, room for the
+                // parameters and the one result.
+                let status = unsafe {
+                    host_callback::<T, C>(host_vmctx, caller_vmctx, slots.as_mut_ptr(), slots.len())
+                };
+                DirectRet {
+                    value: slots[0] as u64,
+                    status: u64::from(status),
+                }
+            }
+            if results <= 1 {
+                direct::<T, C> as *const u8
+            } else {
+                std::ptr::null()
+            }
+        }
+    };
+}
+
 macro_rules! into_func {
     ($($a:ident $i:tt),*) => {
+
         impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, ($($a,)*), R> for F
         where
             F: Fn($($a),*) -> R + Send + Sync + 'static,
@@ -917,7 +1002,9 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: HostCode::new(raw) }
+                direct_callback_fn!($($a),*);
+                let direct = direct_callback_for::<T, _>(&raw, R::List::LEN);
+                HostFuncParts { ty, raw: HostCode::with_direct(raw, direct) }
             }
         }
 
@@ -936,7 +1023,9 @@ macro_rules! into_func {
                     r.store(slots, &mut store.opaque);
                     Ok(())
                 };
-                HostFuncParts { ty, raw: HostCode::new(raw) }
+                direct_callback_fn!($($a),*);
+                let direct = direct_callback_for::<T, _>(&raw, R::List::LEN);
+                HostFuncParts { ty, raw: HostCode::with_direct(raw, direct) }
             }
         }
     };
