@@ -467,6 +467,24 @@ impl Compiler {
         Ok(CompiledTrampoline { code })
     }
 
+    /// Compiles the typed entry for functions of type `ty` (only where
+    /// [`typed_entry_supported`](crate::typed_entry_supported)): the host
+    /// calls it with the funcref and the parameters' bits in registers and
+    /// gets the result's bits back in a register (see `CONTRACT.md`).
+    pub fn typed_entry(&self, ty: &FuncType) -> Result<CompiledTrampoline, CompileError> {
+        if !crate::trampolines::typed_entry_supported(ty) {
+            return Err(CompileError::Unsupported(format!(
+                "a typed entry for functions of type {ty}"
+            )));
+        }
+        let mut ctx = Context::new();
+        let mut fctx = FunctionBuilderContext::new();
+        crate::trampolines::typed_entry_trampoline(self, ty, &mut ctx.func, &mut fctx)?;
+        let f = self.finish(&mut ctx, 0, format!("typed entry for {ty}"))?;
+        let code = CodeMemory::link(&self.isa, vec![f])?;
+        Ok(CompiledTrampoline { code })
+    }
+
     /// Compiles the *direct* host trampoline for functions of type `ty`
     /// (only where [`direct_host_call_supported`](crate::direct_host_call_supported)):
     /// like [`Compiler::host_trampoline`], but the callback in the first

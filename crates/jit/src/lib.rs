@@ -30,7 +30,7 @@ pub use builtins::{Builtin, GROW_TRAP};
 pub use compiler::{CompiledModule, CompiledTrampoline, Compiler, OptLevel, Tunables};
 pub use error::CompileError;
 pub use fuel::fuel_cost;
-pub use trampolines::direct_host_call_supported;
+pub use trampolines::{TYPED_ENTRY_MAX_PARAMS, direct_host_call_supported, typed_entry_supported};
 pub use trap::TrapKind;
 pub use vmoffsets::{PTR_SIZE, VMOffsets};
 pub use weft_decoder;

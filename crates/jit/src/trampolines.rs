@@ -222,3 +222,92 @@ pub(crate) fn direct_host_trampoline(
     b.finalize(compiler.frontend_config());
     Ok(())
 }
+
+/// The most parameters a [typed entry](typed_entry_trampoline) takes: the
+/// integer argument registers left after the funcref on x86-64.
+pub const TYPED_ENTRY_MAX_PARAMS: usize = 5;
+
+/// Whether functions of type `ty` can be entered through a [typed
+/// entry](typed_entry_trampoline): at most [`TYPED_ENTRY_MAX_PARAMS`]
+/// parameters and one result, none a `v128`, on x86-64 Linux (where the
+/// runtime's assembly entry that calls it exists).
+pub fn typed_entry_supported(ty: &FuncType) -> bool {
+    cfg!(all(target_arch = "x86_64", target_os = "linux"))
+        && ty.params.len() <= TYPED_ENTRY_MAX_PARAMS
+        && ty.results.len() <= 1
+        && ty
+            .params
+            .iter()
+            .chain(ty.results.iter())
+            .all(|&t| t != weft_decoder::ValType::V128)
+}
+
+/// Builds the typed entry for functions of type `ty` (see
+/// [`typed_entry_supported`]): `extern "C" fn(funcref, p0: u64, ..) -> u64`.
+/// It calls the funcref's `wasm_call` with the funcref's vmctx as callee
+/// and caller, each parameter made from the low bits of its word (f32/f64
+/// from their bit patterns), and returns the result's bits zero-extended
+/// (0 without a result). The host's parameters and result stay in
+/// registers: no value array in memory, unlike `array_call`.
+pub(crate) fn typed_entry_trampoline(
+    compiler: &Compiler,
+    ty: &FuncType,
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<(), CompileError> {
+    let mut sig = Signature::new(compiler.call_conv());
+    sig.params.push(AbiParam::new(I64));
+    for _ in &ty.params {
+        sig.params.push(AbiParam::new(I64));
+    }
+    sig.returns.push(AbiParam::new(I64));
+    func.signature = sig;
+    let wasm_sig = wasm_signature(ty, compiler.wasm_call_conv())?;
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let p = b.block_params(entry).to_vec();
+    let funcref = p[0];
+    let flags = readonly_flags();
+    let vmctx = b
+        .ins()
+        .load(I64, flags, funcref, VMOffsets::FUNC_REF_VMCTX as i32);
+    let wasm_call = b
+        .ins()
+        .load(I64, flags, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
+    let mut args = vec![vmctx, vmctx];
+    for (i, &t) in ty.params.iter().enumerate() {
+        let bits = p[1 + i];
+        args.push(match clif_type(t)? {
+            I32 => b.ins().ireduce(I32, bits),
+            F32 => {
+                let w = b.ins().ireduce(I32, bits);
+                b.ins().bitcast(F32, MemFlagsData::new(), w)
+            }
+            F64 => b.ins().bitcast(F64, MemFlagsData::new(), bits),
+            _ => bits,
+        });
+    }
+    let sig_ref = b.import_signature(wasm_sig);
+    let call = b.ins().call_indirect(sig_ref, wasm_call, &args);
+    let result = match ty.results.first() {
+        None => b.ins().iconst(I64, 0),
+        Some(&t) => {
+            let v = b.inst_results(call)[0];
+            match clif_type(t)? {
+                I32 => b.ins().uextend(I64, v),
+                F32 => {
+                    let w = b.ins().bitcast(I32, MemFlagsData::new(), v);
+                    b.ins().uextend(I64, w)
+                }
+                F64 => b.ins().bitcast(I64, MemFlagsData::new(), v),
+                _ => v,
+            }
+        }
+    };
+    b.ins().return_(&[result]);
+    b.finalize(compiler.frontend_config());
+    Ok(())
+}

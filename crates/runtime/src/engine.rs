@@ -447,6 +447,8 @@ pub(crate) struct EngineInner {
     pub(crate) pool: Option<Arc<crate::pooling::Pool>>,
     types: Mutex<TypeRegistry>,
     trampolines: Mutex<HashMap<(FuncType, bool), Arc<HostTrampoline>>>,
+    /// Typed entries by function type (see `Engine::typed_entry`).
+    typed_entries: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
 }
 
 /// Engine-wide canonical function types. A registered type is "canonical":
@@ -525,6 +527,7 @@ impl Engine {
                 pool,
                 types: Mutex::new(TypeRegistry::default()),
                 trampolines: Mutex::new(HashMap::new()),
+                typed_entries: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -612,6 +615,37 @@ impl Engine {
         });
         map.insert(key, t.clone());
         Ok(t)
+    }
+
+    /// The typed entry for a function type, compiled once per engine, or
+    /// `None` where the type or the platform has none
+    /// (`weft_jit::typed_entry_supported`).
+    pub(crate) fn typed_entry(&self, ty: &FuncType) -> Result<Option<Arc<HostTrampoline>>> {
+        if !weft_jit::typed_entry_supported(ty) {
+            return Ok(None);
+        }
+        let mut map = self
+            .inner
+            .typed_entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = map.get(ty) {
+            return Ok(Some(t.clone()));
+        }
+        let code = Arc::new(
+            self.inner
+                .compiler
+                .typed_entry(ty)
+                .map_err(Error::from_compile)?,
+        );
+        let (start, end) = code.code_range();
+        let registration = registry::register(start, end, Arc::new(TrampolineCode(code.clone())));
+        let t = Arc::new(HostTrampoline {
+            code,
+            _registration: registration,
+        });
+        map.insert(ty.clone(), t.clone());
+        Ok(Some(t))
     }
 
     /// Advances the engine-wide epoch by one. Stores whose epoch deadline

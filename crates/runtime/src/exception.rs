@@ -531,6 +531,7 @@ impl StoreOpaque {
     }
 
     /// Takes the pending exception, if one is being thrown.
+    #[inline]
     pub(crate) fn take_pending_exception(&mut self) -> Option<u64> {
         // Only this store's thread writes it: a plain load decides (the
         // common case, nothing pending, costs no read-modify-write).

@@ -510,10 +510,20 @@ impl Func {
             FuncKind::Host(_) => 0,
             _ => data.funcref as usize,
         };
+        let typed_entry = if wasm_funcref != 0 && !check_refs {
+            let wasm_ty = data.ty.to_wasm(&cx.0.opaque.engine);
+            cx.0.opaque
+                .engine
+                .typed_entry(&wasm_ty)?
+                .map_or(0, |e| e.code.wasm_call() as usize)
+        } else {
+            0
+        };
         Ok(TypedFunc {
             func: *self,
             check_refs,
             wasm_funcref,
+            typed_entry,
             _marker: PhantomData,
         })
     }
@@ -602,10 +612,51 @@ pub(crate) fn invoke(
     vmctx: *mut u8,
     slots: &mut [u128],
 ) -> std::result::Result<(), Box<Error>> {
+    let len = slots.len();
+    let values = slots.as_mut_ptr();
+    // SAFETY: see `call_raw`; `state` is the thread's current trap slot
+    // while `call` runs.
+    enter_and_call(opaque, |state| unsafe {
+        traphandlers::call_entered(state, f, vmctx, vmctx, values, len)
+    })
+}
+
+/// [`invoke`] through the typed entry `entry` of the function's type:
+/// the parameters' bits in `args`, the result's bits returned, all in
+/// registers.
+///
+/// # Safety
+/// As for `traphandlers::call_typed_entered`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline]
+unsafe fn invoke_typed(
+    opaque: &mut StoreOpaque,
+    entry: *const u8,
+    funcref: *const VMFuncRef,
+    args: [u64; weft_jit::TYPED_ENTRY_MAX_PARAMS],
+) -> std::result::Result<u64, Box<Error>> {
+    // SAFETY: forwarded from the caller; `state` is the thread's current
+    // trap slot while `call` runs.
+    enter_and_call(opaque, |state| unsafe {
+        traphandlers::call_typed_entered(state, entry, funcref as *const u8, args)
+    })
+}
+
+/// Enters wasm around `call`: refuses an interrupted store, sets the stack
+/// limit for the outermost activation, makes a trap slot the thread's
+/// current one for `call`, and turns a trap, a pending exception or a host
+/// error or panic into the call's error.
+#[inline(always)]
+fn enter_and_call<R>(
+    opaque: &mut StoreOpaque,
+    call: impl FnOnce(
+        &mut traphandlers::CallState,
+    ) -> std::result::Result<R, Box<traphandlers::TrapInfo>>,
+) -> std::result::Result<R, Box<Error>> {
     // An interrupted store refuses new calls at once (a call of a leaf
     // function has no check of its own to notice the interrupt).
     if opaque.vmstore.is_interrupted() {
-        return Err(Box::new(Error::Trap(Trap::new(TrapKind::Interrupt, None))));
+        return Err(interrupted());
     }
     // The thread's stack budget is shared by every store active on it
     // (see `stack.rs`); a store entered for the first time on this thread's
@@ -621,13 +672,10 @@ pub(crate) fn invoke(
         opaque.entry_sp = sp;
     }
     opaque.depth += 1;
-    let len = slots.len();
-    let values = slots.as_mut_ptr();
     let opaque_ptr = opaque.self_ptr;
-    // SAFETY: see `call_raw`; while wasm runs, the store is reached only
-    // through raw pointers held by compiled code and host contexts. `state`
-    // is the thread's current trap slot until `exit`.
-    let r = unsafe { traphandlers::call_entered(&mut state, f, vmctx, vmctx, values, len) };
+    // While wasm runs, the store is reached only through raw pointers held
+    // by compiled code and host contexts.
+    let r = call(&mut state);
     crate::stack::exit(prev);
     // SAFETY: the call has returned; no other reference to the store is live.
     let opaque = unsafe { &mut *opaque_ptr };
@@ -637,12 +685,19 @@ pub(crate) fn invoke(
         opaque.collect_exceptions();
     }
     match r {
-        Ok(()) => match opaque.take_pending_exception() {
-            None => Ok(()),
+        Ok(v) => match opaque.take_pending_exception() {
+            None => Ok(v),
             Some(handle) => Err(Box::new(uncaught_exception(opaque, handle))),
         },
         Err(info) => Err(Box::new(trapped(opaque, info))),
     }
+}
+
+/// The error of a call into an interrupted store.
+#[cold]
+#[inline(never)]
+fn interrupted() -> Box<Error> {
+    Box::new(Error::Trap(Trap::new(TrapKind::Interrupt, None)))
 }
 
 /// The error of a call that returned with an exception no handler took: the
@@ -798,6 +853,15 @@ pub struct TypedFunc<P, R> {
     /// funcref while it lives, so after the store check a call goes
     /// straight to the entry.
     wasm_funcref: usize,
+    /// The engine's typed entry for the function's type (an address; 0 if
+    /// none): a call then passes the parameters and result in registers.
+    /// The engine keeps its entries as long as it lives, and the store that
+    /// a call needs keeps the engine.
+    #[cfg_attr(
+        not(all(target_arch = "x86_64", target_os = "linux")),
+        allow(dead_code, reason = "typed entries exist on x86-64 Linux only")
+    )]
+    typed_entry: usize,
     _marker: PhantomData<fn(P) -> R>,
 }
 
@@ -827,6 +891,28 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         let cx = store.as_context_mut();
         let inner = cx.0;
         inner.opaque.check(self.func.store_id, "function")?;
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if self.typed_entry != 0 {
+            // At most `TYPED_ENTRY_MAX_PARAMS` parameters and one result
+            // (the engine made an entry only for such a type).
+            let mut slots = [0u128; weft_jit::TYPED_ENTRY_MAX_PARAMS];
+            params.store(&mut slots[..P::LEN], &mut inner.opaque);
+            let args = slots.map(|s| s as u64);
+            // SAFETY: the store check passed: `wasm_funcref` is the live
+            // funcref of this store's wasm function, and `typed_entry` the
+            // entry for its type (see the fields); `args` holds its
+            // parameters' bits.
+            let bits = unsafe {
+                invoke_typed(
+                    &mut inner.opaque,
+                    self.typed_entry as *const u8,
+                    self.wasm_funcref as *const VMFuncRef,
+                    args,
+                )
+            }
+            .map_err(|e| *e)?;
+            return Ok(R::load(&[u128::from(bits)], &inner.opaque));
+        }
         let mut small = [std::mem::MaybeUninit::<u128>::uninit(); 8];
         let mut big;
         let n = P::LEN.max(R::LEN).max(1);

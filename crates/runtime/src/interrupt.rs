@@ -249,6 +249,7 @@ impl VMStoreContext {
         self.protect_poll_page(true);
     }
 
+    #[inline]
     pub(crate) fn is_interrupted(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
@@ -268,6 +269,7 @@ impl VMStoreContext {
     /// that is the compare-exchange of a value with itself, so an interrupt
     /// racing it is kept exactly as above, without the cost of a locked
     /// instruction on every call.
+    #[inline]
     pub(crate) fn enter(&self, limit: usize) {
         let mut cur = self.stack_limit.load(Ordering::SeqCst);
         while cur != INTERRUPTED_STACK_LIMIT && cur != limit {

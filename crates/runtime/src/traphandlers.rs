@@ -29,25 +29,30 @@ use std::sync::Once;
 
 use weft_jit::TrapKind;
 
-// The entry into wasm on x86-64 Linux: a few instructions of assembly that
+// The entries into wasm on x86-64 Linux: a few instructions of assembly that
 // do what `csrc/helpers.c` does with `setjmp` on other targets.
 //
 // `weft_call_wasm(slot, f, vmctx, caller_vmctx, values, len)` saves the
-// frame pointer and the five other callee-saved registers, stores its stack
+// frame pointer and the five other callee-saved registers, stores its frame
 // pointer in `*slot` (the jump slot of the call's `CallState`), and calls
 // `f(vmctx, caller_vmctx, values, len)`; it returns 1 when `f` returns.
 //
-// `weft_unwind(sp)`, called by the signal handler with what was stored in
-// the slot, puts back that stack pointer and the frame pointer 48 bytes
-// above it, and leaves through the same epilogue, which restores the
-// callee-saved registers from the entry's frame and returns 0. As with
-// `longjmp`, only frames of compiled code are skipped (module docs), and the
-// signal mask needs no restoring (the handlers run with `SA_NODEFER`).
+// `weft_call_typed` is the same entry with another interface, called only
+// from inline assembly (`call_typed_entered`): the slot in r10, the code to
+// call in r11, whose arguments are already in rdi..r9 and are passed on
+// untouched. It returns what the code returned in rax, with r11 = 1.
+//
+// `weft_unwind(fp)`, called by the signal handler with what was stored in
+// the slot, puts back that frame pointer and leaves through the entries'
+// common epilogue, which restores the callee-saved registers from the
+// entry's frame and returns with eax = 0 and r11 = 0. As with `longjmp`,
+// only frames of compiled code are skipped (module docs), and the signal
+// mask needs no restoring (the handlers run with `SA_NODEFER`).
 //
 // Frame, from the entry's frame pointer `rbp` down: saved rbp at rbp+0,
-// then rbx, r12, r13, r14, r15 at rbp-8 .. rbp-40, then 8 bytes of padding
-// so that the call below is made with a 16-byte aligned stack: the stored
-// stack pointer is rbp-48.
+// then rbx, r12, r13, r14, r15 at rbp-8 .. rbp-40; below them the stack is
+// aligned down to 16 bytes for the call (inline assembly may be entered
+// with any alignment).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 std::arch::global_asm!(
     ".text",
@@ -73,7 +78,7 @@ std::arch::global_asm!(
     ".cfi_offset r14, -48",
     ".cfi_offset r15, -56",
     "sub rsp, 8",
-    "mov [rdi], rsp",
+    "mov [rdi], rbp",
     "mov rax, rsi",
     "mov rdi, rdx",
     "mov rsi, rcx",
@@ -81,7 +86,7 @@ std::arch::global_asm!(
     "mov rcx, r9",
     "call rax",
     "mov eax, 1",
-    ".Lweft_call_wasm_leave:",
+    ".Lweft_entry_leave:",
     "lea rsp, [rbp - 40]",
     "pop r15",
     "pop r14",
@@ -95,14 +100,43 @@ std::arch::global_asm!(
     ".size weft_call_wasm, . - weft_call_wasm",
     "",
     ".p2align 4",
+    ".globl weft_call_typed",
+    ".hidden weft_call_typed",
+    ".type weft_call_typed,@function",
+    "weft_call_typed:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    ".cfi_offset rbx, -24",
+    ".cfi_offset r12, -32",
+    ".cfi_offset r13, -40",
+    ".cfi_offset r14, -48",
+    ".cfi_offset r15, -56",
+    "and rsp, -16",
+    "mov [r10], rbp",
+    "call r11",
+    "mov r11d, 1",
+    "jmp .Lweft_entry_leave",
+    ".cfi_endproc",
+    ".size weft_call_typed, . - weft_call_typed",
+    "",
+    ".p2align 4",
     ".globl weft_unwind",
     ".hidden weft_unwind",
     ".type weft_unwind,@function",
     "weft_unwind:",
-    "lea rbp, [rdi + 48]",
-    "mov rsp, rdi",
+    "mov rbp, rdi",
     "xor eax, eax",
-    "jmp .Lweft_call_wasm_leave",
+    "xor r11d, r11d",
+    "jmp .Lweft_entry_leave",
     ".size weft_unwind, . - weft_unwind",
 );
 
@@ -224,6 +258,62 @@ pub(crate) unsafe fn call_entered(
         let trap = state
             .trap
             .expect("weft_call_wasm returned 0 without a recorded trap");
+        Err(Box::new(trap))
+    }
+}
+
+/// Calls a typed entry (`Compiler::typed_entry`) through the assembly
+/// entry, catching traps: `entry(funcref, args[0], .., args[4])`, whose
+/// result's bits it returns. Everything stays in registers.
+///
+/// # Safety
+/// `entry` must be the typed entry compiled for the type of the wasm
+/// function whose `VMFuncRef` is `funcref` (alive, with its instance, for
+/// the call), registered in the code registry; the low bits of `args` hold
+/// that function's parameters (unused words are ignored). `state` must be
+/// the thread's current trap slot (`stack::enter`).
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline]
+pub(crate) unsafe fn call_typed_entered(
+    state: &mut CallState,
+    entry: *const u8,
+    funcref: *const u8,
+    args: [u64; weft_jit::TYPED_ENTRY_MAX_PARAMS],
+) -> Result<u64, Box<TrapInfo>> {
+    unsafe extern "C" {
+        fn weft_call_typed();
+    }
+    let result: u64;
+    let ok: u64;
+    // SAFETY: `weft_call_typed` takes the slot in r10 and the code in r11,
+    // passes rdi..r9 on to it untouched, and returns (once: normally, or
+    // through `weft_unwind` after a trap) with the result in rax and r11 = 1
+    // or 0; it saves and restores every callee-saved register, so the C
+    // ABI's clobbers describe it. The caller guarantees `entry`, `funcref`
+    // and `args`; the slot points into `state`, which outlives the call.
+    unsafe {
+        std::arch::asm!(
+            "call {stub}",
+            stub = sym weft_call_typed,
+            in("r10") &raw mut state.jmp_buf,
+            in("r11") entry,
+            in("rdi") funcref,
+            in("rsi") args[0],
+            in("rdx") args[1],
+            in("rcx") args[2],
+            in("r8") args[3],
+            in("r9") args[4],
+            lateout("rax") result,
+            lateout("r11") ok,
+            clobber_abi("C"),
+        );
+    }
+    if ok != 0 {
+        Ok(result)
+    } else {
+        let trap = state
+            .trap
+            .expect("weft_call_typed returned 0 without a recorded trap");
         Err(Box::new(trap))
     }
 }
