@@ -21,9 +21,16 @@ fn main() {
     inline.inline_small_functions(true);
     let mut no_poll = Config::new();
     no_poll.interruptible(false);
+    let mut aligned = Config::new();
+    // SAFETY: function alignment changes only where code is placed.
+    unsafe { aligned.cranelift_flag_set("log2_min_function_alignment", "6") };
+    let mut speed_and_size = Config::new();
+    speed_and_size.cranelift_opt_level(weft::OptLevel::SpeedAndSize);
     let engines: Vec<(&str, Engine)> = [
         ("default", Config::new()),
         ("inline small functions", inline),
+        ("functions aligned to 64 bytes", aligned),
+        ("opt level speed_and_size", speed_and_size),
         ("no interrupt polls (reference)", no_poll),
     ]
     .into_iter()

@@ -90,6 +90,11 @@ pub struct Tunables {
     /// makes no direct call is copied into its callers (Cranelift's
     /// inliner) instead of being called. Off by default.
     pub inline_small_functions: bool,
+    /// Further Cranelift settings, `(name, value)`, applied after weft's own
+    /// (so they may override them). Empty by default. A setting that
+    /// changes what weft relies on (`preserve_frame_pointers`, `is_pic`,
+    /// ...) makes compiled code unsound; the runtime's setter is `unsafe`.
+    pub cranelift_flags: Vec<(String, String)>,
 }
 
 /// The size limit of [`Tunables::inline_small_functions`], in Cranelift
@@ -143,6 +148,7 @@ impl Default for Tunables {
             exceptions: true,
             write_marks: false,
             inline_small_functions: false,
+            cranelift_flags: Vec::new(),
         }
     }
 }
@@ -202,6 +208,11 @@ impl Compiler {
         ];
         for (name, value) in settings {
             flags.set(name, value).map_err(|e| isa_err(&e))?;
+        }
+        for (name, value) in &tunables.cranelift_flags {
+            flags
+                .set(name, value)
+                .map_err(|e| isa_err(&format!("Cranelift setting {name}={value}: {e}")))?;
         }
         let mut isa_builder = cranelift_native::builder().map_err(|e| isa_err(&e))?;
         for (name, value) in isa_flags {

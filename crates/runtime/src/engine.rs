@@ -394,6 +394,35 @@ impl Config {
         self
     }
 
+    /// Sets a Cranelift code generation setting by name (one of
+    /// `cranelift_codegen::settings`' shared settings), after weft's own;
+    /// an unknown name or value makes [`Engine::new`] fail. For measuring
+    /// code generation choices (`cargo bench -p weft-cli --bench levers`
+    /// sets `log2_min_function_alignment` this way).
+    ///
+    /// # Safety
+    /// Some settings change what weft's runtime relies on (frame pointers,
+    /// absolute addresses, stack probes, ...): code compiled with them may
+    /// crash or misbehave. Use only settings known to keep compiled code
+    /// sound, such as alignment and optimisation choices.
+    ///
+    /// ```
+    /// # fn main() -> weft_runtime::Result<()> {
+    /// let mut config = weft_runtime::Config::new();
+    /// // SAFETY: function alignment changes only where code is placed.
+    /// unsafe { config.cranelift_flag_set("log2_min_function_alignment", "6") };
+    /// let engine = weft_runtime::Engine::new(&config)?;
+    /// # let _ = engine;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub unsafe fn cranelift_flag_set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.tunables
+            .cranelift_flags
+            .push((name.to_string(), value.to_string()));
+        self
+    }
+
     /// Whether compiled code counts fuel (`Store::set_fuel`); off by default.
     pub fn consume_fuel(&mut self, enable: bool) -> &mut Self {
         self.tunables.consume_fuel = enable;
