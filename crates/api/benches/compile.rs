@@ -6,6 +6,12 @@
 //! machine's cores, the time to load the same module precompiled
 //! (`Module::deserialize`, what `weft run` does on a cache hit) and the
 //! process's peak resident memory.
+//!
+//! `--peak-mb N`: instead, builds a module of at least N MB (the same
+//! function body, repeated, made with `wasm-encoder`), resets the process's
+//! peak resident memory (`/proc/self/clear_refs`), compiles it once on all
+//! cores and reports the time and the peak resident memory while
+//! compiling (the module's bytes included). Linux only.
 
 mod kernels;
 
@@ -22,7 +28,152 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A module of at least `min_bytes`: functions of eight copies of
+/// `many_functions`' loop (loads, stores and a branch), as many as needed,
+/// each exported. Built with `wasm-encoder`: parsing text of this size
+/// would take far more memory than compiling it.
+fn big_module(min_bytes: usize) -> Vec<u8> {
+    use wasm_encoder::{
+        BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection,
+        Instruction as I, MemArg, MemArgTarget, MemorySection, MemoryType, Module as Enc,
+        TypeSection, ValType,
+    };
+    let body = |i: i32| {
+        let mut f = Function::new([(1, ValType::I32)]);
+        let mem = |offset| MemArg {
+            offset,
+            align: 2,
+            target: MemArgTarget::Memory(0),
+            ordering: None,
+        };
+        // Eight copies of the loop per function: a real large module has
+        // fewer, bigger functions than the wasm limit of a million.
+        for ins in std::iter::repeat_n(
+            [
+                I::I32Const(i),
+                I::LocalSet(2),
+                I::Block(BlockType::Empty),
+                I::Loop(BlockType::Empty),
+                I::LocalGet(2),
+                I::LocalGet(1),
+                I::I32GeU,
+                I::BrIf(1),
+                I::LocalGet(0),
+                I::LocalGet(2),
+                I::I32Const(3),
+                I::I32Mul,
+                I::I32Add,
+                I::LocalSet(0),
+                I::LocalGet(2),
+                I::I32Const(1020),
+                I::I32And,
+                I::LocalGet(0),
+                I::I32Store(mem(0)),
+                I::LocalGet(0),
+                I::LocalGet(0),
+                I::I32Const(1020),
+                I::I32And,
+                I::I32Load(mem(4)),
+                I::I32Xor,
+                I::LocalSet(0),
+                I::LocalGet(0),
+                I::I32Const(1000),
+                I::I32GtS,
+                I::If(BlockType::Empty),
+                I::LocalGet(0),
+                I::I32Const(1),
+                I::I32ShrU,
+                I::LocalSet(0),
+                I::End,
+                I::LocalGet(2),
+                I::I32Const(1),
+                I::I32Add,
+                I::LocalSet(2),
+                I::Br(0),
+                I::End,
+                I::End,
+            ],
+            8,
+        )
+        .flatten()
+        .chain([I::LocalGet(0), I::End])
+        {
+            f.instruction(&ins);
+        }
+        f
+    };
+    let per_function = {
+        let mut code = CodeSection::new();
+        code.function(&body(0));
+        // The shortest export name: an underestimate, so `n` errs high.
+        code.byte_len() + "f0".len() + 3
+    };
+    let n = min_bytes.div_ceil(per_function) as u32;
+    let mut types = TypeSection::new();
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
+    let mut funcs = FunctionSection::new();
+    let mut exports = ExportSection::new();
+    let mut code = CodeSection::new();
+    for i in 0..n {
+        funcs.function(0);
+        exports.export(&format!("f{i}"), ExportKind::Func, i);
+        code.function(&body(i as i32));
+    }
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut module = Enc::new();
+    module
+        .section(&types)
+        .section(&funcs)
+        .section(&memories)
+        .section(&exports)
+        .section(&code);
+    module.finish()
+}
+
+fn vm_hwm() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
+}
+
+/// `--peak-mb N` (see the module docs).
+fn peak(mb: usize) {
+    let bytes = big_module(mb << 20);
+    let engine = Engine::default();
+    // Only the compile's own peak counts from here ("5": reset VmHWM).
+    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+        println!("cannot reset the peak resident memory here (not Linux?)");
+        return;
+    }
+    let t = Instant::now();
+    let module = Module::new(&engine, &bytes).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "compile one {:.1} MB module ({} functions) on {cores} threads: {secs:.1} s; \
+         peak resident memory while compiling (the module's bytes included): {}",
+        bytes.len() as f64 / (1 << 20) as f64,
+        module.exports().count(),
+        vm_hwm().unwrap_or_else(|| "unknown".into())
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--peak-mb") {
+        let mb = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(100);
+        peak(mb);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, mut functions) = if quick { (1, 400) } else { (5, 4000) };
     if let Some(n) = std::env::var("WEFT_COMPILE_FUNCTIONS")
@@ -73,12 +224,7 @@ fn main() {
         serialized.len() as f64 / 1e6,
         parallel / load
     );
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
-        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
-    {
-        println!(
-            "peak resident memory of this process: {}",
-            line.trim_start_matches("VmHWM:").trim()
-        );
+    if let Some(hwm) = vm_hwm() {
+        println!("peak resident memory of this process: {hwm}");
     }
 }
