@@ -510,12 +510,14 @@ impl Func {
             FuncKind::Host(_) => 0,
             _ => data.funcref as usize,
         };
+        // Without a typed entry (none for this type or platform, or it
+        // failed to compile) calls take the array entry: slower, the same.
         let typed_entry = if wasm_funcref != 0 && !check_refs {
             let wasm_ty = data.ty.to_wasm(&cx.0.opaque.engine);
-            cx.0.opaque
-                .engine
-                .typed_entry(&wasm_ty)?
-                .map_or(0, |e| e.code.wasm_call() as usize)
+            match cx.0.opaque.engine.typed_entry(&wasm_ty) {
+                Ok(Some(e)) => e.code.wasm_call() as usize,
+                Ok(None) | Err(_) => 0,
+            }
         } else {
             0
         };
