@@ -199,6 +199,32 @@ pub(crate) struct FuncData {
     pub(crate) ty: Arc<FuncType>,
     pub(crate) funcref: *const VMFuncRef,
     pub(crate) kind: FuncKind,
+    /// The engine's typed entry for this wasm function's type (an address;
+    /// 0: none, or a host function), or [`TYPED_ENTRY_UNKNOWN`] until the
+    /// first call looks it up ([`typed_entry_of`]).
+    pub(crate) typed_entry: std::cell::Cell<usize>,
+}
+
+/// [`FuncData::typed_entry`] before the first lookup (no code address is 1).
+pub(crate) const TYPED_ENTRY_UNKNOWN: usize = 1;
+
+/// The typed entry of the store's function `index` (0 if it has none),
+/// looked up in the engine on first use and kept. Without one (no entry for
+/// this type or platform, or it failed to compile) calls take the array
+/// entry: slower, the same.
+fn typed_entry_of(opaque: &StoreOpaque, index: usize) -> usize {
+    let data = &opaque.funcs[index];
+    let cached = data.typed_entry.get();
+    if cached != TYPED_ENTRY_UNKNOWN {
+        return cached;
+    }
+    let wasm_ty = data.ty.to_wasm(&opaque.engine);
+    let entry = match opaque.engine.typed_entry(&wasm_ty) {
+        Ok(Some(e)) => e.code.wasm_call() as usize,
+        Ok(None) | Err(_) => 0,
+    };
+    data.typed_entry.set(entry);
+    entry
 }
 
 /// A WebAssembly or host function that belongs to a store.
@@ -370,6 +396,7 @@ impl Func {
             ty,
             funcref,
             kind: FuncKind::Host(ctx),
+            typed_entry: std::cell::Cell::new(0),
         });
         Ok(Func {
             store_id: opaque.id,
@@ -510,14 +537,8 @@ impl Func {
             FuncKind::Host(_) => 0,
             _ => data.funcref as usize,
         };
-        // Without a typed entry (none for this type or platform, or it
-        // failed to compile) calls take the array entry: slower, the same.
         let typed_entry = if wasm_funcref != 0 && !check_refs {
-            let wasm_ty = data.ty.to_wasm(&cx.0.opaque.engine);
-            match cx.0.opaque.engine.typed_entry(&wasm_ty) {
-                Ok(Some(e)) => e.code.wasm_call() as usize,
-                Ok(None) | Err(_) => 0,
-            }
+            typed_entry_of(&cx.0.opaque, self.index)
         } else {
             0
         };
@@ -597,6 +618,29 @@ pub(crate) fn call_raw<T: 'static>(
         return unsafe { &*func }(inner, std::ptr::null_mut(), slots);
     }
     let funcref = data.funcref;
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let (nparams, nresults) = (data.ty.params().len(), data.ty.results().len());
+        let entry = typed_entry_of(&inner.opaque, index);
+        if entry != 0 {
+            // At most `TYPED_ENTRY_MAX_PARAMS` parameters and one result
+            // (the engine made an entry only for such a type).
+            let mut args = [0u64; weft_jit::TYPED_ENTRY_MAX_PARAMS];
+            for (a, &v) in args.iter_mut().zip(&slots[..nparams]) {
+                *a = v as u64;
+            }
+            // SAFETY: `funcref` is the live funcref of this store's wasm
+            // function `index`, `entry` the typed entry for its type, and
+            // `args` holds its parameters' bits (the caller's `slots`).
+            let bits =
+                unsafe { invoke_typed(&mut inner.opaque, entry as *const u8, funcref, args) }
+                    .map_err(|e| *e)?;
+            if nresults == 1 {
+                slots[0] = u128::from(bits);
+            }
+            return Ok(());
+        }
+    }
     // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
     let (array_call, vmctx) = unsafe { ((*funcref).array_call, (*funcref).vmctx) };
     // SAFETY: `array_call` is a compiled array entry of a module kept alive by

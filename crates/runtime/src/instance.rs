@@ -415,6 +415,7 @@ fn instantiate(opaque: &mut StoreOpaque, module: &Module, imports: &[Extern]) ->
             ty: module.inner.func_types[body.type_index as usize].clone(),
             funcref,
             kind: FuncKind::Wasm,
+            typed_entry: std::cell::Cell::new(crate::func::TYPED_ENTRY_UNKNOWN),
         });
         let index = opaque.funcs.len() - 1;
         opaque.funcref_index.insert(funcref as usize, index);
