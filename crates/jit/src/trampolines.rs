@@ -28,6 +28,16 @@ pub(crate) fn array_signature(compiler: &Compiler, with_status: bool) -> Signatu
     sig
 }
 
+/// Starts a trampoline's only block, with the function's parameters as its
+/// own, and returns them.
+fn entry_block(b: &mut FunctionBuilder) -> Vec<ir::Value> {
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    b.block_params(entry).to_vec()
+}
+
 fn slot_offset(i: usize) -> i32 {
     (i as u32 * VMOffsets::VAL_RAW_SIZE) as i32
 }
@@ -46,11 +56,7 @@ pub(crate) fn array_trampoline(
     func.signature = array_signature(compiler, false);
     let wasm_sig = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = entry_block(&mut b);
     let (callee_vmctx, caller_vmctx, values) = (p[0], p[1], p[2]);
 
     let flags = MemFlagsData::trusted();
@@ -97,11 +103,7 @@ pub(crate) fn host_trampoline(
 ) -> Result<(), CompileError> {
     func.signature = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = entry_block(&mut b);
     let (host_ctx, caller_vmctx) = (p[0], p[1]);
     let first = first_wasm_param(ty);
 
@@ -142,6 +144,42 @@ pub(crate) fn host_trampoline(
     Ok(())
 }
 
+/// A value of wasm type `t` as the 64 bits of a host word: integers
+/// zero-extended, floats as their bit patterns, references as they are.
+fn to_word(
+    b: &mut FunctionBuilder,
+    t: weft_decoder::ValType,
+    v: ir::Value,
+) -> Result<ir::Value, CompileError> {
+    Ok(match clif_type(t)? {
+        I32 => b.ins().uextend(I64, v),
+        F32 => {
+            let w = b.ins().bitcast(I32, MemFlagsData::new(), v);
+            b.ins().uextend(I64, w)
+        }
+        F64 => b.ins().bitcast(I64, MemFlagsData::new(), v),
+        _ => v,
+    })
+}
+
+/// The inverse of [`to_word`]: the value of wasm type `t` in the low bits
+/// of `word`.
+fn from_word(
+    b: &mut FunctionBuilder,
+    t: weft_decoder::ValType,
+    word: ir::Value,
+) -> Result<ir::Value, CompileError> {
+    Ok(match clif_type(t)? {
+        I32 => b.ins().ireduce(I32, word),
+        F32 => {
+            let w = b.ins().ireduce(I32, word);
+            b.ins().bitcast(F32, MemFlagsData::new(), w)
+        }
+        F64 => b.ins().bitcast(F64, MemFlagsData::new(), word),
+        _ => word,
+    })
+}
+
 /// Whether functions of type `ty` can use a [direct host
 /// trampoline](direct_host_trampoline): every parameter and the result (at
 /// most one) fit in 64 bits (no `v128`), and the platform returns a pair of
@@ -150,7 +188,13 @@ pub fn direct_host_call_supported(ty: &FuncType) -> bool {
     cfg!(all(
         unix,
         any(target_arch = "x86_64", target_arch = "aarch64")
-    )) && ty.results.len() <= 1
+    )) && fits_in_words(ty)
+}
+
+/// Whether every value of a call of type `ty` fits in one 64-bit word (no
+/// `v128`) and there is at most one result.
+fn fits_in_words(ty: &FuncType) -> bool {
+    ty.results.len() <= 1
         && ty
             .params
             .iter()
@@ -173,11 +217,7 @@ pub(crate) fn direct_host_trampoline(
 ) -> Result<(), CompileError> {
     func.signature = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = entry_block(&mut b);
     let (host_ctx, caller_vmctx) = (p[0], p[1]);
     let first = first_wasm_param(ty);
 
@@ -186,16 +226,7 @@ pub(crate) fn direct_host_trampoline(
     cb_sig.params.push(AbiParam::new(I64));
     cb_sig.params.push(AbiParam::new(I64));
     for (i, &t) in ty.params.iter().enumerate() {
-        let v = p[first + i];
-        let bits = match clif_type(t)? {
-            I32 => b.ins().uextend(I64, v),
-            F32 => {
-                let w = b.ins().bitcast(I32, MemFlagsData::new(), v);
-                b.ins().uextend(I64, w)
-            }
-            F64 => b.ins().bitcast(I64, MemFlagsData::new(), v),
-            _ => v,
-        };
+        let bits = to_word(&mut b, t, p[first + i])?;
         cb_sig.params.push(AbiParam::new(I64));
         args.push(bits);
     }
@@ -208,15 +239,7 @@ pub(crate) fn direct_host_trampoline(
     b.ins().trapnz(status, TrapKind::Host.code());
     let mut results = Vec::new();
     if let Some(&t) = ty.results.first() {
-        results.push(match clif_type(t)? {
-            I32 => b.ins().ireduce(I32, value),
-            F32 => {
-                let w = b.ins().ireduce(I32, value);
-                b.ins().bitcast(F32, MemFlagsData::new(), w)
-            }
-            F64 => b.ins().bitcast(F64, MemFlagsData::new(), value),
-            _ => value,
-        });
+        results.push(from_word(&mut b, t, value)?);
     }
     b.ins().return_(&results);
     b.finalize(compiler.frontend_config());
@@ -234,12 +257,7 @@ pub const TYPED_ENTRY_MAX_PARAMS: usize = 5;
 pub fn typed_entry_supported(ty: &FuncType) -> bool {
     cfg!(all(target_arch = "x86_64", target_os = "linux"))
         && ty.params.len() <= TYPED_ENTRY_MAX_PARAMS
-        && ty.results.len() <= 1
-        && ty
-            .params
-            .iter()
-            .chain(ty.results.iter())
-            .all(|&t| t != weft_decoder::ValType::V128)
+        && fits_in_words(ty)
 }
 
 /// Builds the typed entry for functions of type `ty` (see
@@ -264,11 +282,7 @@ pub(crate) fn typed_entry_trampoline(
     func.signature = sig;
     let wasm_sig = wasm_signature(ty, compiler.wasm_call_conv())?;
     let mut b = FunctionBuilder::new(func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let p = b.block_params(entry).to_vec();
+    let p = entry_block(&mut b);
     let funcref = p[0];
     let flags = readonly_flags();
     let vmctx = b
@@ -279,16 +293,7 @@ pub(crate) fn typed_entry_trampoline(
         .load(I64, flags, funcref, VMOffsets::FUNC_REF_WASM_CALL as i32);
     let mut args = vec![vmctx, vmctx];
     for (i, &t) in ty.params.iter().enumerate() {
-        let bits = p[1 + i];
-        args.push(match clif_type(t)? {
-            I32 => b.ins().ireduce(I32, bits),
-            F32 => {
-                let w = b.ins().ireduce(I32, bits);
-                b.ins().bitcast(F32, MemFlagsData::new(), w)
-            }
-            F64 => b.ins().bitcast(F64, MemFlagsData::new(), bits),
-            _ => bits,
-        });
+        args.push(from_word(&mut b, t, p[1 + i])?);
     }
     let sig_ref = b.import_signature(wasm_sig);
     let call = b.ins().call_indirect(sig_ref, wasm_call, &args);
@@ -296,15 +301,7 @@ pub(crate) fn typed_entry_trampoline(
         None => b.ins().iconst(I64, 0),
         Some(&t) => {
             let v = b.inst_results(call)[0];
-            match clif_type(t)? {
-                I32 => b.ins().uextend(I64, v),
-                F32 => {
-                    let w = b.ins().bitcast(I32, MemFlagsData::new(), v);
-                    b.ins().uextend(I64, w)
-                }
-                F64 => b.ins().bitcast(I64, MemFlagsData::new(), v),
-                _ => v,
-            }
+            to_word(&mut b, t, v)?
         }
     };
     b.ins().return_(&[result]);

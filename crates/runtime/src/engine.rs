@@ -475,9 +475,7 @@ pub(crate) struct EngineInner {
     /// The pooling allocator's slots, with `InstanceAllocationStrategy::Pooling`.
     pub(crate) pool: Option<Arc<crate::pooling::Pool>>,
     types: Mutex<TypeRegistry>,
-    trampolines: Mutex<HashMap<(FuncType, bool), Arc<HostTrampoline>>>,
-    /// Typed entries by function type (see `Engine::typed_entry`).
-    typed_entries: Mutex<HashMap<FuncType, Arc<HostTrampoline>>>,
+    trampolines: Mutex<HashMap<(FuncType, TrampolineKind), Arc<HostTrampoline>>>,
 }
 
 /// Engine-wide canonical function types. A registered type is "canonical":
@@ -492,6 +490,17 @@ struct TypeRegistry {
 }
 
 /// A compiled host trampoline, registered for trap lookup while alive.
+/// Which trampoline of a function type (see `Engine::trampoline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TrampolineKind {
+    /// Host function, values through a slot array.
+    Host,
+    /// Host function, values in registers (a direct callback).
+    DirectHost,
+    /// Entry from the host into wasm, values in registers.
+    TypedEntry,
+}
+
 pub(crate) struct HostTrampoline {
     pub(crate) code: Arc<CompiledTrampoline>,
     _registration: Registration,
@@ -556,7 +565,6 @@ impl Engine {
                 pool,
                 types: Mutex::new(TypeRegistry::default()),
                 trampolines: Mutex::new(HashMap::new()),
-                typed_entries: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -618,21 +626,43 @@ impl Engine {
         ty: &FuncType,
         direct: bool,
     ) -> Result<Arc<HostTrampoline>> {
+        let kind = if direct {
+            TrampolineKind::DirectHost
+        } else {
+            TrampolineKind::Host
+        };
+        self.trampoline(ty, kind)
+    }
+
+    /// The typed entry for a function type, compiled once per engine, or
+    /// `None` where the type or the platform has none
+    /// (`weft_jit::typed_entry_supported`).
+    pub(crate) fn typed_entry(&self, ty: &FuncType) -> Result<Option<Arc<HostTrampoline>>> {
+        if !weft_jit::typed_entry_supported(ty) {
+            return Ok(None);
+        }
+        self.trampoline(ty, TrampolineKind::TypedEntry).map(Some)
+    }
+
+    /// A trampoline of `kind` for functions of type `ty`: compiled and
+    /// registered (so traps and backtraces know its code) on first use,
+    /// then shared by the whole engine.
+    fn trampoline(&self, ty: &FuncType, kind: TrampolineKind) -> Result<Arc<HostTrampoline>> {
         let mut map = self
             .inner
             .trampolines
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let key = (ty.clone(), direct);
+        let key = (ty.clone(), kind);
         if let Some(t) = map.get(&key) {
             return Ok(t.clone());
         }
         let compiler = &self.inner.compiler;
         let code = Arc::new(
-            if direct {
-                compiler.direct_host_trampoline(ty)
-            } else {
-                compiler.host_trampoline(ty)
+            match kind {
+                TrampolineKind::Host => compiler.host_trampoline(ty),
+                TrampolineKind::DirectHost => compiler.direct_host_trampoline(ty),
+                TrampolineKind::TypedEntry => compiler.typed_entry(ty),
             }
             .map_err(Error::from_compile)?,
         );
@@ -644,37 +674,6 @@ impl Engine {
         });
         map.insert(key, t.clone());
         Ok(t)
-    }
-
-    /// The typed entry for a function type, compiled once per engine, or
-    /// `None` where the type or the platform has none
-    /// (`weft_jit::typed_entry_supported`).
-    pub(crate) fn typed_entry(&self, ty: &FuncType) -> Result<Option<Arc<HostTrampoline>>> {
-        if !weft_jit::typed_entry_supported(ty) {
-            return Ok(None);
-        }
-        let mut map = self
-            .inner
-            .typed_entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = map.get(ty) {
-            return Ok(Some(t.clone()));
-        }
-        let code = Arc::new(
-            self.inner
-                .compiler
-                .typed_entry(ty)
-                .map_err(Error::from_compile)?,
-        );
-        let (start, end) = code.code_range();
-        let registration = registry::register(start, end, Arc::new(TrampolineCode(code.clone())));
-        let t = Arc::new(HostTrampoline {
-            code,
-            _registration: registration,
-        });
-        map.insert(ty.clone(), t.clone());
-        Ok(Some(t))
     }
 
     /// Advances the engine-wide epoch by one. Stores whose epoch deadline

@@ -32,22 +32,25 @@ use weft_jit::TrapKind;
 // The entries into wasm on x86-64 Linux: a few instructions of assembly that
 // do what `csrc/helpers.c` does with `setjmp` on other targets.
 //
-// `weft_call_wasm(slot, f, vmctx, caller_vmctx, values, len)` saves the
-// frame pointer and the five other callee-saved registers, stores its frame
-// pointer in `*slot` (the jump slot of the call's `CallState`), and calls
-// `f(vmctx, caller_vmctx, values, len)`; it returns 1 when `f` returns.
+// `weft_call_typed` is called only from inline assembly
+// (`call_typed_entered`), with the trap slot in r10, the code to call in r11
+// and that code's arguments already in rdi..r9, which it passes on
+// untouched. It saves the frame pointer and the five other callee-saved
+// registers, stores its frame pointer in the slot (the jump slot of the
+// call's `CallState`), aligns the stack and calls; it returns what the code
+// returned in rax, with r11 = 1.
 //
-// `weft_call_typed` is the same entry with another interface, called only
-// from inline assembly (`call_typed_entered`): the slot in r10, the code to
-// call in r11, whose arguments are already in rdi..r9 and are passed on
-// untouched. It returns what the code returned in rax, with r11 = 1.
+// `weft_call_wasm(slot, f, vmctx, caller_vmctx, values, len)` is the same
+// entry for callers in Rust: it moves its arguments to where
+// `weft_call_typed` takes them, calls it, and returns its r11 (1: `f`
+// returned; 0: a trap).
 //
 // `weft_unwind(fp)`, called by the signal handler with what was stored in
-// the slot, puts back that frame pointer and leaves through the entries'
-// common epilogue, which restores the callee-saved registers from the
-// entry's frame and returns with eax = 0 and r11 = 0. As with `longjmp`,
-// only frames of compiled code are skipped (module docs), and the signal
-// mask needs no restoring (the handlers run with `SA_NODEFER`).
+// the slot, puts back that frame pointer and leaves through
+// `weft_call_typed`'s epilogue, which restores the callee-saved registers
+// from the entry's frame and returns with eax = 0 and r11 = 0. As with
+// `longjmp`, only frames of compiled code are skipped (module docs), and the
+// signal mask needs no restoring (the handlers run with `SA_NODEFER`).
 //
 // Frame, from the entry's frame pointer `rbp` down: saved rbp at rbp+0,
 // then rbx, r12, r13, r14, r15 at rbp-8 .. rbp-40; below them the stack is
@@ -56,49 +59,6 @@ use weft_jit::TrapKind;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 std::arch::global_asm!(
     ".text",
-    ".p2align 4",
-    ".globl weft_call_wasm",
-    ".hidden weft_call_wasm",
-    ".type weft_call_wasm,@function",
-    "weft_call_wasm:",
-    ".cfi_startproc",
-    "push rbp",
-    ".cfi_def_cfa_offset 16",
-    ".cfi_offset rbp, -16",
-    "mov rbp, rsp",
-    ".cfi_def_cfa_register rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
-    ".cfi_offset rbx, -24",
-    ".cfi_offset r12, -32",
-    ".cfi_offset r13, -40",
-    ".cfi_offset r14, -48",
-    ".cfi_offset r15, -56",
-    "sub rsp, 8",
-    "mov [rdi], rbp",
-    "mov rax, rsi",
-    "mov rdi, rdx",
-    "mov rsi, rcx",
-    "mov rdx, r8",
-    "mov rcx, r9",
-    "call rax",
-    "mov eax, 1",
-    ".Lweft_entry_leave:",
-    "lea rsp, [rbp - 40]",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
-    ".cfi_def_cfa rsp, 8",
-    "ret",
-    ".cfi_endproc",
-    ".size weft_call_wasm, . - weft_call_wasm",
-    "",
     ".p2align 4",
     ".globl weft_call_typed",
     ".hidden weft_call_typed",
@@ -124,9 +84,40 @@ std::arch::global_asm!(
     "mov [r10], rbp",
     "call r11",
     "mov r11d, 1",
-    "jmp .Lweft_entry_leave",
+    ".Lweft_entry_leave:",
+    "lea rsp, [rbp - 40]",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
     ".cfi_endproc",
     ".size weft_call_typed, . - weft_call_typed",
+    "",
+    ".p2align 4",
+    ".globl weft_call_wasm",
+    ".hidden weft_call_wasm",
+    ".type weft_call_wasm,@function",
+    "weft_call_wasm:",
+    ".cfi_startproc",
+    "mov r10, rdi",
+    "mov r11, rsi",
+    "mov rdi, rdx",
+    "mov rsi, rcx",
+    "mov rdx, r8",
+    "mov rcx, r9",
+    "sub rsp, 8",
+    ".cfi_def_cfa_offset 16",
+    "call weft_call_typed",
+    "mov eax, r11d",
+    "add rsp, 8",
+    ".cfi_def_cfa_offset 8",
+    "ret",
+    ".cfi_endproc",
+    ".size weft_call_wasm, . - weft_call_wasm",
     "",
     ".p2align 4",
     ".globl weft_unwind",
