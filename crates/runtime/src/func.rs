@@ -712,12 +712,13 @@ fn enter_and_call<R>(
     let max = opaque.engine.inner.config.max_wasm_stack;
     let mut state = traphandlers::CallState::new();
     let (limit, prev) = crate::stack::enter(sp, max, &mut state as *mut _ as usize);
-    let outermost = opaque.depth == 0;
+    let depth = opaque.depth;
+    let outermost = depth == 0;
     if outermost {
         opaque.vmstore.enter(limit);
         opaque.entry_sp = sp;
     }
-    opaque.depth += 1;
+    opaque.depth = depth + 1;
     let opaque_ptr = opaque.self_ptr;
     // While wasm runs, the store is reached only through raw pointers held
     // by compiled code and host contexts.
@@ -725,8 +726,10 @@ fn enter_and_call<R>(
     crate::stack::exit(prev);
     // SAFETY: the call has returned; no other reference to the store is live.
     let opaque = unsafe { &mut *opaque_ptr };
-    opaque.depth -= 1;
-    if opaque.depth == 0 && opaque.exceptions.wants_collection() {
+    // A store of the depth kept in a register, not a read-modify-write of
+    // memory written before the call.
+    opaque.depth = depth;
+    if outermost && opaque.exceptions.wants_collection() {
         // Between calls nothing on the stack can hold an exception.
         opaque.collect_exceptions();
     }
