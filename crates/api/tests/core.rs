@@ -556,3 +556,40 @@ fn extended_constants_compute_initialisers_and_offsets() {
         Err(weft::Error::Invalid { .. })
     ));
 }
+
+/// A trap leaves the host's floating-point control state as it was: the
+/// signal handler runs with the kernel's defaults, and the jump out of it
+/// must not keep them.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_trap_keeps_the_hosts_floating_point_control_state() {
+    fn mxcsr() -> u32 {
+        let mut v = 0u32;
+        // SAFETY: stores MXCSR into a local.
+        unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+    fn set_mxcsr(v: u32) {
+        // SAFETY: loads a valid MXCSR value (control bits of the default
+        // with another rounding mode and flush-to-zero) from a local.
+        unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &v, options(nostack, readonly)) };
+    }
+    let (mut store, inst) = instance(TRAPS);
+    let div = inst
+        .get_typed_func::<(i32, i32), i32>(&mut store, "div")
+        .unwrap();
+    let before = mxcsr();
+    // Round toward zero (bits 13-14) and flush to zero (bit 15).
+    let custom = (before & !0x6000) | 0x6000 | 0x8000;
+    set_mxcsr(custom);
+    let r = div.call(&mut store, (1, 0));
+    let after = mxcsr();
+    set_mxcsr(before);
+    assert!(r.is_err(), "the call traps");
+    // Control bits only (the low six are sticky status flags).
+    assert_eq!(
+        after & !0x3f,
+        custom & !0x3f,
+        "MXCSR {after:#x} after the trap"
+    );
+}

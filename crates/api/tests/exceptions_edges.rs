@@ -823,3 +823,44 @@ fn precompiled_modules_keep_their_tags_and_handlers() {
     // SAFETY: as above (it is refused before anything runs).
     assert!(unsafe { Module::deserialize(&off, &bytes) }.is_err());
 }
+
+/// An `exnref` that a call returns is the host's once the call has
+/// returned, even when the store held enough exceptions for a collection
+/// to be due: nothing may free it between the call's return and the host
+/// rooting it (typed and untyped calls alike).
+#[test]
+fn a_returned_exnref_survives_a_due_collection() {
+    let wat = r#"(module
+      (tag $t (param i32))
+      (func (export "churn") (param $n i32) (result exnref)
+        (local $e exnref)
+        (loop $l
+          (block $h (result i32 exnref)
+            (try_table (catch_ref $t $h) (throw $t (local.get $n)))
+            (unreachable))
+          (local.set $e)
+          (drop)
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $l (local.get $n)))
+        (local.get $e)))"#;
+    // A fresh store collects first when it holds 256: the call allocates
+    // exactly that many, none rooted but the last, so a collection is due
+    // as it returns.
+    let (mut store, i) = instance(wat);
+    let typed = i
+        .get_typed_func::<i32, Option<Exn>>(&mut store, "churn")
+        .unwrap();
+    let exn = typed.call(&mut store, 256).unwrap().expect("an exception");
+    assert_eq!(exn.fields(&store).unwrap(), vec![Val::I32(1)]);
+    let (mut store, i) = instance(wat);
+    let f = i.get_func(&mut store, "churn").unwrap();
+    let mut out = [Val::I32(0)];
+    f.call(&mut store, &[Val::I32(256)], &mut out).unwrap();
+    let Val::ExnRef(Some(exn)) = &out[0] else {
+        panic!("expected an exception, got {:?}", out[0]);
+    };
+    assert_eq!(exn.fields(&store).unwrap(), vec![Val::I32(1)]);
+    // Collections still happen: the dead ones go, the held ones stay.
+    store.collect_exceptions();
+    assert_eq!(exn.fields(&store).unwrap(), vec![Val::I32(1)]);
+}

@@ -18,7 +18,7 @@
 // into wasm. Neither form restores the signal mask, which weft does not
 // need: its handlers run with SA_NODEFER, so nothing is blocked when a trap
 // jumps out of one. Other targets use the standard setjmp.
-#if !(defined(__x86_64__) && defined(__linux__))
+#if !(defined(__x86_64__) && defined(__linux__) && !defined(__ANDROID__))
 #include <setjmp.h>
 #include <stddef.h>
 

@@ -729,10 +729,9 @@ fn enter_and_call<R>(
     // A store of the depth kept in a register, not a read-modify-write of
     // memory written before the call.
     opaque.depth = depth;
-    if outermost && opaque.exceptions.wants_collection() {
-        // Between calls nothing on the stack can hold an exception.
-        opaque.collect_exceptions();
-    }
+    // No collection of exceptions here: an `exnref` the call returned is
+    // not rooted until the caller turns it into an `Exn`. Collections run
+    // when an allocation finds one due (`alloc_exception`), or when asked.
     match r {
         Ok(v) => match opaque.take_pending_exception() {
             None => Ok(v),

@@ -54,8 +54,9 @@ use weft_jit::TrapKind;
 //
 // Frame, from the entry's frame pointer `rbp` down: saved rbp at rbp+0,
 // then rbx, r12, r13, r14, r15 at rbp-8 .. rbp-40; below them the stack is
-// aligned down to 16 bytes for the call (inline assembly may be entered
-// with any alignment).
+// aligned down to 16 bytes for the call, so that the call's alignment does
+// not depend on how the entry was reached (`weft_call_wasm` and inline
+// assembly reach it with different offsets).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 std::arch::global_asm!(
     ".text",
@@ -366,6 +367,7 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
                         more_frames,
                         last_frame,
                     });
+                    restore_fp_control(ctx);
                     weft_unwind(jmp_buf);
                 }
             }
@@ -423,6 +425,35 @@ fn walk_frames(ctx: *mut c_void, limit: usize) -> ([usize; MAX_FRAMES], usize, u
     }
     (frames, n, more, last)
 }
+
+/// Puts back the floating-point control state of the interrupted code (the
+/// host's: compiled wasm never changes it) before jumping out of a signal
+/// handler. The kernel runs handlers with the default state and only
+/// `sigreturn`, which the jump skips, would restore it: without this, a
+/// trap would reset a host's rounding mode or flush-to-zero setting.
+#[cfg(target_arch = "x86_64")]
+fn restore_fp_control(ctx: *mut c_void) {
+    let uc = ctx as *const libc::ucontext_t;
+    // SAFETY: the kernel passes a valid `ucontext_t` to SA_SIGINFO handlers;
+    // `fpregs` points into it (the saved FPU state) or is null.
+    let saved = unsafe {
+        let fp = (*uc).uc_mcontext.fpregs;
+        (!fp.is_null()).then(|| ((*fp).mxcsr, (*fp).cwd))
+    };
+    if let Some((mxcsr, cwd)) = saved {
+        // SAFETY: loads the control registers from two locals; the values
+        // were the interrupted thread's own, so they are valid settings.
+        unsafe {
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack, readonly));
+            std::arch::asm!("fldcw [{}]", in(reg) &cwd, options(nostack, readonly));
+        }
+    }
+}
+
+/// See the x86-64 version; elsewhere the control state is left as the
+/// handler found it.
+#[cfg(not(target_arch = "x86_64"))]
+fn restore_fp_control(_ctx: *mut c_void) {}
 
 fn fp_sp_of(ctx: *mut c_void) -> (usize, usize) {
     let uc = ctx as *const libc::ucontext_t;
