@@ -334,10 +334,6 @@ pub(crate) struct ExnHeap {
     next_count: usize,
     /// ... or more bytes of fields.
     next_bytes: usize,
-    /// Whether those thresholds are reached now (kept current by every
-    /// change of the counts, so that the check after each call into wasm
-    /// is one load).
-    due: bool,
 }
 
 impl ExnHeap {
@@ -364,7 +360,6 @@ impl ExnHeap {
         };
         self.slots[i].obj = Some(obj);
         self.bytes += size;
-        self.update_due();
         Some(handle_of(i, self.slots[i].generation))
     }
 
@@ -408,7 +403,6 @@ impl ExnHeap {
             self.bytes -= obj.fields.len() * 16;
             self.slots[i].generation = self.slots[i].generation.wrapping_add(1);
             self.free.push(i);
-            self.update_due();
         }
     }
 
@@ -438,14 +432,9 @@ impl ExnHeap {
     }
 
     /// Whether holding this much calls for a collection first.
-    #[inline]
     pub(crate) fn wants_collection(&self) -> bool {
-        self.due
-    }
-
-    fn update_due(&mut self) {
-        self.due = self.held() >= self.next_count.max(FIRST_COLLECTION)
-            || self.bytes >= self.next_bytes.max(MAX_LIVE_EXCEPTION_BYTES / 16);
+        self.held() >= self.next_count.max(FIRST_COLLECTION)
+            || self.bytes >= self.next_bytes.max(MAX_LIVE_EXCEPTION_BYTES / 16)
     }
 
     /// Frees every exception not reachable from `roots` (handles, some of
@@ -485,7 +474,6 @@ impl ExnHeap {
         }
         self.next_count = 2 * self.held();
         self.next_bytes = 2 * self.bytes;
-        self.update_due();
         freed
     }
 }

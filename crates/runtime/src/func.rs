@@ -42,8 +42,9 @@ pub(crate) struct HostCode<T: 'static> {
     raw: Arc<RawHostFn<T>>,
     callback: HostCallback,
     data: *const (),
-    /// The closure's direct callback (`direct_callback_N::<T, C>`: the
-    /// parameters and result in registers), or null if it has none; used
+    /// The closure's direct callback (made by `direct_callback_fn!` for
+    /// the closure's type: the parameters and result in registers), or
+    /// null if it has none; used
     /// where the function's type allows (`direct_host_call_supported`).
     direct: *const u8,
 }
@@ -618,35 +619,63 @@ pub(crate) fn call_raw<T: 'static>(
         return unsafe { &*func }(inner, std::ptr::null_mut(), slots);
     }
     let funcref = data.funcref;
+    let (nparams, nresults) = (data.ty.params().len(), data.ty.results().len());
+    let entry = typed_entry_of(&inner.opaque, index);
+    // SAFETY: `funcref` is the live funcref of this store's wasm function
+    // `index` (funcrefs point into instance vmctxs the store owns), `entry`
+    // its type's typed entry or 0, and `slots` holds its parameters with
+    // room for its results.
+    unsafe { call_wasm_func(&mut inner.opaque, funcref, entry, nparams, nresults, slots) }
+        .map_err(|e| *e)
+}
+
+/// Calls the wasm function of `funcref` with the parameters in `slots`,
+/// writing its results back to `slots`: through `entry`, its type's typed
+/// entry (values in registers), when that is not 0, else through its
+/// `array_call`.
+///
+/// # Safety
+/// `funcref` must be the live funcref of a wasm function of the store of
+/// `opaque`, whose code and instance the store keeps alive; `entry` 0 or the
+/// engine's typed entry for its type (`typed_entry_of`); `nparams` and
+/// `nresults` its type's counts; `slots` must hold the parameters and have
+/// room for the results.
+#[inline(always)]
+unsafe fn call_wasm_func(
+    opaque: &mut StoreOpaque,
+    funcref: *const VMFuncRef,
+    entry: usize,
+    nparams: usize,
+    nresults: usize,
+    slots: &mut [u128],
+) -> std::result::Result<(), Box<Error>> {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    {
-        let (nparams, nresults) = (data.ty.params().len(), data.ty.results().len());
-        let entry = typed_entry_of(&inner.opaque, index);
-        if entry != 0 {
-            // At most `TYPED_ENTRY_MAX_PARAMS` parameters and one result
-            // (the engine made an entry only for such a type).
-            let mut args = [0u64; weft_jit::TYPED_ENTRY_MAX_PARAMS];
-            for (a, &v) in args.iter_mut().zip(&slots[..nparams]) {
-                *a = v as u64;
-            }
-            // SAFETY: `funcref` is the live funcref of this store's wasm
-            // function `index`, `entry` the typed entry for its type, and
-            // `args` holds its parameters' bits (the caller's `slots`).
-            let bits =
-                unsafe { invoke_typed(&mut inner.opaque, entry as *const u8, funcref, args) }
-                    .map_err(|e| *e)?;
-            if nresults == 1 {
-                slots[0] = u128::from(bits);
-            }
-            return Ok(());
+    if entry != 0 {
+        // At most `TYPED_ENTRY_MAX_PARAMS` parameters and one result (the
+        // engine made an entry only for such a type).
+        let mut args = [0u64; weft_jit::TYPED_ENTRY_MAX_PARAMS];
+        for (a, &v) in args.iter_mut().zip(&slots[..nparams]) {
+            *a = v as u64;
         }
+        // SAFETY: forwarded from the caller; `args` holds the parameters'
+        // bits.
+        let bits = unsafe { invoke_typed(opaque, entry as *const u8, funcref, args) }?;
+        if nresults == 1 {
+            slots[0] = u128::from(bits);
+        }
+        return Ok(());
     }
-    // SAFETY: wasm funcrefs point into a live instance vmctx owned by this store.
-    let (array_call, vmctx) = unsafe { ((*funcref).array_call, (*funcref).vmctx) };
-    // SAFETY: `array_call` is a compiled array entry of a module kept alive by
-    // the instance; `slots` holds the parameters and has room for the results.
-    let f: ArrayCall = unsafe { std::mem::transmute::<*const u8, ArrayCall>(array_call) };
-    invoke(&mut inner.opaque, f, vmctx, slots).map_err(|e| *e)
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    let _ = (entry, nparams, nresults);
+    // SAFETY: as the caller guarantees, `array_call` is the function's
+    // compiled array entry and `vmctx` its instance's.
+    let (f, vmctx) = unsafe {
+        (
+            std::mem::transmute::<*const u8, ArrayCall>((*funcref).array_call),
+            (*funcref).vmctx,
+        )
+    };
+    invoke(opaque, f, vmctx, slots)
 }
 
 /// Enters wasm: sets the stack limit for the outermost activation, catches
@@ -905,10 +934,6 @@ pub struct TypedFunc<P, R> {
     /// none): a call then passes the parameters and result in registers.
     /// The engine keeps its entries as long as it lives, and the store that
     /// a call needs keeps the engine.
-    #[cfg_attr(
-        not(all(target_arch = "x86_64", target_os = "linux")),
-        allow(dead_code, reason = "typed entries exist on x86-64 Linux only")
-    )]
     typed_entry: usize,
     _marker: PhantomData<fn(P) -> R>,
 }
@@ -939,27 +964,26 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
         let cx = store.as_context_mut();
         let inner = cx.0;
         inner.opaque.check(self.func.store_id, "function")?;
-        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         if self.typed_entry != 0 {
-            // At most `TYPED_ENTRY_MAX_PARAMS` parameters and one result
-            // (the engine made an entry only for such a type).
+            // A typed entry takes at most `TYPED_ENTRY_MAX_PARAMS`
+            // parameters and one result: a fixed array that the optimiser
+            // keeps in registers.
             let mut slots = [0u128; weft_jit::TYPED_ENTRY_MAX_PARAMS];
             params.store(&mut slots[..P::LEN], &mut inner.opaque);
-            let args = slots.map(|s| s as u64);
-            // SAFETY: the store check passed: `wasm_funcref` is the live
-            // funcref of this store's wasm function, and `typed_entry` the
-            // entry for its type (see the fields); `args` holds its
-            // parameters' bits.
-            let bits = unsafe {
-                invoke_typed(
+            // SAFETY: as below; `typed_entry` is non-zero only for a wasm
+            // function without typed reference parameters.
+            unsafe {
+                call_wasm_func(
                     &mut inner.opaque,
-                    self.typed_entry as *const u8,
                     self.wasm_funcref as *const VMFuncRef,
-                    args,
+                    self.typed_entry,
+                    P::LEN,
+                    R::LEN,
+                    &mut slots,
                 )
             }
             .map_err(|e| *e)?;
-            return Ok(R::load(&[u128::from(bits)], &inner.opaque));
+            return Ok(R::load(&slots, &inner.opaque));
         }
         let mut small = [std::mem::MaybeUninit::<u128>::uninit(); 8];
         let mut big;
@@ -982,17 +1006,22 @@ impl<P: WasmList, R: WasmList> TypedFunc<P, R> {
             check_typed_ref_args(&inner.opaque, self.func, &slots[..P::LEN])?;
         }
         if self.wasm_funcref != 0 {
-            let funcref = self.wasm_funcref as *const VMFuncRef;
-            // SAFETY: the store check above passed, so `funcref` is the
-            // live, never-changing funcref of this store's wasm function
-            // `self.func` (see the field), whose entry and instance the
-            // store keeps alive; `slots` holds the parameters and has room
-            // for the results.
-            let r = unsafe {
-                let f = std::mem::transmute::<*const u8, ArrayCall>((*funcref).array_call);
-                invoke(&mut inner.opaque, f, (*funcref).vmctx, slots)
-            };
-            r.map_err(|e| *e)?;
+            // SAFETY: the store check above passed, so `wasm_funcref` is
+            // the live, never-changing funcref of this store's wasm
+            // function `self.func` (see the field); the types were checked
+            // against `P` and `R` when this `TypedFunc` was made; `slots`
+            // holds the parameters and has room for the results.
+            unsafe {
+                call_wasm_func(
+                    &mut inner.opaque,
+                    self.wasm_funcref as *const VMFuncRef,
+                    0,
+                    P::LEN,
+                    R::LEN,
+                    slots,
+                )
+            }
+            .map_err(|e| *e)?;
         } else {
             call_raw(inner, self.func.index, slots)?;
         }

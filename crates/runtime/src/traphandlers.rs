@@ -247,11 +247,19 @@ pub(crate) unsafe fn call_entered(
     if ok != 0 {
         Ok(())
     } else {
-        let trap = state
-            .trap
-            .expect("weft_call_wasm returned 0 without a recorded trap");
-        Err(Box::new(trap))
+        Err(recorded_trap(state))
     }
+}
+
+/// The trap the signal handler recorded in `state` before jumping out of
+/// wasm (an entry returns 0 only then).
+#[cold]
+fn recorded_trap(state: &CallState) -> Box<TrapInfo> {
+    Box::new(
+        state
+            .trap
+            .expect("an entry into wasm returned 0 without a recorded trap"),
+    )
 }
 
 /// Calls a typed entry (`Compiler::typed_entry`) through the assembly
@@ -303,10 +311,7 @@ pub(crate) unsafe fn call_typed_entered(
     if ok != 0 {
         Ok(result)
     } else {
-        let trap = state
-            .trap
-            .expect("weft_call_typed returned 0 without a recorded trap");
-        Err(Box::new(trap))
+        Err(recorded_trap(state))
     }
 }
 
